@@ -1,9 +1,12 @@
 /* target.c -- the benchmark target server.
  *
  * Listens on many loopback/namespace addresses at once and answers requests with
- * a fixed number of bytes. Every worker thread has its own epoll loop and its own
- * SO_REUSEPORT listening socket per address, so no state is shared on the data
- * path (only relaxed counters that the main thread sums for reports).
+ * a fixed number of bytes. Every worker thread has its own epoll loop; each
+ * listening socket is registered in all of them with EPOLLEXCLUSIVE, and a
+ * connection stays on the worker that accepted it, so no state is shared on the
+ * data path (only relaxed counters that the main thread sums for reports).
+ * No SO_REUSEPORT: a second target on the same address fails with EADDRINUSE
+ * instead of silently taking half the connections.
  *
  * Protocol (line mode, the default): a request is any bytes up to "\n". If the
  * line starts with decimal digits, that number is the response size for this
@@ -94,8 +97,6 @@ typedef struct counters {
 typedef struct worker {
     int id;
     int ep;
-    int nl;
-    int *lfds;
     int reserve_fd;        /* spare fd to shed connections when out of fds */
     conn_t lru;            /* sentinel */
     counters_t c;          /* written only by the owner (relaxed stores) */
@@ -476,7 +477,6 @@ static int open_listener(const listen_addr_t *la)
     if (fd < 0) die("socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (la->ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, (const struct sockaddr *)&la->ss, la->len) < 0)
@@ -589,14 +589,14 @@ int main(int argc, char **argv)
         if (w->ep < 0) die("epoll_create1: %s", strerror(errno));
         w->lru.next = w->lru.prev = &w->lru;
         w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        w->nl = g_naddrs;
-        w->lfds = calloc((size_t)g_naddrs, sizeof(int));
-        if (!w->lfds) die("out of memory");
-        for (int k = 0; k < g_naddrs; k++) {
-            int fd = open_listener(&g_addrs[k]);
-            w->lfds[k] = fd;
-            struct epoll_event e = {.events = EPOLLIN, .data.u64 = LTAG | (uint64_t)fd};
-            if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &e) < 0) die("epoll_ctl: %s", strerror(errno));
+    }
+    for (int k = 0; k < g_naddrs; k++) {
+        int fd = open_listener(&g_addrs[k]);
+        for (int i = 0; i < g_threads; i++) {
+            struct epoll_event e = {.events = EPOLLIN | (g_threads > 1 ? EPOLLEXCLUSIVE : 0),
+                                    .data.u64 = LTAG | (uint64_t)fd};
+            if (epoll_ctl(g_workers[i].ep, EPOLL_CTL_ADD, fd, &e) < 0)
+                die("epoll_ctl: %s", strerror(errno));
         }
     }
     for (int i = 0; i < g_threads; i++)

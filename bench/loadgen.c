@@ -1,0 +1,898 @@
+/* loadgen.c -- open-loop (and closed-loop) stream load generator.
+ *
+ * Each stream: TCP connect (to the SOCKS5 proxy, or straight to the target with
+ * --direct), SOCKS5 no-auth greeting + CONNECT to the target in IP form, one
+ * request line "<response-size>\n" (bench/target answers a line that starts
+ * with digits with that many bytes), read --response-size bytes, close.
+ *
+ * Open loop (--rate R): arrivals are Poisson; stream k is due at an absolute
+ * intended time t_k = t_{k-1} + Exp(R). Every latency is measured from t_k, not
+ * from when the stream actually started, so a slow proxy (or a lagging load
+ * generator) shows up as latency and never as a lower offered rate (no
+ * coordinated omission). If more than --concurrency-cap streams are in flight
+ * when one is due, that arrival is dropped and counted (error kind "drop").
+ *
+ * Closed loop (--closed-loop N): N workers, each starts its next stream as soon
+ * as the previous one ends; latency is measured from that start.
+ *
+ * Destinations: K targets (--targets FILE of "ip:port" lines, or --target-range
+ * A-B:PORT), target i (1-based, in file order) drawn with probability
+ * proportional to 1/i^s (--zipf s; 0 = uniform).
+ *
+ * Recorded per ok stream (bench/hist.h, ns, reported in us):
+ *   connect = intended -> TCP connected        socks = intended -> CONNECT reply
+ *   open    = intended -> first response byte  total = intended -> last byte
+ *   lag     = intended -> actual socket() call (load generator health)
+ * Errors by kind: connect, socks, timeout, short (EOF before all bytes), io, drop.
+ *
+ * One epoll thread. Output: one CSV line on stdout (--csv-header prints the
+ * header first) or one JSON object (--json); progress once a second on stderr.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hist.h"
+
+/* ------------------------------------------------------------------ options */
+
+/* How a stream reaches its target. The per-protocol handshake is a byte-level
+ * state machine (proto_begin / proto_feed below); the byte transport is the
+ * xport_* functions. An "AnyTLS direct" mode (speak AnyTLS to the server without
+ * the client) plugs in as PROTO_ANYTLS: a transport that runs TLS over the fd
+ * and a handshake that sends auth + Settings + SYN + the first PSH carrying the
+ * destination, then unwraps PSH frames. It is not built in this version:
+ * --anytls is rejected at start with a message. */
+enum proto { PROTO_SOCKS5 = 0, PROTO_DIRECT = 1, PROTO_ANYTLS = 2 };
+
+typedef struct target {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[64];
+} target_t;
+
+static struct {
+    double rate;             /* open loop arrivals/s */
+    int closed;              /* closed-loop workers (0 = open loop) */
+    double duration;         /* measured window, s */
+    double warmup;           /* run but do not record, s (before the window) */
+    uint64_t max_streams;    /* 0 = unbounded (counts arrivals, drops included) */
+    int cap;                 /* max in-flight streams */
+    double timeout;          /* per stream, s */
+    double drain;            /* after the window, wait this long for stragglers */
+    double zipf;
+    uint64_t seed;
+    enum proto proto;
+    target_t proxy;
+    target_t *targets;
+    int ntargets;
+    uint64_t resp_size;
+    int req_size;            /* total request bytes incl. "\n" (min: digits + 1) */
+    int socks_pipeline;      /* greeting + CONNECT + request in one write */
+    int rst_close;           /* SO_LINGER 0: close with RST, no TIME_WAIT */
+    int csv_header, json, quiet;
+    const char *label;
+} O = {
+    .rate = 1000, .duration = 10, .cap = 10000, .timeout = 10, .drain = -1,
+    .zipf = 1.0, .seed = 1, .resp_size = 64,
+};
+
+/* ------------------------------------------------------------------ utils */
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("loadgen: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* xoshiro256** seeded by splitmix64 */
+static uint64_t rng_s[4];
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rng_next(void)
+{
+    uint64_t r = rotl(rng_s[1] * 5, 7) * 9, t = rng_s[1] << 17;
+    rng_s[2] ^= rng_s[0]; rng_s[3] ^= rng_s[1]; rng_s[1] ^= rng_s[2]; rng_s[0] ^= rng_s[3];
+    rng_s[2] ^= t; rng_s[3] = rotl(rng_s[3], 45);
+    return r;
+}
+static inline double rng_u01(void) { return (double)(rng_next() >> 11) * 0x1.0p-53; } /* [0,1) */
+
+static int is_allowed(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        uint32_t a = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
+        return (a >> 24) == 127 || (a & 0xfffe0000u) == 0xc6120000u; /* 127/8, 198.18/15 */
+    }
+    if (ss->ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+    return 0;
+}
+
+static int parse_hostport(const char *arg, target_t *t)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", arg);
+    char *colon = strrchr(buf, ':');
+    if (!colon) return -1;
+    *colon = 0;
+    char *e;
+    long port = strtol(colon + 1, &e, 10);
+    if (*e || port <= 0 || port > 65535) return -1;
+    char *host = buf;
+    if (*host == '[') {
+        host++;
+        char *rb = strchr(host, ']');
+        if (!rb) return -1;
+        *rb = 0;
+    }
+    memset(t, 0, sizeof *t);
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&t->ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t->ss;
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        t->len = sizeof *s4;
+    } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        t->len = sizeof *s6;
+    } else {
+        return -1;
+    }
+    snprintf(t->text, sizeof t->text, "%s", arg);
+    if (!is_allowed(&t->ss))
+        die("refusing %s: only 127/8, ::1 and 198.18.0.0/15 are allowed", arg);
+    return 0;
+}
+
+static void add_target(const target_t *t)
+{
+    static int capn;
+    if (O.ntargets == capn) {
+        capn = capn ? capn * 2 : 64;
+        O.targets = realloc(O.targets, (size_t)capn * sizeof *O.targets);
+        if (!O.targets) die("out of memory");
+    }
+    O.targets[O.ntargets++] = *t;
+}
+
+/* "A-B:PORT" or "A:PORT" (IPv4, inclusive range) */
+static void add_target_range(const char *arg)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", arg);
+    char *colon = strrchr(buf, ':');
+    if (!colon) die("--target-range wants A-B:PORT, got '%s'", arg);
+    *colon = 0;
+    const char *port = colon + 1;
+    char *dash = strchr(buf, '-');
+    if (dash) *dash = 0;
+    struct in_addr a, b;
+    if (inet_pton(AF_INET, buf, &a) != 1) die("bad address in '%s'", arg);
+    b = a;
+    if (dash && inet_pton(AF_INET, dash + 1, &b) != 1) die("bad address in '%s'", arg);
+    uint32_t lo = ntohl(a.s_addr), hi = ntohl(b.s_addr);
+    if (hi < lo || hi - lo > 65535) die("bad range '%s'", arg);
+    for (uint32_t x = lo; x <= hi; x++) {
+        char s[64];
+        struct in_addr ia = {htonl(x)};
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &ia, ip, sizeof ip);
+        snprintf(s, sizeof s, "%s:%s", ip, port);
+        target_t t;
+        if (parse_hostport(s, &t) < 0) die("bad target '%s'", s);
+        add_target(&t);
+    }
+}
+
+static void load_targets(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) die("%s: %s", path, strerror(errno));
+    char line[256];
+    int ln = 0;
+    while (fgets(line, sizeof line, f)) {
+        ln++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t') p++;
+        char *end = p + strcspn(p, " \t\r\n#");
+        if (end == p) continue;
+        *end = 0;
+        target_t t;
+        if (parse_hostport(p, &t) < 0) die("%s:%d: bad target '%s' (want ip:port)", path, ln, p);
+        add_target(&t);
+    }
+    fclose(f);
+}
+
+/* ------------------------------------------------------------------ zipf */
+
+static double *zipf_cdf;
+static void zipf_init(void)
+{
+    zipf_cdf = malloc((size_t)O.ntargets * sizeof *zipf_cdf);
+    if (!zipf_cdf) die("out of memory");
+    double s = 0;
+    for (int i = 0; i < O.ntargets; i++) {
+        s += 1.0 / pow((double)(i + 1), O.zipf);
+        zipf_cdf[i] = s;
+    }
+    for (int i = 0; i < O.ntargets; i++) zipf_cdf[i] /= s;
+    zipf_cdf[O.ntargets - 1] = 1.0;
+}
+static int zipf_draw(void)
+{
+    double u = rng_u01();
+    int lo = 0, hi = O.ntargets - 1;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (zipf_cdf[mid] > u) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+}
+
+/* ------------------------------------------------------------------ streams */
+
+enum st { ST_FREE = 0, ST_CONNECTING, ST_HANDSHAKE, ST_RESPONSE };
+enum ek { E_CONNECT, E_SOCKS, E_TIMEOUT, E_SHORT, E_IO, E_DROP, E_NKINDS };
+static const char *ek_name[E_NKINDS] = {"connect", "socks", "timeout", "short", "io", "drop"};
+
+/* handshake sub-steps (bytes expected from the peer, in order) */
+enum hs { HS_METHOD = 0, HS_REPLY_HEAD, HS_REPLY_ADDR, HS_DONE };
+
+typedef struct stream {
+    int fd;
+    uint32_t gen;
+    uint8_t st, hs, measured, unread; /* unread: data may be waiting (edge seen, not drained) */
+    int tgt;
+    int32_t prev, next;        /* in-flight list (by start time), or free list via next */
+    uint64_t t_int, t_start, t_conn, t_socks, t_first;
+    uint64_t resp_got;
+    uint16_t out_len, out_off; /* pending bytes to write */
+    uint16_t in_need, in_got;  /* handshake bytes being gathered */
+    uint8_t out[320];
+    uint8_t in[272];
+} stream_t;
+
+static stream_t *S;
+static int32_t free_head = -1, live_head = -1, live_tail = -1;
+static int live;
+static int ep;
+
+/* results */
+static hist_t *H_conn, *H_socks, *H_open, *H_total, *H_lag, *H_iv_open;
+static uint64_t n_arrivals, n_ok, n_ok_meas, n_err[E_NKINDS], n_err_meas[E_NKINDS];
+static uint64_t iv_ok, iv_err, socks_rep_bad;
+static uint64_t t_begin, t_meas, t_end_arrivals, t_last_done;
+static volatile sig_atomic_t g_interrupted;
+static char g_scratch[1 << 16];
+
+/* CPU time of this process (user + system), ns: shows whether the load
+ * generator itself is near saturation (on loopback most of a stream's kernel
+ * TCP work, both ends, runs in the sending process's context). */
+static uint64_t cpu_ns(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+static uint64_t cpu_begin;
+
+static void live_unlink(int32_t i)
+{
+    stream_t *s = &S[i];
+    if (s->prev >= 0) S[s->prev].next = s->next; else live_head = s->next;
+    if (s->next >= 0) S[s->next].prev = s->prev; else live_tail = s->prev;
+}
+
+static void live_append(int32_t i)
+{
+    stream_t *s = &S[i];
+    s->prev = live_tail;
+    s->next = -1;
+    if (live_tail >= 0) S[live_tail].next = i; else live_head = i;
+    live_tail = i;
+}
+
+static void stream_free(int32_t i)
+{
+    stream_t *s = &S[i];
+    live_unlink(i);
+    if (s->fd >= 0) {
+        if (O.rst_close) {
+            struct linger lg = {1, 0};
+            setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        close(s->fd);
+    }
+    s->fd = -1;
+    s->st = ST_FREE;
+    s->gen++;
+    s->next = free_head;
+    free_head = i;
+    live--;
+}
+
+static void count_err(int kind, int measured)
+{
+    n_err[kind]++;
+    if (measured) n_err_meas[kind]++;
+    iv_err++;
+}
+
+static void stream_fail(int32_t i, int kind)
+{
+    count_err(kind, S[i].measured);
+    t_last_done = now_ns();
+    stream_free(i);
+}
+
+static void stream_ok(int32_t i, uint64_t t)
+{
+    stream_t *s = &S[i];
+    n_ok++;
+    iv_ok++;
+    if (s->measured) {
+        n_ok_meas++;
+        hist_record(H_conn, s->t_conn - s->t_int);
+        if (s->t_socks) hist_record(H_socks, s->t_socks - s->t_int);
+        hist_record(H_open, s->t_first - s->t_int);
+        hist_record(H_total, t - s->t_int);
+        hist_record(H_lag, s->t_start - s->t_int);
+    }
+    hist_record(H_iv_open, s->t_first - s->t_int);
+    t_last_done = t;
+    stream_free(i);
+}
+
+/* ---- transport (plain TCP; the AnyTLS mode would swap these for TLS) ---- */
+static inline ssize_t xport_write(stream_t *s, const void *b, size_t n)
+{
+    return send(s->fd, b, n, MSG_NOSIGNAL);
+}
+static inline ssize_t xport_read(stream_t *s, void *b, size_t n)
+{
+    return recv(s->fd, b, n, 0);
+}
+
+static size_t put_request(uint8_t *p)
+{
+    int k = sprintf((char *)p, "%" PRIu64, O.resp_size);
+    while (k < O.req_size - 1) p[k++] = ' ';
+    p[k++] = '\n';
+    return (size_t)k;
+}
+
+static size_t put_socks_connect(uint8_t *p, const target_t *t)
+{
+    size_t k = 0;
+    p[k++] = 5; p[k++] = 1; p[k++] = 0;
+    if (t->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&t->ss;
+        p[k++] = 1;
+        memcpy(p + k, &a->sin_addr, 4); k += 4;
+        memcpy(p + k, &a->sin_port, 2); k += 2;
+    } else {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&t->ss;
+        p[k++] = 4;
+        memcpy(p + k, &a->sin6_addr, 16); k += 16;
+        memcpy(p + k, &a->sin6_port, 2); k += 2;
+    }
+    return k;
+}
+
+/* Called once the TCP connection is up: queue the first bytes. */
+static void proto_begin(stream_t *s)
+{
+    size_t k = 0;
+    switch (O.proto) {
+    case PROTO_DIRECT:
+        k = put_request(s->out);
+        s->hs = HS_DONE;
+        s->st = ST_RESPONSE;
+        break;
+    case PROTO_SOCKS5:
+        s->out[k++] = 5; s->out[k++] = 1; s->out[k++] = 0;   /* no-auth only */
+        if (O.socks_pipeline) {
+            k += put_socks_connect(s->out + k, &O.targets[s->tgt]);
+            k += put_request(s->out + k);
+        }
+        s->hs = HS_METHOD;
+        s->in_need = 2;
+        s->in_got = 0;
+        s->st = ST_HANDSHAKE;
+        break;
+    case PROTO_ANYTLS:
+        break; /* rejected at option parsing */
+    }
+    s->out_len = (uint16_t)k;
+    s->out_off = 0;
+}
+
+/* Feeds handshake bytes. Returns bytes consumed (the rest is response data),
+ * or -1 on a protocol error. Queues follow-up bytes in s->out. */
+static ssize_t proto_feed(stream_t *s, const uint8_t *p, size_t n, uint64_t t)
+{
+    size_t used = 0;
+    while (s->st == ST_HANDSHAKE && used < n) {
+        size_t take = s->in_need - s->in_got;
+        if (take > n - used) take = n - used;
+        memcpy(s->in + s->in_got, p + used, take);
+        s->in_got = (uint16_t)(s->in_got + take);
+        used += take;
+        if (s->in_got < s->in_need) break;
+        switch (s->hs) {
+        case HS_METHOD:
+            if (s->in[0] != 5 || s->in[1] != 0) return -1;
+            if (!O.socks_pipeline) {
+                s->out_len = (uint16_t)put_socks_connect(s->out, &O.targets[s->tgt]);
+                s->out_off = 0;
+            }
+            s->hs = HS_REPLY_HEAD;
+            s->in_need = 5;   /* VER REP RSV ATYP + first addr byte */
+            s->in_got = 0;
+            break;
+        case HS_REPLY_HEAD: {
+            if (s->in[0] != 5) return -1;
+            if (s->in[1] != 0) { socks_rep_bad++; return -1; }
+            size_t rest;
+            switch (s->in[3]) {
+            case 1: rest = 4 - 1 + 2; break;
+            case 4: rest = 16 - 1 + 2; break;
+            case 3: rest = (size_t)s->in[4] + 2; break;
+            default: return -1;
+            }
+            s->hs = HS_REPLY_ADDR;
+            s->in_need = (uint16_t)(5 + rest);
+            break;
+        }
+        case HS_REPLY_ADDR:
+            s->hs = HS_DONE;
+            s->st = ST_RESPONSE;
+            s->t_socks = t;
+            if (!O.socks_pipeline) {
+                s->out_len = (uint16_t)put_request(s->out);
+                s->out_off = 0;
+            }
+            break;
+        }
+    }
+    return (ssize_t)used;
+}
+
+/* Makes all the progress possible on stream i after an event. */
+static void stream_run(int32_t i, uint32_t ev, uint64_t t)
+{
+    stream_t *s = &S[i];
+    if (s->st == ST_CONNECTING) {
+        if (ev & EPOLLERR) { stream_fail(i, E_CONNECT); return; }
+        if (!(ev & EPOLLOUT)) {
+            if (ev & EPOLLHUP) stream_fail(i, E_CONNECT);
+            return;
+        }
+        s->t_conn = t;
+        proto_begin(s);
+    }
+    if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+        s->unread = 1;
+    for (;;) {
+        /* write whatever is queued */
+        while (s->out_off < s->out_len) {
+            ssize_t k = xport_write(s, s->out + s->out_off, s->out_len - s->out_off);
+            if (k < 0) {
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN) break;
+                stream_fail(i, s->st == ST_HANDSHAKE ? E_SOCKS : E_IO);
+                return;
+            }
+            s->out_off = (uint16_t)(s->out_off + k);
+        }
+        if (s->st == ST_RESPONSE && O.resp_size == 0 && s->out_off >= s->out_len) {
+            s->t_first = t;   /* nothing to wait for: done once the request is out */
+            stream_ok(i, t);
+            return;
+        }
+        /* Edge-triggered: read until the socket is drained. A read shorter than
+         * the buffer drained it; any later arrival raises a new edge, so there is
+         * no read (and no wasted EAGAIN syscall) until the next event. */
+        if (!s->unread)
+            return;
+        ssize_t k = xport_read(s, g_scratch, sizeof g_scratch);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) { s->unread = 0; return; }
+            stream_fail(i, s->st == ST_HANDSHAKE ? E_SOCKS : E_IO);
+            return;
+        }
+        if (k == 0) {
+            stream_fail(i, s->st == ST_HANDSHAKE ? E_SOCKS : E_SHORT);
+            return;
+        }
+        if ((size_t)k < sizeof g_scratch)
+            s->unread = 0;
+        size_t off = 0;
+        if (s->st == ST_HANDSHAKE) {
+            ssize_t u = proto_feed(s, (const uint8_t *)g_scratch, (size_t)k, t);
+            if (u < 0) { stream_fail(i, E_SOCKS); return; }
+            off = (size_t)u;
+        }
+        if (s->st == ST_RESPONSE && off < (size_t)k) {
+            if (!s->resp_got) s->t_first = t;
+            s->resp_got += (size_t)k - off;
+            if (s->resp_got >= O.resp_size) {
+                stream_ok(i, t);
+                return;
+            }
+        }
+    }
+}
+
+/* Starts a stream intended at t_int. Returns 0, or -1 if it failed at once. */
+static int stream_start(uint64_t t_int, uint64_t t)
+{
+    n_arrivals++;
+    int measured = t_int >= t_meas;
+    if (live >= O.cap || free_head < 0) {
+        count_err(E_DROP, measured);
+        return -1;
+    }
+    int32_t i = free_head;
+    stream_t *s = &S[i];
+    free_head = s->next;
+    uint32_t gen = s->gen;
+    memset(s, 0, offsetof(stream_t, out));
+    s->gen = gen;
+    s->fd = -1;
+    s->measured = (uint8_t)measured;
+    s->t_int = t_int;
+    s->t_start = t;
+    s->tgt = zipf_draw();
+    s->st = ST_CONNECTING;
+    live++;
+    live_append(i);
+    const target_t *dst = O.proto == PROTO_DIRECT ? &O.targets[s->tgt] : &O.proxy;
+    int fd = socket(dst->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { stream_fail(i, E_CONNECT); return -1; }
+    s->fd = fd;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (const struct sockaddr *)&dst->ss, dst->len) < 0 && errno != EINPROGRESS) {
+        stream_fail(i, E_CONNECT);
+        return -1;
+    }
+    struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP,
+                            .data.u64 = ((uint64_t)s->gen << 32) | (uint32_t)i};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0) { stream_fail(i, E_IO); return -1; }
+    return 0;
+}
+
+static void expire(uint64_t t)
+{
+    uint64_t lim = (uint64_t)(O.timeout * 1e9);
+    while (live_head >= 0 && t - S[live_head].t_start >= lim)
+        stream_fail(live_head, E_TIMEOUT);
+}
+
+/* ------------------------------------------------------------------ output */
+
+static double us(uint64_t ns) { return (double)ns / 1000.0; }
+static double pct_us(const hist_t *h, double p) { return us(hist_percentile(h, p)); }
+
+static uint64_t err_total(void)
+{
+    uint64_t e = 0;
+    for (int k = 0; k < E_NKINDS; k++) e += n_err_meas[k];
+    return e;
+}
+
+static const char *CSV_HEADER =
+    "offered_rate,duration_s,streams_ok,errors,achieved_rate,open_p50_us,open_p90_us,"
+    "open_p99_us,open_max_us,total_p50_us,total_p99_us,"
+    "mode,targets,zipf,connect_p50_us,connect_p99_us,lag_p99_us,"
+    "err_connect,err_socks,err_timeout,err_short,err_io,drops,label";
+
+static void report(void)
+{
+    double window = (double)(t_end_arrivals - t_meas) / 1e9;
+    uint64_t t_fin = t_last_done > t_end_arrivals ? t_last_done : t_end_arrivals;
+    double span = (double)(t_fin - t_meas) / 1e9;
+    double achieved = span > 0 ? (double)n_ok_meas / span : 0;
+    char mode[32];
+    const char *pname = O.proto == PROTO_DIRECT ? "direct" : O.proto == PROTO_ANYTLS ? "anytls" : "socks";
+    if (O.closed) snprintf(mode, sizeof mode, "%s-closed%d", pname, O.closed);
+    else snprintf(mode, sizeof mode, "%s-open", pname);
+    double offered = O.closed ? 0 : O.rate;
+    if (O.json) {
+        printf("{\"mode\":\"%s\",\"label\":\"%s\",\"offered_rate\":%.1f,\"closed_loop\":%d,"
+               "\"duration_s\":%.3f,\"drain_s\":%.3f,\"targets\":%d,\"zipf\":%.3f,"
+               "\"response_size\":%" PRIu64 ",\"arrivals\":%" PRIu64 ",\"streams_ok\":%" PRIu64
+               ",\"errors\":%" PRIu64 ",\"achieved_rate\":%.1f,\"errors_by_kind\":{",
+               mode, O.label ? O.label : "", offered, O.closed, window, span - window,
+               O.ntargets, O.zipf, O.resp_size, n_arrivals, n_ok_meas, err_total(), achieved);
+        for (int k = 0; k < E_NKINDS; k++)
+            printf("%s\"%s\":%" PRIu64, k ? "," : "", ek_name[k], n_err_meas[k]);
+        uint64_t wall = t_fin - t_begin, cpu = cpu_ns() - cpu_begin;
+        printf("},\"loadgen_cpu_util\":%.3f,\"loadgen_cpu_us_per_stream\":%.2f",
+               wall ? (double)cpu / (double)wall : 0.0,
+               n_arrivals ? (double)cpu / 1000.0 / (double)n_arrivals : 0.0);
+        printf(",\"warmup\":{\"ok\":%" PRIu64 ",\"errors\":%" PRIu64 "}", n_ok - n_ok_meas,
+               (n_err[0] + n_err[1] + n_err[2] + n_err[3] + n_err[4] + n_err[5]) - err_total());
+        struct { const char *n; const hist_t *h; } hs[] = {
+            {"connect", H_conn}, {"socks", H_socks}, {"open", H_open},
+            {"total", H_total}, {"lag", H_lag}};
+        for (size_t k = 0; k < sizeof hs / sizeof hs[0]; k++) {
+            const hist_t *h = hs[k].h;
+            printf(",\"%s_us\":{\"n\":%" PRIu64 ",\"min\":%.1f,\"mean\":%.1f,\"p50\":%.1f,"
+                   "\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}",
+                   hs[k].n, h->count, h->count ? us(h->min) : 0.0, hist_mean(h) / 1000.0,
+                   pct_us(h, 50), pct_us(h, 90), pct_us(h, 99), pct_us(h, 99.9), us(h->max));
+        }
+        printf("}\n");
+    } else {
+        if (O.csv_header) puts(CSV_HEADER);
+        printf("%.1f,%.3f,%" PRIu64 ",%" PRIu64 ",%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,"
+               "%s,%d,%.3f,%.1f,%.1f,%.1f,",
+               offered, window, n_ok_meas, err_total(), achieved, pct_us(H_open, 50),
+               pct_us(H_open, 90), pct_us(H_open, 99), us(H_open->max), pct_us(H_total, 50),
+               pct_us(H_total, 99), mode, O.ntargets, O.zipf, pct_us(H_conn, 50),
+               pct_us(H_conn, 99), pct_us(H_lag, 99));
+        for (int k = 0; k < E_NKINDS; k++) printf("%" PRIu64 ",", n_err_meas[k]);
+        printf("%s\n", O.label ? O.label : "");
+    }
+    fflush(stdout);
+}
+
+static void progress(uint64_t t)
+{
+    static uint64_t last_arr, last_t, last_cpu;
+    if (!last_t) { last_t = t_begin; last_cpu = cpu_begin; }
+    uint64_t c = cpu_ns();
+    double el = (double)(t - t_begin) / 1e9;
+    fprintf(stderr,
+            "[%6.1fs] started/s %" PRIu64 " ok/s %" PRIu64 " err/s %" PRIu64 " inflight %d"
+            " open p50 %.0fus p99 %.0fus cpu %.0f%%\n",
+            el, n_arrivals - last_arr, iv_ok, iv_err, live, pct_us(H_iv_open, 50),
+            pct_us(H_iv_open, 99), 100.0 * (double)(c - last_cpu) / (double)(t - last_t));
+    last_arr = n_arrivals;
+    last_t = t;
+    last_cpu = c;
+    iv_ok = iv_err = 0;
+    hist_init(H_iv_open);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void on_sigint(int sig) { (void)sig; g_interrupted = 1; }
+
+static void usage(FILE *f)
+{
+    fputs(
+"usage: loadgen (--rate R | --closed-loop N) [--duration S] [--max-streams N]\n"
+"               (--target-range A-B:PORT | --targets FILE)... [--zipf S]\n"
+"               (--socks HOST:PORT | --direct) [--response-size N] [--request-size N]\n"
+"               [--concurrency-cap N] [--timeout S] [--drain S] [--warmup S]\n"
+"               [--socks-pipeline] [--rst-close] [--seed N] [--label STR]\n"
+"               [--csv-header | --json] [--quiet]\n"
+"  open loop: Poisson arrivals at R/s, latency from the intended start time.\n"
+"  --anytls URI is reserved for an AnyTLS-direct mode (not built in this version).\n", f);
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_RATE = 1, O_CLOSED, O_DUR, O_MAXS, O_CAP, O_TGTS, O_TRANGE, O_ZIPF, O_SOCKS,
+           O_DIRECT, O_ANYTLS, O_RESP, O_REQ, O_TIMEOUT, O_DRAIN, O_WARM, O_PIPE, O_RST,
+           O_SEED, O_HDR, O_JSON, O_QUIET, O_LABEL, O_HELP };
+    static const struct option opts[] = {
+        {"rate", 1, 0, O_RATE}, {"closed-loop", 1, 0, O_CLOSED}, {"duration", 1, 0, O_DUR},
+        {"max-streams", 1, 0, O_MAXS}, {"concurrency-cap", 1, 0, O_CAP},
+        {"targets", 1, 0, O_TGTS}, {"target-range", 1, 0, O_TRANGE}, {"zipf", 1, 0, O_ZIPF},
+        {"socks", 1, 0, O_SOCKS}, {"direct", 0, 0, O_DIRECT}, {"anytls", 1, 0, O_ANYTLS},
+        {"response-size", 1, 0, O_RESP}, {"request-size", 1, 0, O_REQ},
+        {"timeout", 1, 0, O_TIMEOUT}, {"drain", 1, 0, O_DRAIN}, {"warmup", 1, 0, O_WARM},
+        {"socks-pipeline", 0, 0, O_PIPE}, {"rst-close", 0, 0, O_RST}, {"seed", 1, 0, O_SEED},
+        {"csv-header", 0, 0, O_HDR}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
+        {"label", 1, 0, O_LABEL}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    int have_socks = 0, have_rate = 0;
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case O_RATE: O.rate = atof(optarg); have_rate = 1; break;
+        case O_CLOSED: O.closed = atoi(optarg); break;
+        case O_DUR: O.duration = atof(optarg); break;
+        case O_MAXS: O.max_streams = strtoull(optarg, NULL, 10); break;
+        case O_CAP: O.cap = atoi(optarg); break;
+        case O_TGTS: load_targets(optarg); break;
+        case O_TRANGE: add_target_range(optarg); break;
+        case O_ZIPF: O.zipf = atof(optarg); break;
+        case O_SOCKS:
+            if (parse_hostport(optarg, &O.proxy) < 0) die("bad --socks '%s'", optarg);
+            have_socks = 1;
+            break;
+        case O_DIRECT: O.proto = PROTO_DIRECT; break;
+        case O_ANYTLS: O.proto = PROTO_ANYTLS; break;
+        case O_RESP: O.resp_size = strtoull(optarg, NULL, 10); break;
+        case O_REQ: O.req_size = atoi(optarg); break;
+        case O_TIMEOUT: O.timeout = atof(optarg); break;
+        case O_DRAIN: O.drain = atof(optarg); break;
+        case O_WARM: O.warmup = atof(optarg); break;
+        case O_PIPE: O.socks_pipeline = 1; break;
+        case O_RST: O.rst_close = 1; break;
+        case O_SEED: O.seed = strtoull(optarg, NULL, 10); break;
+        case O_HDR: O.csv_header = 1; break;
+        case O_JSON: O.json = 1; break;
+        case O_QUIET: O.quiet = 1; break;
+        case O_LABEL: O.label = optarg; break;
+        case O_HELP: usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) { usage(stderr); return 2; }
+    if (O.proto == PROTO_ANYTLS)
+        die("--anytls: the AnyTLS-direct mode is not built in this version "
+            "(use --socks through anytls-client)");
+    if (!O.ntargets) die("no targets: use --target-range A-B:PORT or --targets FILE");
+    if (O.proto == PROTO_SOCKS5 && !have_socks) die("need --socks HOST:PORT (or --direct)");
+    if (O.closed < 0 || (O.closed && have_rate)) die("use either --rate or --closed-loop");
+    if (!O.closed && !(O.rate > 0)) die("--rate must be > 0");
+    if (!(O.duration > 0) || O.duration > 86400) die("--duration must be in (0, 86400]");
+    if (O.timeout <= 0) die("--timeout must be > 0");
+    if (O.drain < 0) O.drain = O.timeout;
+    if (O.resp_size > (1ull << 40)) die("--response-size too large");
+    if (O.req_size > 256) die("--request-size at most 256");
+
+    /* file descriptors bound the in-flight streams */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
+        long maxcap = (long)rl.rlim_cur - 32;
+        if (O.cap > maxcap) {
+            fprintf(stderr, "loadgen: --concurrency-cap lowered %d -> %ld (RLIMIT_NOFILE)\n",
+                    O.cap, maxcap);
+            O.cap = (int)maxcap;
+        }
+    }
+    if (O.closed > O.cap) die("--closed-loop %d exceeds the concurrency cap %d", O.closed, O.cap);
+    if (O.cap < 1) die("--concurrency-cap must be >= 1");
+
+    uint64_t seed = O.seed;
+    for (int k = 0; k < 4; k++) rng_s[k] = splitmix(&seed);
+    zipf_init();
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    S = calloc((size_t)O.cap, sizeof *S);
+    hist_t **hs[] = {&H_conn, &H_socks, &H_open, &H_total, &H_lag, &H_iv_open};
+    for (size_t k = 0; k < sizeof hs / sizeof hs[0]; k++) {
+        *hs[k] = malloc(sizeof(hist_t));
+        if (!*hs[k]) die("out of memory");
+        hist_init(*hs[k]);
+    }
+    if (!S) die("out of memory");
+    for (int32_t i = O.cap - 1; i >= 0; i--) { S[i].fd = -1; S[i].next = free_head; free_head = i; }
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) die("epoll_create1: %s", strerror(errno));
+
+    t_begin = now_ns();
+    cpu_begin = cpu_ns();
+    t_meas = t_begin + (uint64_t)(O.warmup * 1e9);
+    uint64_t t_stop = t_meas + (uint64_t)(O.duration * 1e9);
+    uint64_t t_next = t_begin;      /* next intended arrival (open loop) */
+    uint64_t t_prog = t_begin + 1000000000ull;
+    double mean_gap_ns = O.closed ? 0 : 1e9 / O.rate;
+    int arriving = 1;
+    uint64_t t_drain_end = 0;
+    struct epoll_event evs[512];
+
+    if (O.closed) {
+        for (int k = 0; k < O.closed; k++) {
+            uint64_t t = now_ns();
+            stream_start(t, t);
+        }
+    }
+    for (;;) {
+        uint64_t t = now_ns();
+        /* arrivals */
+        if (arriving) {
+            if (O.closed) {
+                while (live < O.closed && t < t_stop && !g_interrupted &&
+                       (!O.max_streams || n_arrivals < O.max_streams))
+                    stream_start(t, t);
+            } else {
+                int batch = 0;
+                while (t_next <= t && batch < 256 && t_next < t_stop &&
+                       (!O.max_streams || n_arrivals < O.max_streams)) {
+                    stream_start(t_next, t);
+                    t_next += (uint64_t)(-log(1.0 - rng_u01()) * mean_gap_ns);
+                    batch++;
+                    if ((batch & 15) == 0) t = now_ns();
+                }
+            }
+            t = now_ns();
+            if (t >= t_stop || g_interrupted || (O.max_streams && n_arrivals >= O.max_streams) ||
+                (!O.closed && t_next >= t_stop)) {
+                arriving = 0;
+                t_end_arrivals = (!O.closed && t_next >= t_stop && t < t_stop) ? t_stop : t;
+                if (t_end_arrivals < t_meas) t_end_arrivals = t_meas;
+                t_drain_end = t + (uint64_t)(O.drain * 1e9);
+            }
+        }
+        if (!arriving && (live == 0 || t >= t_drain_end || g_interrupted > 1))
+            break;
+
+        /* wait: until the next arrival, or at most 10 ms (timeouts, progress) */
+        int64_t wait_ns = 10000000;
+        if (arriving && !O.closed) {
+            int64_t d = (int64_t)(t_next - t);
+            if (t_next <= t) d = 0;
+            if (d < wait_ns) wait_ns = d;
+        }
+        struct timespec to = {wait_ns / 1000000000, wait_ns % 1000000000};
+        int n = epoll_pwait2(ep, evs, 512, &to, NULL);
+        if (n < 0 && errno != EINTR) die("epoll_pwait2: %s", strerror(errno));
+        t = now_ns();
+        for (int k = 0; k < n; k++) {
+            uint32_t idx = (uint32_t)evs[k].data.u64;
+            uint32_t gen = (uint32_t)(evs[k].data.u64 >> 32);
+            if (S[idx].st == ST_FREE || S[idx].gen != gen) continue;
+            stream_run((int32_t)idx, evs[k].events, t);
+        }
+        expire(t);
+        if (t >= t_prog) {
+            if (!O.quiet) progress(t);
+            t_prog += 1000000000ull;
+            if (t_prog < t) t_prog = t + 1000000000ull;
+        }
+    }
+    /* whatever is still in flight at the end of the drain has timed out */
+    while (live_head >= 0) stream_fail(live_head, E_TIMEOUT);
+    if (!O.quiet) {
+        fprintf(stderr, "loadgen: arrivals %" PRIu64 " ok %" PRIu64 " (measured %" PRIu64 ")",
+                n_arrivals, n_ok, n_ok_meas);
+        for (int k = 0; k < E_NKINDS; k++)
+            if (n_err[k]) fprintf(stderr, " %s %" PRIu64, ek_name[k], n_err[k]);
+        if (socks_rep_bad) fprintf(stderr, " (socks REP!=0: %" PRIu64 ")", socks_rep_bad);
+        fputc('\n', stderr);
+    }
+    report();
+    return 0;
+}
