@@ -1,0 +1,969 @@
+"""Shared helpers for the end-to-end suites (tests/integration, tests/interop).
+
+Everything here talks to loopback only (127.0.0.0/8, ::1), every wait is bounded
+in time and every loop in count, and the only processes ever signalled are the
+ones started through ProcManager, by pid.
+
+Contents:
+  free_port()                  a loopback port free for TCP and UDP (below the ephemeral range)
+  Proc / ProcManager           start, wait-for-listen, stop (SIGTERM, then SIGKILL), logs
+  EchoServer, NumberingServer, UdpEchoServer, HttpTarget   threaded targets
+  socks5_connect, Socks5Udp, socks4_connect, http_connect, http_proxy_get   proxy clients
+  exchange(), echo_check()     send/receive with a sender thread, byte-for-byte checks
+  established_count(port)      server-side ESTABLISHED TCP sockets on a port (/proc/net/tcp*)
+  parse_pool_stats(text)       the "[Pool Stats] ..." lines of a server log
+"""
+import hashlib
+import http.server
+import ipaddress
+import os
+import random
+import re
+import select
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+V4 = "127.0.0.1"
+V6 = "::1"
+PASSWORD = "integration-pw"
+
+DEFAULT_TIMEOUT = 10.0
+SANITIZER_MARKERS = (
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    "WARNING: ThreadSanitizer",
+    "runtime error:",          # UBSan
+    "AddressSanitizer:DEADLYSIGNAL",
+)
+
+
+# --------------------------------------------------------------------------- ports
+
+_handed_out = set()
+_port_lock = threading.Lock()
+
+
+def _bindable(port, family, host):
+    for stype in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(family, stype)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port(both_families=False):
+    """A loopback port that is free for TCP and UDP on 127.0.0.1 (and ::1 when
+    both_families). Picked from 20000-32767, i.e. below Linux's ephemeral range,
+    so outgoing connections of the processes under test cannot grab it between
+    this call and the bind. Never hands the same port out twice in one run."""
+    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+    with _port_lock:
+        for _ in range(500):
+            port = rng.randint(20000, 32767)
+            if port in _handed_out:
+                continue
+            if not _bindable(port, socket.AF_INET, V4):
+                continue
+            if both_families and not _bindable(port, socket.AF_INET6, V6):
+                continue
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free loopback port found in 500 tries")
+
+
+# ------------------------------------------------------------- /proc/net/tcp readers
+
+def _proc_tcp_rows():
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) < 4:
+                continue
+            local, remote, state = parts[1], parts[2], parts[3]
+            lport = int(local.rsplit(":", 1)[1], 16)
+            rport = int(remote.rsplit(":", 1)[1], 16)
+            yield lport, rport, state
+
+
+def is_listening(port):
+    """True when a TCP socket in LISTEN state (0A) has local port `port`."""
+    return any(lport == port and st == "0A" for lport, _, st in _proc_tcp_rows())
+
+
+def established_count(port):
+    """Number of ESTABLISHED (01) TCP sockets whose LOCAL port is `port`, i.e. the
+    connections a server listening on `port` has accepted and not closed. The
+    clients' ends (remote port == `port`) are not counted. This is how the suites
+    count TLS sessions between anytls-client and anytls-server: one AnyTLS session
+    is exactly one TCP connection to the server port."""
+    return sum(1 for lport, _, st in _proc_tcp_rows() if lport == port and st == "01")
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    """Polls pred() until true; returns its last value. Bounded by `timeout`."""
+    deadline = time.monotonic() + timeout
+    val = pred()
+    while not val and time.monotonic() < deadline:
+        time.sleep(interval)
+        val = pred()
+    return val
+
+
+# ------------------------------------------------------------------------ processes
+
+class ProcError(AssertionError):
+    pass
+
+
+class Proc:
+    """One child process with its stdout+stderr in a log file."""
+
+    def __init__(self, argv, log_path, env=None, port=None, host=V4):
+        self.argv = [str(a) for a in argv]
+        self.log_path = Path(log_path)
+        self.port = port
+        self.host = host
+        self._log = open(self.log_path, "wb")
+        self.p = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
+                                  stderr=subprocess.STDOUT, env=env, cwd=str(ROOT),
+                                  start_new_session=True)
+        self.pid = self.p.pid
+        self.returncode = None
+        self.signalled = False
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=60):
+        return "\n".join(self.log().splitlines()[-n:])
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def describe(self):
+        return "%s (pid %d, log %s)" % (" ".join(self.argv), self.pid, self.log_path)
+
+    def wait_listening(self, port=None, timeout=DEFAULT_TIMEOUT):
+        """Waits until `port` (default self.port) is in LISTEN state; fails early
+        with the log if the process exits first."""
+        port = port or self.port
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise ProcError("process exited (rc=%s) before listening on %d: %s\n--- log:\n%s"
+                                % (self.p.returncode, port, self.describe(), self.log_tail()))
+            if is_listening(port):
+                return
+            time.sleep(0.05)
+        raise ProcError("not listening on port %d after %.0f s: %s\n--- log:\n%s"
+                        % (port, timeout, self.describe(), self.log_tail()))
+
+    def signal(self, sig):
+        self.signalled = True
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout):
+        try:
+            self.returncode = self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.returncode
+
+    def stop(self, term_timeout=10.0):
+        """SIGTERM, wait up to term_timeout, then SIGKILL. Returns the exit code
+        (negative = killed by that signal). Only ever signals this child's pid."""
+        if self.alive():
+            self.signalled = True
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            if self.wait(term_timeout) is None:
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.wait(10)
+        self.returncode = self.p.poll()
+        if not self._log.closed:
+            self._log.close()
+        return self.returncode
+
+    def sanitizer_reports(self):
+        text = self.log()
+        return [m for m in SANITIZER_MARKERS if m in text]
+
+
+def bin_dir():
+    d = Path(os.environ.get("ANYTLS_BIN", "build"))
+    return d if d.is_absolute() else ROOT / d
+
+
+def binary(name):
+    """Path to build/<name> (or $ANYTLS_BIN/<name>). Raises ProcError if missing."""
+    p = bin_dir() / name
+    if not (p.is_file() and os.access(p, os.X_OK)):
+        raise ProcError("binary %s does not exist or is not executable (ANYTLS_BIN=%s); "
+                        "build it first (make / make asan)" % (p, os.environ.get("ANYTLS_BIN", "build")))
+    return p
+
+
+def child_env():
+    env = dict(os.environ)
+    # Sanitizer defaults when the runner did not set them (scripts/run_tests.sh does).
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    return env
+
+
+class ProcManager:
+    """Starts processes for one test and stops all of them at the end.
+
+    stop_all() returns a list of problems (sanitizer reports in a log, a process
+    that died by itself with a non-zero code, or one that ignored SIGTERM) so the
+    fixture can fail the test with the logs."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.procs = []
+        self._n = 0
+        self.expected_nonzero = set()
+
+    def start(self, argv, name, port=None, wait=True, env=None, timeout=DEFAULT_TIMEOUT):
+        self._n += 1
+        log = self.workdir / ("%02d-%s.log" % (self._n, name))
+        p = Proc(argv, log, env=env or child_env(), port=port)
+        self.procs.append(p)
+        if wait and port:
+            p.wait_listening(port, timeout)
+        return p
+
+    def server(self, password="pw", args=(), port=None, wait=True, log_level=None):
+        port = port or free_port()
+        argv = [binary("anytls-server"), "-l", "%s:%d" % (V4, port), "-p", password]
+        if log_level:
+            argv += ["--log-level", log_level]
+        argv += list(args)
+        return self.start(argv, "server", port=port, wait=wait)
+
+    def client(self, server_port, password="pw", args=(), port=None, wait=True, log_level=None,
+               server_host=V4):
+        port = port or free_port()
+        argv = [binary("anytls-client"), "-l", "%s:%d" % (V4, port),
+                "-s", "%s:%d" % (server_host, server_port), "-p", password]
+        if log_level:
+            argv += ["--log-level", log_level]
+        argv += list(args)
+        return self.start(argv, "client", port=port, wait=wait)
+
+    def stop_all(self):
+        problems = []
+        # Reverse start order: clients before servers.
+        for p in reversed(self.procs):
+            mine = []
+            died_by_itself = not p.alive() and not p.signalled
+            rc = p.stop()
+            if died_by_itself:
+                mine.append("exited by itself during the test with rc=%s" % rc)
+            elif rc != 0 and p not in self.expected_nonzero:
+                mine.append("exit code %s after SIGTERM, expected 0 (-9: ignored SIGTERM for 10 s and "
+                            "was SIGKILLed; -6: abort, e.g. a sanitizer report)" % rc)
+            reps = p.sanitizer_reports()
+            if reps:
+                mine.append("sanitizer report(s) in log: %s" % reps)
+            if mine:
+                problems.append("%s: %s\n--- log tail:\n%s" % (p.describe(), "; ".join(mine),
+                                                                 p.log_tail(80)))
+        return problems
+
+    def run(self, argv, timeout=DEFAULT_TIMEOUT):
+        """Runs a short-lived command to completion (bounded); returns
+        CompletedProcess with text stdout/stderr."""
+        return subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, errors="replace", timeout=timeout, env=child_env(),
+                              cwd=str(ROOT))
+
+
+# -------------------------------------------------------------------------- targets
+
+class _TcpServer:
+    """Threaded TCP server on one loopback address. Each accepted connection is
+    handled by self.handle(conn, number) in its own daemon thread. Bounded:
+    at most max_conns connections, idle sockets time out after idle_timeout."""
+
+    def __init__(self, host=V4, port=0, max_conns=4096, idle_timeout=60.0):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port or free_port()))
+        self.sock.listen(512)
+        self.sock.settimeout(0.2)
+        self.host = host
+        self.port = self.sock.getsockname()[1]
+        self.addr = (host, self.port)
+        self.max_conns = max_conns
+        self.idle_timeout = idle_timeout
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.conns = set()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._accept_loop, daemon=True)
+        self._t.start()
+
+    def _accept_loop(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            with self.lock:
+                if self.connections >= self.max_conns:
+                    conn.close()
+                    continue
+                self.connections += 1
+                n = self.connections
+                self.conns.add(conn)
+            conn.settimeout(self.idle_timeout)
+            threading.Thread(target=self._run, args=(conn, n), daemon=True).start()
+
+    def _run(self, conn, n):
+        try:
+            self.handle(conn, n)
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                self.conns.discard(conn)
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def handle(self, conn, n):
+        raise NotImplementedError
+
+    def close(self):
+        self._stop.set()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self._t.join(2)
+        with self.lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class EchoServer(_TcpServer):
+    """Echoes every byte back; on EOF from the peer, closes."""
+
+    def handle(self, conn, n):
+        while True:
+            data = conn.recv(262144)
+            if not data:
+                break
+            conn.sendall(data)
+        try:
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class NumberingServer(_TcpServer):
+    """Waits for any request bytes, then replies b"<n>\\n" where n is this
+    connection's accept counter (1, 2, ...), and closes. Connections that never
+    send a byte (e.g. the server's warm spares) are counted but never answered."""
+
+    def handle(self, conn, n):
+        data = conn.recv(4096)
+        if data:
+            conn.sendall(b"%d\n" % n)
+        try:
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        # Drain until the peer closes (bounded by idle_timeout).
+        while conn.recv(4096):
+            pass
+
+
+class UdpEchoServer:
+    """Echoes every datagram back to its sender."""
+
+    def __init__(self, host=V4, port=0):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
+        self.sock.bind((host, port or free_port()))
+        self.sock.settimeout(0.2)
+        self.host = host
+        self.port = self.sock.getsockname()[1]
+        self.addr = (host, self.port)
+        self.datagrams = 0
+        self.peers = set()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._loop, daemon=True)
+        self._t.start()
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            self.datagrams += 1
+            self.peers.add(peer[:2])
+            try:
+                self.sock.sendto(data, peer)
+            except OSError:
+                pass
+
+    def close(self):
+        self._stop.set()
+        self._t.join(2)
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class _HttpHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = ("hello from target, path=%s host=%s\n"
+                % (self.path, self.headers.get("Host", ""))).encode()
+        self.server.requests.append((self.command, self.path, dict(self.headers)))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, *a):
+        pass
+
+
+class HttpTarget:
+    """A tiny HTTP/1.1 origin server on loopback: GET answers 200 with a body
+    naming the request path."""
+
+    def __init__(self, host=V4):
+        class S(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.httpd = S((host, free_port()), _HttpHandler)
+        self.httpd.timeout = 0.2
+        self.httpd.requests = []
+        self.host = host
+        self.port = self.httpd.server_address[1]
+        self._t = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                   daemon=True)
+        self._t.start()
+
+    @property
+    def requests(self):
+        return self.httpd.requests
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._t.join(2)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+# ------------------------------------------------------------------- socket helpers
+
+def recv_exact(sock, n, what="data"):
+    """Exactly n bytes or ConnectionError (EOF). Socket timeout applies per recv;
+    the loop runs at most n times (each recv returns >= 1 byte or raises/EOF)."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("EOF after %d of %d bytes of %s" % (len(buf), n, what))
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_until_eof(sock, limit=1 << 24, timeout=DEFAULT_TIMEOUT):
+    """Reads until EOF (bounded: `limit` bytes, `timeout` seconds overall)."""
+    deadline = time.monotonic() + timeout
+    buf = bytearray()
+    while len(buf) < limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("no EOF after %.1f s (%d bytes read)" % (timeout, len(buf)))
+        sock.settimeout(left)
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf)
+
+
+def wait_closed(sock, timeout):
+    """Waits up to `timeout` s for the peer to close (EOF or reset). Returns
+    (closed: bool, bytes_received)."""
+    deadline = time.monotonic() + timeout
+    got = bytearray()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False, bytes(got)
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return False, bytes(got)
+        except OSError:
+            return True, bytes(got)
+        if not chunk:
+            return True, bytes(got)
+        got += chunk
+        if len(got) > (1 << 20):
+            return False, bytes(got)
+
+
+def encode_socks_addr(host, port):
+    """SOCKS5 address: 01 IPv4 | 04 IPv6 | 03 len name, then port."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.encode("idna")
+        return b"\x03" + bytes([len(name)]) + name + struct.pack(">H", port)
+    if ip.version == 4:
+        return b"\x01" + ip.packed + struct.pack(">H", port)
+    return b"\x04" + ip.packed + struct.pack(">H", port)
+
+
+def _read_socks_addr(read):
+    """Parses ATYP+addr+port using read(n) -> bytes. Returns (host, port)."""
+    atyp = read(1)[0]
+    if atyp == 1:
+        host = str(ipaddress.IPv4Address(read(4)))
+    elif atyp == 4:
+        host = str(ipaddress.IPv6Address(read(16)))
+    elif atyp == 3:
+        host = read(read(1)[0]).decode("idna", "replace")
+    else:
+        raise ConnectionError("bad SOCKS5 ATYP %d" % atyp)
+    port = struct.unpack(">H", read(2))[0]
+    return host, port
+
+
+class Socks5Error(ConnectionError):
+    def __init__(self, rep):
+        super().__init__("SOCKS5 reply code %d" % rep)
+        self.rep = rep
+
+
+def _socks5_greet(s):
+    s.sendall(b"\x05\x01\x00")
+    r = recv_exact(s, 2, "SOCKS5 method reply")
+    if r != b"\x05\x00":
+        raise ConnectionError("SOCKS5 method reply %r" % r)
+
+
+def socks5_connect(proxy_port, host, port, timeout=DEFAULT_TIMEOUT, proxy_host=V4):
+    """SOCKS5 CONNECT through the proxy; returns the connected socket (timeout
+    set). Raises Socks5Error on a non-zero reply, ConnectionError on EOF."""
+    s = socket.create_connection((proxy_host, proxy_port), timeout=timeout)
+    try:
+        _socks5_greet(s)
+        s.sendall(b"\x05\x01\x00" + encode_socks_addr(host, port))
+        hdr = recv_exact(s, 3, "SOCKS5 reply")
+        if hdr[0] != 5:
+            raise ConnectionError("SOCKS5 reply version %d" % hdr[0])
+        if hdr[1] != 0:
+            raise Socks5Error(hdr[1])
+        _read_socks_addr(lambda n: recv_exact(s, n, "SOCKS5 bound address"))
+        return s
+    except BaseException:
+        s.close()
+        raise
+
+
+class Socks5Udp:
+    """SOCKS5 UDP ASSOCIATE. The control TCP connection stays open for the
+    association's lifetime; datagrams go to the relay address of the reply."""
+
+    def __init__(self, proxy_port, timeout=DEFAULT_TIMEOUT, proxy_host=V4):
+        self.ctrl = socket.create_connection((proxy_host, proxy_port), timeout=timeout)
+        try:
+            _socks5_greet(self.ctrl)
+            self.ctrl.sendall(b"\x05\x03\x00" + encode_socks_addr("0.0.0.0", 0))
+            hdr = recv_exact(self.ctrl, 3, "SOCKS5 UDP reply")
+            if hdr[1] != 0:
+                raise Socks5Error(hdr[1])
+            host, port = _read_socks_addr(lambda n: recv_exact(self.ctrl, n, "relay address"))
+        except BaseException:
+            self.ctrl.close()
+            raise
+        if host in ("0.0.0.0", "::"):
+            host = proxy_host
+        self.relay = (host, port)
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.udp = socket.socket(fam, socket.SOCK_DGRAM)
+        self.udp.bind((V6 if fam == socket.AF_INET6 else V4, 0))
+        self.udp.settimeout(timeout)
+
+    def sendto(self, data, host, port):
+        self.udp.sendto(b"\x00\x00\x00" + encode_socks_addr(host, port) + data, self.relay)
+
+    def recvfrom(self, timeout=5.0):
+        """One datagram: (payload, (host, port)). Raises socket.timeout."""
+        self.udp.settimeout(timeout)
+        pkt, _ = self.udp.recvfrom(65535)
+        if len(pkt) < 4 or pkt[2] != 0:
+            raise ConnectionError("bad SOCKS5 UDP header %r" % pkt[:10])
+        pos = [3]
+
+        def read(n):
+            b = pkt[pos[0]:pos[0] + n]
+            if len(b) != n:
+                raise ConnectionError("short SOCKS5 UDP header")
+            pos[0] += n
+            return b
+        host, port = _read_socks_addr(read)
+        return pkt[pos[0]:], (host, port)
+
+    def roundtrip(self, data, host, port, tries=3, timeout=3.0):
+        """Sends `data` and waits for the datagram that equals it; retries (UDP
+        may be dropped while the session is set up). Returns (payload, src)."""
+        last = None
+        for _ in range(tries):
+            self.sendto(data, host, port)
+            deadline = time.monotonic() + timeout
+            for _ in range(64):  # bounded: stale replies of earlier tries are skipped
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    got, src = self.recvfrom(left)
+                except socket.timeout:
+                    break
+                last = (got, src)
+                if got == data:
+                    return got, src
+        raise AssertionError("no matching UDP echo for %d-byte datagram to %s:%d after %d tries "
+                             "(last received: %r)" % (len(data), host, port, tries,
+                                                      None if last is None else (len(last[0]), last[1])))
+
+    def close(self):
+        self.udp.close()
+        self.ctrl.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class Socks4Error(ConnectionError):
+    def __init__(self, cd):
+        super().__init__("SOCKS4 reply code 0x%02x" % cd)
+        self.cd = cd
+
+
+def socks4_connect(proxy_port, host, port, timeout=DEFAULT_TIMEOUT, userid=b"test",
+                   proxy_host=V4):
+    """SOCKS4 CONNECT for an IPv4 literal, SOCKS4a (0.0.0.x + name) otherwise."""
+    s = socket.create_connection((proxy_host, proxy_port), timeout=timeout)
+    try:
+        try:
+            ip = ipaddress.IPv4Address(host)
+            req = b"\x04\x01" + struct.pack(">H", port) + ip.packed + userid + b"\x00"
+        except ValueError:
+            req = (b"\x04\x01" + struct.pack(">H", port) + b"\x00\x00\x00\x01" + userid + b"\x00"
+                   + host.encode("idna") + b"\x00")
+        s.sendall(req)
+        r = recv_exact(s, 8, "SOCKS4 reply")
+        if r[1] != 0x5A:
+            raise Socks4Error(r[1])
+        return s
+    except BaseException:
+        s.close()
+        raise
+
+
+def _read_http_head(s, limit=16384):
+    """Reads an HTTP response head byte by byte (bounded) so that no body byte
+    is consumed. Returns (status, head_text)."""
+    buf = bytearray()
+    while not buf.endswith(b"\r\n\r\n"):
+        if len(buf) >= limit:
+            raise ConnectionError("HTTP head longer than %d bytes" % limit)
+        c = s.recv(1)
+        if not c:
+            raise ConnectionError("EOF in HTTP head: %r" % bytes(buf))
+        buf += c
+    head = buf.decode("latin-1")
+    first = head.split("\r\n", 1)[0].split()
+    if len(first) < 2 or not first[0].startswith("HTTP/"):
+        raise ConnectionError("bad HTTP status line %r" % head[:80])
+    return int(first[1]), head
+
+
+class HttpProxyError(ConnectionError):
+    def __init__(self, status, head):
+        super().__init__("HTTP proxy answered %d: %r" % (status, head[:200]))
+        self.status = status
+
+
+def http_connect(proxy_port, host, port, timeout=DEFAULT_TIMEOUT, proxy_host=V4):
+    """HTTP CONNECT tunnel; returns the socket once the proxy answered 2xx."""
+    hp = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+    s = socket.create_connection((proxy_host, proxy_port), timeout=timeout)
+    try:
+        s.sendall(("CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: anytls-c-tests\r\n\r\n"
+                   % (hp, hp)).encode())
+        status, head = _read_http_head(s)
+        if not 200 <= status < 300:
+            raise HttpProxyError(status, head)
+        return s
+    except BaseException:
+        s.close()
+        raise
+
+
+def http_proxy_get(proxy_port, url, timeout=DEFAULT_TIMEOUT, proxy_host=V4):
+    """Plain proxy request with an absolute URI. Returns (status, head, body)."""
+    m = re.match(r"http://([^/]+)(/.*)?$", url)
+    hostport = m.group(1)
+    s = socket.create_connection((proxy_host, proxy_port), timeout=timeout)
+    try:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: anytls-c-tests\r\n"
+                   "Connection: close\r\n\r\n" % (url, hostport)).encode())
+        status, head = _read_http_head(s)
+        cl = re.search(r"(?im)^content-length:\s*(\d+)\s*$", head)
+        if cl:
+            body = recv_exact(s, int(cl.group(1)), "HTTP body")
+        else:
+            body = recv_until_eof(s, timeout=timeout)
+        return status, head, body
+    finally:
+        s.close()
+
+
+# --------------------------------------------------------------------- data checks
+
+def exchange(sock, data, timeout=30.0, chunk=65536, shut_wr=False):
+    """Sends `data` from a sender thread while receiving len(data) bytes in
+    this thread; returns the received bytes. Bounded by `timeout` overall."""
+    err = []
+
+    def sender():
+        try:
+            view = memoryview(data)
+            for off in range(0, len(view), chunk):
+                sock.sendall(view[off:off + chunk])
+            if shut_wr:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            err.append(e)
+
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    deadline = time.monotonic() + timeout
+    buf = bytearray()
+    try:
+        while len(buf) < len(data):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("received %d of %d bytes in %.0f s" % (len(buf), len(data), timeout))
+            sock.settimeout(min(left, 10.0))
+            c = sock.recv(min(262144, len(data) - len(buf)))
+            if not c:
+                raise ConnectionError("EOF after %d of %d bytes (sender error: %r)"
+                                      % (len(buf), len(data), err))
+            buf += c
+    finally:
+        t.join(max(0.1, deadline - time.monotonic()))
+    if err:
+        raise err[0]
+    return bytes(buf)
+
+
+def stream_sha256(sock, nbytes, seed=1, timeout=60.0, chunk=65536):
+    """Sends nbytes of pseudo-random data (seeded) through an echo path, hashing
+    what is sent and what comes back without keeping either in memory.
+    Returns (sent_sha256_hex, received_sha256_hex, received_len)."""
+    rng = random.Random(seed)
+    block = bytes(rng.getrandbits(8) for _ in range(chunk))
+    sent_h = hashlib.sha256()
+    err = []
+
+    def sender():
+        try:
+            left = nbytes
+            i = 0
+            while left > 0:
+                # vary the block cheaply so repeated blocks are not identical
+                piece = (bytes([i & 0xFF]) + block[1:])[:min(chunk, left)]
+                sent_h.update(piece)
+                sock.sendall(piece)
+                left -= len(piece)
+                i += 1
+        except OSError as e:
+            err.append(e)
+
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    recv_h = hashlib.sha256()
+    got = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while got < nbytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("received %d of %d bytes in %.0f s" % (got, nbytes, timeout))
+            sock.settimeout(min(left, 10.0))
+            c = sock.recv(min(262144, nbytes - got))
+            if not c:
+                raise ConnectionError("EOF after %d of %d bytes (sender error %r)" % (got, nbytes, err))
+            recv_h.update(c)
+            got += len(c)
+    finally:
+        t.join(max(0.1, deadline - time.monotonic()))
+    if err:
+        raise err[0]
+    return sent_h.hexdigest(), recv_h.hexdigest(), got
+
+
+def echo_check(sock, data, timeout=30.0):
+    got = exchange(sock, data, timeout=timeout)
+    assert got == data, "echo mismatch: sent %d bytes, got %d, first diff at %s" % (
+        len(data), len(got), next((i for i, (a, b) in enumerate(zip(data, got)) if a != b), None))
+
+
+def payload(n, tag=0):
+    """Deterministic, distinct-per-tag bytes."""
+    rng = random.Random(tag * 7919 + n)
+    head = b"<%d>" % tag
+    return (head + bytes(rng.getrandbits(8) for _ in range(max(0, n - len(head)))))[:n]
+
+
+# --------------------------------------------------------------------- pool stats
+
+POOL_STATS_RE = re.compile(
+    r"\[Pool Stats\]\s*Total:\s*(\d+),\s*Active:\s*(\d+),\s*Reused:\s*(\d+),\s*New:\s*(\d+),"
+    r"\s*Cleaned:\s*(\d+)")
+
+
+def parse_pool_stats(text):
+    """All "[Pool Stats]" lines as dicts, in order."""
+    out = []
+    for m in POOL_STATS_RE.finditer(text):
+        total, active, reused, new, cleaned = map(int, m.groups())
+        out.append(dict(total=total, active=active, reused=reused, new=new, cleaned=cleaned,
+                        line=m.group(0)))
+    return out
+
+
+# --------------------------------------------------------------------- misc
+
+def readable(sock, timeout):
+    r, _, _ = select.select([sock], [], [], timeout)
+    return bool(r)
+
+
+def sha256_hex(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+# --------------------------------------------------------------- common checks
+
+TCP_SIZES = (1, 1000, 16383, 70000, 1 << 20)
+UDP_SIZES = (1, 64, 512, 1400, 4096, 8192)
+
+
+def check_tcp_echo_socks5(socks_port, host, port, sizes=TCP_SIZES, tag=0, timeout=30.0):
+    """One SOCKS5 CONNECT stream to an echo target; every size echoed back
+    byte for byte, in order, on the same stream."""
+    s = socks5_connect(socks_port, host, port)
+    try:
+        for i, n in enumerate(sizes):
+            echo_check(s, payload(n, tag * 100 + i), timeout=timeout)
+    finally:
+        s.close()
+
+
+def check_udp_echo_socks5(socks_port, host, port, sizes=UDP_SIZES, tag=0):
+    """SOCKS5 UDP ASSOCIATE; each datagram size echoed back byte for byte, the
+    reply's source address equal to the target's."""
+    with Socks5Udp(socks_port) as u:
+        for i, n in enumerate(sizes):
+            data = payload(n, tag * 100 + i)
+            got, src = u.roundtrip(data, host, port)
+            assert got == data
+            assert (ipaddress.ip_address(src[0]), src[1]) == (ipaddress.ip_address(host), port), \
+                "UDP reply source %r, expected %s:%d" % (src, host, port)
+
+
+class DualEcho:
+    """Two echo servers on the same port, one on 127.0.0.1 and one on ::1, so a
+    target named "localhost" works whichever address a resolver picks first."""
+
+    def __init__(self):
+        self.port = free_port(both_families=True)
+        self.v4 = EchoServer(V4, self.port)
+        self.v6 = EchoServer(V6, self.port)
+
+    @property
+    def connections(self):
+        return self.v4.connections + self.v6.connections
+
+    def close(self):
+        self.v4.close()
+        self.v6.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()

@@ -1,0 +1,42 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
+
+import harness as h  # noqa: E402
+
+from harness import PASSWORD  # noqa: E402
+
+
+@pytest.fixture
+def procs(tmp_path):
+    """Processes of one test; all stopped (SIGTERM, then SIGKILL) at teardown.
+    A sanitizer report, an early death or an exit code other than 0 after
+    SIGTERM fails the test (as an error at teardown) with the log tail."""
+    mgr = h.ProcManager(tmp_path / "procs")
+    yield mgr
+    problems = mgr.stop_all()
+    if problems:
+        pytest.fail("process problems:\n\n" + "\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def pair(procs):
+    """A started anytls-server and an anytls-client pointed at it."""
+    server = procs.server(password=PASSWORD)
+    client = procs.client(server.port, password=PASSWORD)
+    return server, client
+
+
+@pytest.fixture
+def echo():
+    with h.EchoServer() as e:
+        yield e
+
+
+@pytest.fixture
+def udp_echo():
+    with h.UdpEchoServer() as u:
+        yield u

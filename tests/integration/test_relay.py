@@ -1,0 +1,79 @@
+"""TCP relay end to end: SOCKS5 -> anytls-client -> anytls-server -> echo target."""
+import threading
+import time
+
+import harness as h
+
+
+def test_one_stream_echo(pair, echo):
+    _, client = pair
+    h.check_tcp_echo_socks5(client.port, h.V4, echo.port)
+    assert echo.connections >= 1
+
+
+def test_200_concurrent_streams(pair, echo):
+    """200 SOCKS5 streams open at the same time (a barrier holds them until all
+    are connected), each echoing its own distinct data."""
+    _, client = pair
+    n = 200
+    barrier = threading.Barrier(n, timeout=60)
+    errors = []
+    done = []
+
+    def one(i):
+        s = None
+        try:
+            s = h.socks5_connect(client.port, h.V4, echo.port, timeout=30)
+            barrier.wait()
+            data = h.payload(2000 + 37 * i, tag=1000 + i)
+            got = h.exchange(s, data, timeout=60)
+            if got != data:
+                errors.append((i, "mismatch: sent %d got %d bytes" % (len(data), len(got))))
+            else:
+                done.append(i)
+        except Exception as e:  # collected and reported below
+            errors.append((i, repr(e)))
+            barrier.abort()
+        finally:
+            if s:
+                s.close()
+
+    ts = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
+    for t in ts:
+        t.start()
+    deadline = time.monotonic() + 90
+    for t in ts:
+        t.join(max(0.1, deadline - time.monotonic()))
+    assert not [t for t in ts if t.is_alive()], "streams still running after 90 s"
+    assert not errors, "%d of %d streams failed, first: %r" % (len(errors), n, errors[:5])
+    assert len(done) == n
+
+
+def test_16mib_sha256(pair, echo):
+    """16 MiB up to the target and the same 16 MiB back (echo), concurrently;
+    sha256 of what was sent equals sha256 of what came back."""
+    _, client = pair
+    s = h.socks5_connect(client.port, h.V4, echo.port)
+    try:
+        sent, got, n = h.stream_sha256(s, 16 << 20, seed=16, timeout=90)
+    finally:
+        s.close()
+    assert n == 16 << 20
+    assert sent == got, "sha256 differs: sent %s, received %s" % (sent, got)
+
+
+def test_ipv6_target(pair):
+    """SOCKS5 ATYP 4 (IPv6 literal ::1) -> server dials [::1]."""
+    _, client = pair
+    with h.EchoServer(host=h.V6) as e6:
+        h.check_tcp_echo_socks5(client.port, h.V6, e6.port, sizes=(1, 5000, 100000))
+        assert e6.connections >= 1
+
+
+def test_domain_target(pair):
+    """SOCKS5 ATYP 3 (domain "localhost"): the server resolves it; echo listens
+    on both 127.0.0.1 and ::1 with the same port."""
+    _, client = pair
+    with h.DualEcho() as d:
+        h.check_tcp_echo_socks5(client.port, "localhost", d.port, sizes=(1, 5000))
+        assert d.connections >= 1

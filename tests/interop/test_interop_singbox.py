@@ -1,0 +1,127 @@
+"""anytls-c against sing-box 1.12 (the real peer), both directions.
+
+(a) our anytls-client  -> sing-box anytls inbound  -> echo targets
+(b) sing-box mixed inbound + anytls outbound -> our anytls-server -> echo targets
+UDP in (b) is sing-box's UDP-over-TCP v2; in (a) it is ours. Data is checked
+byte for byte (and by sha256 for the bulk transfer)."""
+import threading
+
+import pytest
+
+import harness as h
+import singbox as sbx
+
+PW = "interop-pw"
+
+
+# ------------------------------------------------------------ (a) our client
+
+@pytest.fixture
+def our_client_to_singbox(singbox, procs, cert):
+    sport = h.free_port()
+    sbx.start(procs, sbx.anytls_inbound_config(sport, PW, *cert), "sb-server", sport)
+    client = procs.client(sport, PW, args=["--sni", "localhost"])
+    return client, sport
+
+
+def test_our_client_singbox_server_tcp(our_client_to_singbox, echo):
+    client, sport = our_client_to_singbox
+    h.check_tcp_echo_socks5(client.port, h.V4, echo.port)
+    assert h.established_count(sport) >= 1
+
+
+def test_our_client_singbox_server_sequential_and_concurrent(our_client_to_singbox, echo):
+    client, sport = our_client_to_singbox
+    # sequential streams: the client should reuse its idle session
+    for i in range(5):
+        h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(10, 3000), tag=i)
+    # concurrent streams, distinct data each
+    errors = []
+
+    def one(i):
+        try:
+            h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(777 + i, 20000), tag=50 + i)
+        except Exception as e:  # collected and reported below
+            errors.append((i, repr(e)))
+
+    ts = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(20)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not [t for t in ts if t.is_alive()], "streams still running after 60 s"
+    assert not errors, errors
+
+
+def test_our_client_singbox_server_bulk_sha256(our_client_to_singbox, echo):
+    client, _ = our_client_to_singbox
+    s = h.socks5_connect(client.port, h.V4, echo.port)
+    try:
+        sent, got, n = h.stream_sha256(s, 4 << 20, seed=7, timeout=60)
+    finally:
+        s.close()
+    assert n == 4 << 20 and sent == got
+
+
+def test_our_client_singbox_server_udp(our_client_to_singbox, udp_echo):
+    client, _ = our_client_to_singbox
+    h.check_udp_echo_socks5(client.port, h.V4, udp_echo.port)
+
+
+# ------------------------------------------------------------ (b) our server
+
+def _singbox_to_our_server(procs, server_args=()):
+    server = procs.server(password=PW, args=server_args)
+    mport = h.free_port()
+    sbx.start(procs, sbx.anytls_outbound_config(mport, server.port, PW), "sb-client", mport)
+    return mport, server
+
+
+@pytest.mark.parametrize("certs", ["generated", "files"])
+def test_singbox_client_our_server_tcp(singbox, procs, cert, echo, certs):
+    args = [] if certs == "generated" else ["--cert", cert[0], "--key", cert[1]]
+    mport, server = _singbox_to_our_server(procs, args)
+    h.check_tcp_echo_socks5(mport, h.V4, echo.port)
+    assert h.established_count(server.port) >= 1
+    for i in range(3):
+        h.check_tcp_echo_socks5(mport, h.V4, echo.port, sizes=(10, 3000), tag=i + 1)
+
+
+def test_singbox_client_our_server_concurrent(singbox, procs, echo):
+    mport, _ = _singbox_to_our_server(procs)
+    errors = []
+
+    def one(i):
+        try:
+            h.check_tcp_echo_socks5(mport, h.V4, echo.port, sizes=(100 + i, 30000), tag=70 + i)
+        except Exception as e:  # collected and reported below
+            errors.append((i, repr(e)))
+
+    ts = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(20)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not [t for t in ts if t.is_alive()], "streams still running after 60 s"
+    assert not errors, errors
+
+
+def test_singbox_client_our_server_bulk_sha256(singbox, procs, echo):
+    mport, _ = _singbox_to_our_server(procs)
+    s = h.socks5_connect(mport, h.V4, echo.port)
+    try:
+        sent, got, n = h.stream_sha256(s, 4 << 20, seed=8, timeout=60)
+    finally:
+        s.close()
+    assert n == 4 << 20 and sent == got
+
+
+def test_singbox_client_our_server_udp(singbox, procs, udp_echo):
+    mport, _ = _singbox_to_our_server(procs)
+    h.check_udp_echo_socks5(mport, h.V4, udp_echo.port)
+
+
+def test_singbox_client_our_server_udp_ipv6(singbox, procs):
+    mport, _ = _singbox_to_our_server(procs)
+    with h.UdpEchoServer(host=h.V6) as u6:
+        h.check_udp_echo_socks5(mport, h.V6, u6.port, sizes=(1, 1400))
