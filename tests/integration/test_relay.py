@@ -77,3 +77,24 @@ def test_domain_target(pair):
     with h.DualEcho() as d:
         h.check_tcp_echo_socks5(client.port, "localhost", d.port, sizes=(1, 5000))
         assert d.connections >= 1
+
+
+def test_custom_padding_scheme(procs, echo, tmp_path):
+    """Server with --padding-scheme FILE: the client takes the update (cmd 6) on
+    its first session; sessions opened afterwards use the new scheme and still
+    relay (two streams at once force a second session)."""
+    scheme = tmp_path / "scheme.txt"
+    scheme.write_text("stop=3\n0=40-40\n1=200-300\n2=300-400,c,100-200")
+    server = procs.server(password=h.PASSWORD, args=["--padding-scheme", scheme])
+    client = procs.client(server.port, password=h.PASSWORD)
+    h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(10, 3000))
+    time.sleep(0.3)
+    a = h.socks5_connect(client.port, h.V4, echo.port)
+    b = h.socks5_connect(client.port, h.V4, echo.port)
+    try:
+        h.echo_check(a, h.payload(4000, 1))
+        h.echo_check(b, h.payload(4000, 2))
+    finally:
+        a.close()
+        b.close()
+    assert h.established_count(server.port) == 2

@@ -120,3 +120,19 @@ def test_dial_failure_keeps_session(procs, echo):
     s.close()
     assert n == 1, ("after a failed dial the next stream used a new TLS connection "
                     "(server has %d, expected 1): the failed stream ended the session" % n)
+
+
+def test_auth_timeout_closes_silent_connection(procs):
+    """A TCP connection that never starts TLS/auth is closed by the server
+    after --auth-timeout-secs, and the server keeps serving."""
+    server = procs.server(password=PASSWORD, args=["--auth-timeout-secs", "1"])
+    s = socket.create_connection((h.V4, server.port), timeout=5)
+    try:
+        t0 = time.monotonic()
+        closed, got = h.wait_closed(s, 6)
+        elapsed = time.monotonic() - t0
+    finally:
+        s.close()
+    assert closed, "silent connection still open 6 s after connect with --auth-timeout-secs 1"
+    assert elapsed > 0.5, "closed after %.2f s, before the auth timeout" % elapsed
+    assert server.alive()

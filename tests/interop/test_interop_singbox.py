@@ -125,3 +125,14 @@ def test_singbox_client_our_server_udp_ipv6(singbox, procs):
     mport, _ = _singbox_to_our_server(procs)
     with h.UdpEchoServer(host=h.V6) as u6:
         h.check_udp_echo_socks5(mport, h.V6, u6.port, sizes=(1, 1400))
+
+
+def test_singbox_client_our_server_padding_scheme_update(singbox, procs, echo, tmp_path):
+    """Our server with a non-default --padding-scheme: sing-box's client gets the
+    scheme through UpdatePaddingScheme (cmd 6) on its first session and must
+    keep working with it on the next."""
+    scheme = tmp_path / "scheme.txt"
+    scheme.write_text("stop=3\n0=40-40\n1=200-300\n2=300-400,c,100-200")
+    mport, _ = _singbox_to_our_server(procs, ["--padding-scheme", scheme])
+    for i in range(3):
+        h.check_tcp_echo_socks5(mport, h.V4, echo.port, sizes=(10, 3000), tag=90 + i)
