@@ -24,7 +24,7 @@ extern const char PADDING_DEFAULT[]; /* the 137-byte default text */
 
 /* Parses text (not NUL-terminated). NULL if `stop` is missing or not an integer
  * (the reference then rejects the scheme). Lines split at the first '='. Items that
- * are not "c" nor "a-b" with a,b >= 0 integers are skipped; reversed ranges swapped.
+ * are not "c" nor "a-b" with a,b > 0 integers are skipped; reversed ranges swapped.
  * Lines with key >= PADDING_MAX_PKTS are ignored. */
 padding_scheme_t *padding_parse(const char *text, size_t len);
 padding_scheme_t *padding_default(void);

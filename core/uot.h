@@ -18,7 +18,7 @@ int uot_is_magic(const addr_t *a);
 int uot_parse_request(const uint8_t *b, size_t n, int *is_connect, addr_t *dst);
 int uot_encode_request(int is_connect, const addr_t *dst, uint8_t *out, size_t cap);
 
-/* One datagram at b. Returns bytes used (> 0) with *payload/*plen set (and *dst
+/* One datagram at b. Returns bytes used (> 0) with *payload and *plen set (and *dst
  * when !is_connect), 0 if incomplete, -1 if malformed. */
 int uot_parse_datagram(const uint8_t *b, size_t n, int is_connect, addr_t *dst,
                        const uint8_t **payload, size_t *plen);
