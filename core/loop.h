@@ -1,0 +1,57 @@
+/* loop.h -- one epoll event loop per thread: fd handlers, timers, tasks posted
+ * from other threads, and frees deferred to the end of an iteration (so an
+ * object closed by one event is never touched by a later event of the same
+ * epoll batch). Everything but loop_post/loop_stop is called on the loop's own
+ * thread. Level-triggered. */
+#ifndef LOOP_H
+#define LOOP_H
+
+#include <stdint.h>
+#include <sys/epoll.h>
+
+typedef struct loop loop_t;
+typedef struct ioh ioh_t;
+typedef void (*io_cb_t)(loop_t *l, ioh_t *h, uint32_t events);
+
+struct ioh {             /* embed in the owner; owner keeps it alive until deferred free */
+    int fd;
+    uint32_t events;     /* registered EPOLLIN/EPOLLOUT */
+    io_cb_t cb;
+    void *ud;
+};
+
+typedef struct ltimer ltimer_t;
+typedef void (*timer_cb_t)(loop_t *l, ltimer_t *t);
+struct ltimer {          /* embed in the owner */
+    uint64_t when;       /* ms, monotonic */
+    int idx;             /* heap slot, -1 when not armed */
+    timer_cb_t cb;
+    void *ud;
+};
+
+loop_t *loop_new(void);
+void loop_free(loop_t *l);
+void loop_run(loop_t *l);      /* until loop_stop */
+void loop_stop(loop_t *l);     /* any thread */
+uint64_t loop_now(loop_t *l);  /* ms, cached per iteration */
+
+int loop_add(loop_t *l, ioh_t *h, int fd, uint32_t events, io_cb_t cb, void *ud);
+int loop_mod(loop_t *l, ioh_t *h, uint32_t events);  /* no-op if unchanged */
+void loop_del(loop_t *l, ioh_t *h);                  /* does not close the fd */
+
+void timer_init(ltimer_t *t, timer_cb_t cb, void *ud);
+void timer_set(loop_t *l, ltimer_t *t, uint64_t delay_ms);
+void timer_cancel(loop_t *l, ltimer_t *t);
+
+/* Runs fn(arg) on the loop's thread soon; safe from any thread. */
+int loop_post(loop_t *l, void (*fn)(loop_t *, void *), void *arg);
+/* Frees p with fn(p) after the current batch of events. */
+void loop_defer_free(loop_t *l, void *p, void (*fn)(void *));
+
+/* Per-loop scratch buffer for reads (LOOP_SCRATCH bytes + 64 bytes of headroom
+ * in front for a frame header). */
+#define LOOP_SCRATCH (64 * 1024)
+#define LOOP_HEADROOM 64
+uint8_t *loop_scratch(loop_t *l);  /* points after the headroom */
+
+#endif

@@ -1,0 +1,31 @@
+/* server.h -- the AnyTLS server: N workers, each with its own listener
+ * (SO_REUSEPORT), epoll loop, sessions and streams; outbound connections come
+ * through the pool (pools/pool.h). */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include <stddef.h>
+#include "pool.h"
+
+typedef struct server_config {
+    const char *listen;            /* "0.0.0.0:8443" */
+    const char *password;
+    const char *padding_file;      /* NULL: default scheme */
+    const char *cert, *key;        /* NULL: self-signed */
+    int workers;                   /* 0: number of cores */
+    int max_streams;               /* per session */
+    int auth_timeout_ms;
+    int connect_timeout_ms;
+    int stall_timeout_ms;          /* a stream that blocks its session this long is reset */
+    int stats_interval_s;
+    int drain_timeout_ms;
+    size_t stream_buf;             /* bytes buffered per stream toward its target before back-pressure */
+    const char *pool_type;
+    pool_config_t pool;
+} server_config_t;
+
+void server_config_defaults(server_config_t *c);
+/* Runs until SIGINT/SIGTERM; returns the process exit code. */
+int server_run(server_config_t *c);
+
+#endif

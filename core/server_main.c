@@ -1,0 +1,110 @@
+/* anytls-server: flags, then server_run(). Exit codes: 0 clean stop, 1 runtime
+ * failure, 2 bad usage. */
+#include "server.h"
+#include "log.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef USE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"Usage: anytls-server [options]\n"
+"  -l, --listen ADDR:PORT            listen address (default 0.0.0.0:8443)\n"
+"  -p, --password PASSWORD           password clients authenticate with (required)\n"
+"      --padding-scheme FILE         padding scheme sent to clients (default: built-in)\n"
+"      --cert FILE --key FILE        TLS certificate chain and key (default: self-signed)\n"
+"      --log-level LEVEL             debug, info, warn or error (default info)\n"
+"      --workers N                   worker threads (default: number of cores)\n"
+"      --max-streams-per-session N   streams one session may hold open (default 256)\n"
+"      --auth-timeout-secs N         time a client has to authenticate (default 10)\n"
+"      --connect-timeout-secs N      outbound dial timeout (default 10)\n"
+"Outbound connection pool:\n"
+"      --pool-type TYPE              none, lock, lockfree or highperf (default lockfree)\n"
+"      --max-outbound-connections N  per target: active + idle (default 100)\n"
+"      --max-idle-time-secs N        idle spares and targets expire after (default 300)\n"
+"      --min-idle-connections N      warm spares kept per recently used target (default 5)\n"
+"      --max-pool-targets N          targets tracked at once, LRU beyond (default 1024)\n"
+"      --stats-interval-secs N       [Pool Stats] period (default 60)\n"
+"  -h, --help                        this text\n"
+"  -V, --version                     version\n");
+}
+
+enum { O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
+       O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS };
+
+static int num(const char *flag, const char *v, long lo, long hi, long *out)
+{
+    if (parse_int(v, lo, hi, out) == 0) return 0;
+    fprintf(stderr, "anytls-server: %s wants an integer in [%ld, %ld], got '%s'\n", flag, lo, hi, v);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", 1, 0, 'l'}, {"password", 1, 0, 'p'}, {"padding-scheme", 1, 0, O_PAD},
+        {"cert", 1, 0, O_CERT}, {"key", 1, 0, O_KEY}, {"log-level", 1, 0, O_LOG},
+        {"workers", 1, 0, O_WORKERS}, {"max-streams-per-session", 1, 0, O_MAXSTREAMS},
+        {"auth-timeout-secs", 1, 0, O_AUTHTO}, {"connect-timeout-secs", 1, 0, O_CONNTO},
+        {"pool-type", 1, 0, O_PTYPE}, {"max-outbound-connections", 1, 0, O_MAXCONN},
+        {"max-idle-time-secs", 1, 0, O_IDLE}, {"min-idle-connections", 1, 0, O_MINIDLE},
+        {"max-pool-targets", 1, 0, O_TARGETS}, {"stats-interval-secs", 1, 0, O_STATS},
+        {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
+    server_config_t c;
+    server_config_defaults(&c);
+    long v;
+    int o;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":l:p:hV", opts, NULL)) != -1) {
+        switch (o) {
+        case 'l': c.listen = optarg; break;
+        case 'p': c.password = optarg; break;
+        case O_PAD: c.padding_file = optarg; break;
+        case O_CERT: c.cert = optarg; break;
+        case O_KEY: c.key = optarg; break;
+        case O_LOG:
+            if ((log_level = log_parse_level(optarg)) < 0) {
+                fprintf(stderr, "anytls-server: unknown log level '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case O_WORKERS: if (num("--workers", optarg, 1, 256, &v)) return 2; c.workers = (int)v; break;
+        case O_MAXSTREAMS: if (num("--max-streams-per-session", optarg, 1, 65536, &v)) return 2; c.max_streams = (int)v; break;
+        case O_AUTHTO: if (num("--auth-timeout-secs", optarg, 1, 3600, &v)) return 2; c.auth_timeout_ms = (int)v * 1000; break;
+        case O_CONNTO: if (num("--connect-timeout-secs", optarg, 1, 600, &v)) return 2; c.connect_timeout_ms = (int)v * 1000; break;
+        case O_PTYPE:
+            if (!pool_find(optarg)) {
+                fprintf(stderr, "anytls-server: unknown --pool-type '%s' (choose from %s)\n", optarg, pool_names());
+                return 2;
+            }
+            c.pool_type = optarg;
+            break;
+        case O_MAXCONN: if (num("--max-outbound-connections", optarg, 1, 1000000, &v)) return 2; c.pool.max_conns = (int)v; break;
+        case O_IDLE: if (num("--max-idle-time-secs", optarg, 1, 86400 * 7, &v)) return 2; c.pool.max_idle_ms = (int)v * 1000; break;
+        case O_MINIDLE: if (num("--min-idle-connections", optarg, 0, 100000, &v)) return 2; c.pool.min_idle = (int)v; break;
+        case O_TARGETS: if (num("--max-pool-targets", optarg, 1, 1000000, &v)) return 2; c.pool.max_targets = (int)v; break;
+        case O_STATS: if (num("--stats-interval-secs", optarg, 1, 86400, &v)) return 2; c.stats_interval_s = (int)v; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("anytls-server %s\n", ANYTLS_VERSION); return 0;
+        case ':': fprintf(stderr, "anytls-server: %s needs a value\n", argv[optind - 1]); usage(stderr); return 2;
+        default: fprintf(stderr, "anytls-server: unknown option '%s'\n", argv[optind - 1]); usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) { fprintf(stderr, "anytls-server: unexpected argument '%s'\n", argv[optind]); return 2; }
+    if (!c.password || !*c.password) { fprintf(stderr, "anytls-server: -p PASSWORD is required\n"); return 2; }
+    if ((c.cert == NULL) != (c.key == NULL)) { fprintf(stderr, "anytls-server: --cert and --key go together\n"); return 2; }
+    if (c.pool.min_idle > c.pool.max_conns) {
+        fprintf(stderr, "anytls-server: --min-idle-connections (%d) exceeds --max-outbound-connections (%d)\n",
+                c.pool.min_idle, c.pool.max_conns);
+        return 2;
+    }
+    return server_run(&c);
+}

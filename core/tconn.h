@@ -1,0 +1,39 @@
+/* tconn.h -- a non-blocking TLS connection on an event loop: handshake, reads,
+ * and writes that never block. Bytes OpenSSL cannot take now wait in `out`
+ * (one byte queue, empty and unallocated while idle) and go out on EPOLLOUT.
+ * Shared by server and client sessions; the owner handles the events. */
+#ifndef TCONN_H
+#define TCONN_H
+
+#include <openssl/ssl.h>
+#include "loop.h"
+#include "util.h"
+
+typedef struct tconn {
+    ioh_t io;
+    SSL *ssl;
+    bq_t out;
+    unsigned hs_done : 1;       /* handshake finished */
+    unsigned read_paused : 1;   /* owner stopped reading (back-pressure) */
+    unsigned read_wants_w : 1;  /* SSL_read asked for writability */
+    unsigned hs_wants_w : 1;    /* handshake asked for writability */
+    unsigned failed : 1;        /* a fatal error happened */
+} tconn_t;
+
+/* Takes ownership of fd and ssl. */
+int tconn_init(tconn_t *c, loop_t *l, int fd, SSL *ssl, io_cb_t cb, void *ud);
+void tconn_close(loop_t *l, tconn_t *c);  /* close_notify if possible, free SSL, close fd */
+
+/* 1 done, 0 in progress, -1 failed (reason in err). */
+int tconn_handshake(loop_t *l, tconn_t *c, char *err, size_t errcap);
+/* > 0 bytes read; 0 would block; -1 closed or failed (reason in err). */
+int tconn_read(loop_t *l, tconn_t *c, void *buf, size_t cap, char *err, size_t errcap);
+/* Queues or writes n bytes; 0, or -1 on a fatal error. */
+int tconn_write(loop_t *l, tconn_t *c, const void *p, size_t n);
+/* Writes what is queued; 0 (maybe some still queued), -1 fatal. */
+int tconn_flush(loop_t *l, tconn_t *c);
+/* Re-registers epoll interest from the current state. */
+void tconn_update(loop_t *l, tconn_t *c);
+static inline size_t tconn_pending(const tconn_t *c) { return c->out.len; }
+
+#endif

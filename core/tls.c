@@ -1,0 +1,145 @@
+#include "tls.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *tls_error(char *buf, size_t cap)
+{
+    unsigned long e = ERR_get_error();
+    if (!e) snprintf(buf, cap, "unknown TLS error");
+    else ERR_error_string_n(e, buf, cap);
+    ERR_clear_error();
+    return buf;
+}
+
+static void common_setup(SSL_CTX *ctx)
+{
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+}
+
+static int self_signed(SSL_CTX *ctx, char *err, size_t errcap)
+{
+    EVP_PKEY *pk = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    if (!pk || !x) goto fail;
+    X509_set_version(x, 2);
+    unsigned char serial[16];
+    if (RAND_bytes(serial, sizeof serial) != 1) goto fail;
+    serial[0] &= 0x7f;
+    BIGNUM *bn = BN_bin2bn(serial, sizeof serial, NULL);
+    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+    BN_free(bn);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 365L * 24 * 3600);
+    X509_NAME *nm = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"anytls", -1, -1, 0);
+    X509_set_issuer_name(x, nm);
+    X509_set_pubkey(x, pk);
+    if (!X509_sign(x, pk, EVP_sha256())) goto fail;
+    if (SSL_CTX_use_certificate(ctx, x) != 1 || SSL_CTX_use_PrivateKey(ctx, pk) != 1) goto fail;
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    X509_digest(x, EVP_sha256(), md, &mdlen);
+    char hex[65];
+    for (unsigned i = 0; i < mdlen && i < 32; i++) sprintf(hex + 2 * i, "%02x", md[i]);
+    log_info("TLS: no --cert/--key given, generated a self-signed certificate (sha256 %s)", hex);
+    X509_free(x);
+    EVP_PKEY_free(pk);
+    return 0;
+fail:
+    tls_error(err, errcap);
+    X509_free(x);
+    EVP_PKEY_free(pk);
+    return -1;
+}
+
+SSL_CTX *tls_server_ctx(const char *cert, const char *key, char *err, size_t errcap)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) { tls_error(err, errcap); return NULL; }
+    common_setup(ctx);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    if (cert && key) {
+        char e[256];
+        if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+            snprintf(err, errcap, "cannot load certificate %s: %s", cert, tls_error(e, sizeof e));
+            goto fail;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1) {
+            snprintf(err, errcap, "cannot load key %s: %s", key, tls_error(e, sizeof e));
+            goto fail;
+        }
+    } else if (self_signed(ctx, err, errcap) < 0) {
+        goto fail;
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* The client resumes TLS with the newest ticket it got. Written by any worker
+ * thread from OpenSSL's new-session callback, read when a connection starts:
+ * guarded by its own mutex. */
+static pthread_mutex_t sess_mu = PTHREAD_MUTEX_INITIALIZER;
+static SSL_SESSION *last_session;
+
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    pthread_mutex_lock(&sess_mu);
+    if (last_session) SSL_SESSION_free(last_session);
+    last_session = sess;
+    pthread_mutex_unlock(&sess_mu);
+    return 1; /* we keep the reference */
+}
+
+SSL_CTX *tls_client_ctx(const char *ca, char *err, size_t errcap)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) { tls_error(err, errcap); return NULL; }
+    common_setup(ctx);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+    if (ca) {
+        char e[256];
+        if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+            snprintf(err, errcap, "cannot load CA file %s: %s", ca, tls_error(e, sizeof e));
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    }
+    return ctx;
+}
+
+static int is_ip_literal(const char *s)
+{
+    unsigned char b[16];
+    return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
+}
+
+void tls_client_prepare(SSL_CTX *ctx, SSL *ssl, const char *sni, const char *verify_name)
+{
+    /* As the reference: SNI only for a name, never for an IP literal. */
+    if (sni && *sni && !is_ip_literal(sni)) SSL_set_tlsext_host_name(ssl, sni);
+    if (SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER) {
+        const char *n = (sni && *sni) ? sni : verify_name;
+        if (is_ip_literal(n)) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), n);
+        else SSL_set1_host(ssl, n);
+    }
+    pthread_mutex_lock(&sess_mu);
+    if (last_session && SSL_SESSION_is_resumable(last_session)) SSL_set_session(ssl, last_session);
+    pthread_mutex_unlock(&sess_mu);
+}

@@ -1,0 +1,38 @@
+/* util.h -- small helpers shared by the binaries: clocks, sockets, byte queues. */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include "addr.h"
+
+uint64_t now_ms(void);  /* CLOCK_MONOTONIC */
+uint64_t now_us(void);
+
+int set_nonblock(int fd);
+/* Non-blocking TCP socket connected (in progress) to sa; -1 with errno. */
+int tcp_connect_start(const struct sockaddr *sa, socklen_t len);
+/* Listening socket on "host:port" with SO_REUSEADDR (+SO_REUSEPORT if reuseport). */
+int tcp_listen(const char *hostport, int reuseport, char *err, size_t errcap);
+/* Fills sa from an IP-typed addr; 0, or -1 if a is a domain. */
+int addr_to_sockaddr(const addr_t *a, struct sockaddr_storage *ss, socklen_t *len);
+void sockaddr_to_addr(const struct sockaddr *sa, addr_t *a);
+
+/* A FIFO of bytes in one growable block: appended at the tail, consumed at the
+ * head. Holds no memory while empty (bq_consume frees it), so idle streams cost
+ * nothing. */
+typedef struct bq {
+    uint8_t *data;
+    size_t off, len, cap;
+} bq_t;
+
+int bq_append(bq_t *q, const void *p, size_t n);  /* 0, or -1 on ENOMEM */
+static inline const uint8_t *bq_head(const bq_t *q) { return q->data + q->off; }
+void bq_consume(bq_t *q, size_t n);
+void bq_free(bq_t *q);
+
+/* Parses a decimal int in [lo, hi]; 0 on success. */
+int parse_int(const char *s, long lo, long hi, long *out);
+
+#endif
