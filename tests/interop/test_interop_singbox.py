@@ -136,3 +136,31 @@ def test_singbox_client_our_server_padding_scheme_update(singbox, procs, echo, t
     mport, _ = _singbox_to_our_server(procs, ["--padding-scheme", scheme])
     for i in range(3):
         h.check_tcp_echo_socks5(mport, h.V4, echo.port, sizes=(10, 3000), tag=90 + i)
+
+
+def test_our_client_ca_verification(singbox, procs, cert, echo, tmp_path):
+    """--ca FILE: the right CA (the server's self-signed cert) verifies and
+    relays; an unrelated CA makes the stream fail, and nothing reaches the target."""
+    sport = h.free_port()
+    sbx.start(procs, sbx.anytls_inbound_config(sport, PW, *cert), "sb-server", sport)
+    good = procs.client(sport, PW, args=["--sni", "localhost", "--ca", cert[0]])
+    h.check_tcp_echo_socks5(good.port, h.V4, echo.port, sizes=(10, 3000))
+    before = echo.connections
+
+    other_cert, _ = sbx.make_cert(tmp_path / "other")
+    bad = procs.client(sport, PW, args=["--sni", "localhost", "--ca", other_cert])
+    try:
+        s = h.socks5_connect(bad.port, h.V4, echo.port)
+    except (ConnectionError, OSError):
+        pass
+    else:
+        try:
+            try:
+                s.sendall(b"should not arrive")
+            except OSError:
+                pass
+            closed, got = h.wait_closed(s, 10)
+        finally:
+            s.close()
+        assert closed and got == b"", "stream over an unverifiable server certificate was not closed"
+    assert echo.connections == before, "data reached the target through an unverified server"
