@@ -144,6 +144,12 @@ static int cs_write_raw(csess_t *s, const void *p, size_t n)
     return 0;
 }
 
+static int cs_write_record(csess_t *s, const void *p, size_t n)
+{
+    if (tconn_write_record(s->w->loop, &s->c, p, n) < 0) { cs_close(s, "write failed"); return -1; }
+    return 0;
+}
+
 /* One logical write: counts as one packet for the padding scheme. */
 static int cs_write(csess_t *s, const uint8_t *p, size_t n)
 {
@@ -168,13 +174,13 @@ static int cs_write(csess_t *s, const uint8_t *p, size_t n)
             frame_put_hdr(rec + take, CMD_WASTE, 0, (uint16_t)(waste - FRAME_HDR));
             memset(rec + take + FRAME_HDR, 0, waste - FRAME_HDR);
         }
-        int r = cs_write_raw(s, rec, take + waste);
+        int r = cs_write_record(s, rec, take + waste);
         free(rec);
         if (r < 0) return -1;
         p += take;
         n -= take;
     }
-    return plan.rest ? cs_write_raw(s, p, plan.rest) : 0;
+    return plan.rest ? cs_write_record(s, p, plan.rest) : 0;
 }
 
 static int cs_ctl(csess_t *s, uint8_t cmd, uint32_t sid, const void *d, size_t n)
@@ -350,6 +356,10 @@ static void cs_open_stream(csess_t *s, cconn_t *cc)
         bq_consume(&cc->early, k);
         if (cs_write(s, f - FRAME_HDR, k + FRAME_HDR) < 0) return;
     }
+    if (cc->local_paused && !cc->udp) {
+        cc->local_paused = 0;
+        loop_mod(s->w->loop, &cc->lio, cc->lio.events | EPOLLIN);
+    }
 }
 
 static void cs_cb(loop_t *l, ioh_t *h, uint32_t ev)
@@ -371,7 +381,7 @@ static void cs_cb(loop_t *l, ioh_t *h, uint32_t ev)
         auth[32] = (uint8_t)(pad >> 8);
         auth[33] = (uint8_t)pad;
         memset(auth + 34, 0, (size_t)pad);
-        if (cs_write_raw(s, auth, 34 + (size_t)pad) < 0) return;
+        if (cs_write_record(s, auth, 34 + (size_t)pad) < 0) return;
         if (s->cur) {
             cconn_t *cc = s->cur;
             s->cur = NULL;
@@ -386,9 +396,13 @@ static void cs_cb(loop_t *l, ioh_t *h, uint32_t ev)
     if (ev & EPOLLOUT) {
         if (tconn_flush(l, &s->c) < 0) { cs_close(s, "write failed"); return; }
         cconn_t *cc = s->cur;
-        if (cc && cc->local_paused && s->c.out.len < SESS_OUT_LOW) {
-            cc->local_paused = 0;
-            loop_mod(l, &cc->lio, cc->lio.events | EPOLLIN);
+        if (s->c.out.len < SESS_OUT_LOW) {
+            s->c.notify_w = 0;
+            tconn_update(l, &s->c);
+            if (cc && cc->local_paused) {
+                cc->local_paused = 0;
+                loop_mod(l, &cc->lio, cc->lio.events | EPOLLIN);
+            }
         }
         if (s->c.read_wants_w) cs_read(s);
     }
@@ -531,6 +545,8 @@ static void cc_local_read(cconn_t *cc)
         if (s && s->state == CS_RUN && s->cur == cc && s->c.out.len > SESS_OUT_HIGH) {
             cc->local_paused = 1;
             loop_mod(cc->w->loop, &cc->lio, cc->lio.events & ~EPOLLIN);
+            s->c.notify_w = 1;
+            tconn_update(cc->w->loop, &s->c);
             return;
         }
         ssize_t n = recv(cc->lio.fd, buf, 16384 - FRAME_HDR, 0);
@@ -782,6 +798,7 @@ static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
             if (errno == EMFILE || errno == ENFILE) log_warn("accept: out of file descriptors");
             return;
         }
+        set_nodelay(fd);
         cconn_t *cc = calloc(1, sizeof *cc);
         if (!cc) { close(fd); continue; }
         cc->w = w;

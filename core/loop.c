@@ -10,6 +10,7 @@
 
 typedef struct task { void (*fn)(loop_t *, void *); void *arg; struct task *next; } task_t;
 typedef struct dfree { void *p; void (*fn)(void *); } dfree_t;
+typedef struct endcb { void (*fn)(loop_t *, void *); void *arg; unsigned char *queued; } endcb_t;
 
 struct loop {
     int ep, evfd;
@@ -20,8 +21,11 @@ struct loop {
     pthread_mutex_t mu;          /* guards tasks: the only cross-thread state */
     task_t *tasks, **tail;
     dfree_t *dfree; int ndfree, capdfree;
+    endcb_t *ends; int nends, capends;
     uint8_t *scratch;
 };
+
+static void run_ends(loop_t *l);
 
 static void heap_swap(loop_t *l, int a, int b)
 {
@@ -128,10 +132,11 @@ void loop_free(loop_t *l)
 {
     if (!l) return;
     run_tasks(l, &l->evh, 0);  /* late answers (DNS) free what waited for them */
+    run_ends(l);
     flush_dfree(l);
     if (l->ep >= 0) close(l->ep);
     if (l->evfd >= 0) close(l->evfd);
-    free(l->heap); free(l->dfree); free(l->scratch);
+    free(l->heap); free(l->dfree); free(l->ends); free(l->scratch);
     free(l);
 }
 
@@ -194,6 +199,30 @@ void loop_defer_free(loop_t *l, void *p, void (*fn)(void *))
     l->dfree[l->ndfree++].fn = fn;
 }
 
+void loop_at_end(loop_t *l, void (*fn)(loop_t *, void *), void *arg, unsigned char *queued)
+{
+    if (*queued) return;
+    if (l->nends == l->capends) {
+        int cap = l->capends ? l->capends * 2 : 64;
+        endcb_t *e = realloc(l->ends, cap * sizeof *e);
+        if (!e) { fn(l, arg); return; }
+        l->ends = e; l->capends = cap;
+    }
+    *queued = 1;
+    l->ends[l->nends++] = (endcb_t){ fn, arg, queued };
+}
+
+static void run_ends(loop_t *l)
+{
+    /* callbacks may queue more (a flush that frees a stream's reads): loop */
+    for (int i = 0; i < l->nends; i++) {
+        endcb_t e = l->ends[i];
+        *e.queued = 0;
+        e.fn(l, e.arg);
+    }
+    l->nends = 0;
+}
+
 void loop_run(loop_t *l)
 {
     struct epoll_event evs[256];
@@ -216,6 +245,7 @@ void loop_run(loop_t *l)
             timer_cancel(l, t);
             t->cb(l, t);
         }
+        run_ends(l);
         flush_dfree(l);
     }
 }

@@ -48,6 +48,12 @@ int loop_post(loop_t *l, void (*fn)(loop_t *, void *), void *arg);
 /* Frees p with fn(p) after the current batch of events. */
 void loop_defer_free(loop_t *l, void *p, void (*fn)(void *));
 
+/* Calls fn(arg) once at the end of this iteration's events (before deferred
+ * frees). Used to coalesce small writes: many frames, one TLS record. *queued
+ * is the caller's flag that avoids double registration; it is cleared before
+ * fn runs. */
+void loop_at_end(loop_t *l, void (*fn)(loop_t *, void *), void *arg, unsigned char *queued);
+
 /* Per-loop scratch buffer for reads (LOOP_SCRATCH bytes + 64 bytes of headroom
  * in front for a frame header). */
 #define LOOP_SCRATCH (64 * 1024)

@@ -303,7 +303,10 @@ static void relay_start(sstream_t *st, int fd)
         stream_fail(st, "cannot register target socket");
         return;
     }
-    if (!ev && !st->fin_in) { st->blocked = 1; st->bnext = s->blocked; s->blocked = st; }
+    if (!ev && !st->fin_in) {
+        st->blocked = 1; st->bnext = s->blocked; s->blocked = st;
+        s->c.notify_w = 1;
+    }
     stream_ack(st);
     if (st->tq.len) loop_mod(LOOP(s), &st->tio, st->tio.events | EPOLLOUT);
     if (st->fin_in && !st->tq.len) stream_close(st, 0, "client closed");
@@ -513,6 +516,8 @@ static void uot_read(sstream_t *st)
         if (s->c.out.len > SESS_OUT_HIGH) {
             loop_mod(LOOP(s), &st->tio, st->tio.events & ~EPOLLIN);
             st->blocked = 1; st->bnext = s->blocked; s->blocked = st;
+            s->c.notify_w = 1;
+            tconn_update(LOOP(s), &s->c);
             return;
         }
         struct sockaddr_storage ss;
@@ -604,6 +609,8 @@ static void target_read(sstream_t *st)
         if (s->c.out.len > SESS_OUT_HIGH) {
             loop_mod(LOOP(s), &st->tio, st->tio.events & ~EPOLLIN);
             st->blocked = 1; st->bnext = s->blocked; s->blocked = st;
+            s->c.notify_w = 1;
+            tconn_update(LOOP(s), &s->c);
             return;
         }
         ssize_t n = recv(st->tio.fd, buf, FRAME_MAX_DATA, 0);
@@ -867,7 +874,11 @@ static void sess_cb(loop_t *l, ioh_t *h, uint32_t ev)
     }
     if (ev & EPOLLOUT) {
         if (tconn_flush(l, &s->c) < 0) { sess_close(s, "write failed"); return; }
-        if (s->c.out.len < SESS_OUT_LOW && s->blocked) unblock_all(s);
+        if (s->c.out.len < SESS_OUT_LOW) {
+            s->c.notify_w = 0;
+            if (s->blocked) unblock_all(s);
+            tconn_update(l, &s->c);
+        }
         if (s->c.read_wants_w) sess_read(s);
     }
     if (s->state != SS_DEAD && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) sess_read(s);
@@ -886,6 +897,7 @@ static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
                 log_warn("accept: out of file descriptors (%s); new connections wait", strerror(errno));
             return;
         }
+        set_nodelay(fd);
         ssess_t *s = calloc(1, sizeof *s);
         SSL *ssl = s ? SSL_new(srv->ctx) : NULL;
         if (!ssl) { free(s); close(fd); log_warn("accept: out of memory"); continue; }

@@ -36,7 +36,7 @@ void tconn_update(loop_t *l, tconn_t *c)
 {
     uint32_t ev = 0;
     if (!c->read_paused || !c->hs_done) ev |= EPOLLIN;
-    if (c->out.len || c->read_wants_w || c->hs_wants_w) ev |= EPOLLOUT;
+    if (c->out.len || c->read_wants_w || c->hs_wants_w || c->notify_w) ev |= EPOLLOUT;
     loop_mod(l, &c->io, ev);
 }
 
@@ -71,22 +71,31 @@ int tconn_handshake(loop_t *l, tconn_t *c, char *err, size_t errcap)
 
 int tconn_read(loop_t *l, tconn_t *c, void *buf, size_t cap, char *err, size_t errcap)
 {
-    ERR_clear_error();
-    int r = SSL_read(c->ssl, buf, (int)cap);
-    if (r > 0) {
-        if (c->read_wants_w) { c->read_wants_w = 0; tconn_update(l, c); }
-        return r;
+    /* Gather records until the buffer cannot take a full one, so a large frame
+     * reaches its socket in one send. An error after some bytes is reported by
+     * the next call (OpenSSL repeats it). */
+    size_t got = 0;
+    while (got + 16384 <= cap || got == 0) {
+        ERR_clear_error();
+        int r = SSL_read(c->ssl, (uint8_t *)buf + got, (int)(cap - got));
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ) break;
+        if (e == SSL_ERROR_WANT_WRITE) {
+            c->read_wants_w = 1;
+            tconn_update(l, c);
+            break;
+        }
+        if (got) break;
+        describe(c->ssl, r, e, err, errcap);
+        if (e != SSL_ERROR_ZERO_RETURN) c->failed = 1;
+        return -1;
     }
-    int e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ) return 0;
-    if (e == SSL_ERROR_WANT_WRITE) {
-        c->read_wants_w = 1;
-        tconn_update(l, c);
-        return 0;
-    }
-    describe(c->ssl, r, e, err, errcap);
-    if (e != SSL_ERROR_ZERO_RETURN) c->failed = 1;
-    return -1;
+    if (got && c->read_wants_w && !(SSL_want_write(c->ssl))) { c->read_wants_w = 0; tconn_update(l, c); }
+    return (int)got;
 }
 
 /* Writes from p as far as OpenSSL takes it; returns bytes written or -1. */
@@ -105,13 +114,20 @@ static ssize_t write_some(tconn_t *c, const void *p, size_t n)
     return (ssize_t)done;
 }
 
-int tconn_write(loop_t *l, tconn_t *c, const void *p, size_t n)
+#define COALESCE_MAX 8192
+
+static void end_flush(loop_t *l, void *arg)
 {
-    if (c->failed) return -1;
-    if (c->out.len || !c->hs_done) {
-        if (bq_append(&c->out, p, n) < 0) return -1;
-        return 0;
+    tconn_t *c = arg;
+    if (!c->ssl) return;  /* closed meanwhile */
+    if (tconn_flush(l, c) < 0) {
+        /* let the owner's handler see the failure on its next event */
+        loop_mod(l, &c->io, EPOLLIN | EPOLLOUT);
     }
+}
+
+static int write_direct(loop_t *l, tconn_t *c, const void *p, size_t n)
+{
     ssize_t w = write_some(c, p, n);
     if (w < 0) return -1;
     if ((size_t)w < n) {
@@ -121,6 +137,25 @@ int tconn_write(loop_t *l, tconn_t *c, const void *p, size_t n)
         tconn_update(l, c);
     }
     return 0;
+}
+
+int tconn_write(loop_t *l, tconn_t *c, const void *p, size_t n)
+{
+    if (c->failed) return -1;
+    if (c->out.len || !c->hs_done || n < COALESCE_MAX) {
+        if (bq_append(&c->out, p, n) < 0) return -1;
+        if (c->hs_done) loop_at_end(l, end_flush, c, &c->flush_queued);
+        return 0;
+    }
+    return write_direct(l, c, p, n);
+}
+
+int tconn_write_record(loop_t *l, tconn_t *c, const void *p, size_t n)
+{
+    if (c->failed) return -1;
+    if (c->out.len && tconn_flush(l, c) < 0) return -1;
+    if (c->out.len || !c->hs_done) return bq_append(&c->out, p, n);
+    return write_direct(l, c, p, n);
 }
 
 int tconn_flush(loop_t *l, tconn_t *c)

@@ -18,6 +18,8 @@ typedef struct tconn {
     unsigned read_wants_w : 1;  /* SSL_read asked for writability */
     unsigned hs_wants_w : 1;    /* handshake asked for writability */
     unsigned failed : 1;        /* a fatal error happened */
+    unsigned notify_w : 1;      /* owner waits for `out` to drain: keep EPOLLOUT */
+    unsigned char flush_queued; /* registered with loop_at_end */
 } tconn_t;
 
 /* Takes ownership of fd and ssl. */
@@ -28,8 +30,13 @@ void tconn_close(loop_t *l, tconn_t *c);  /* close_notify if possible, free SSL,
 int tconn_handshake(loop_t *l, tconn_t *c, char *err, size_t errcap);
 /* > 0 bytes read; 0 would block; -1 closed or failed (reason in err). */
 int tconn_read(loop_t *l, tconn_t *c, void *buf, size_t cap, char *err, size_t errcap);
-/* Queues or writes n bytes; 0, or -1 on a fatal error. */
+/* Queues or writes n bytes; 0, or -1 on a fatal error. Small writes are
+ * gathered and go out together at the end of the loop iteration (one TLS
+ * record for a SYNACK, a PSH and a FIN); large ones go out at once. */
 int tconn_write(loop_t *l, tconn_t *c, const void *p, size_t n);
+/* Same, but p becomes its own TLS record(s) now (after what was gathered): for
+ * the padded packets, whose record sizes are the point. */
+int tconn_write_record(loop_t *l, tconn_t *c, const void *p, size_t n);
 /* Writes what is queued; 0 (maybe some still queued), -1 fatal. */
 int tconn_flush(loop_t *l, tconn_t *c);
 /* Re-registers epoll interest from the current state. */

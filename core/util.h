@@ -11,6 +11,7 @@ uint64_t now_ms(void);  /* CLOCK_MONOTONIC */
 uint64_t now_us(void);
 
 int set_nonblock(int fd);
+void set_nodelay(int fd);  /* TCP_NODELAY: frames are small and latency-bound */
 /* Non-blocking TCP socket connected (in progress) to sa; -1 with errno. */
 int tcp_connect_start(const struct sockaddr *sa, socklen_t len);
 /* Listening socket on "host:port" with SO_REUSEADDR (+SO_REUSEPORT if reuseport). */
