@@ -1,0 +1,164 @@
+/* pool.c -- the registry of pool implementations and what they share:
+ * defaults, the spare liveness check, and the two log lines. */
+#include "pool.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+static const pool_ops_t *const registry[] = {
+    &pool_none_ops, &pool_lock_ops, &pool_lockfree_ops, &pool_highperf_ops,
+};
+
+const pool_ops_t *pool_find(const char *name)
+{
+    if (!name) return NULL;
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+        if (strcmp(registry[i]->name, name) == 0) return registry[i];
+    return NULL;
+}
+
+const char *pool_names(void)
+{
+    return "none, lock, lockfree, highperf";
+}
+
+void pool_config_defaults(pool_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->max_conns = 100;
+    c->max_idle_ms = 300 * 1000;
+    c->min_idle = 5;
+    c->max_targets = 1024;
+    c->nworkers = 1;
+}
+
+int pool_open(pool_handle_t *h, const char *type, const pool_config_t *cfg)
+{
+    h->ops = NULL;
+    h->impl = NULL;
+    const pool_ops_t *ops = pool_find(type);
+    if (!ops) return -1;
+    pool_t *impl = ops->create(cfg);
+    if (!impl) return -1;
+    h->ops = ops;
+    h->impl = impl;
+    return 0;
+}
+
+void pool_close(pool_handle_t *h)
+{
+    if (h->ops && h->impl) h->ops->destroy(h->impl);
+    h->ops = NULL;
+    h->impl = NULL;
+}
+
+int pool_spare_alive(int fd)
+{
+    char b;
+    ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r > 0) return 1;                 /* a banner is waiting: fine */
+    if (r == 0) return 0;                /* the target closed it */
+    return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+/* ---- the log lines ---- */
+
+/* A bounded string builder: appends what fits and remembers that something
+ * did not; sb_finish then ends the text with "...". */
+typedef struct sbuf {
+    char *buf;
+    size_t cap, len;
+    int truncated;
+} sbuf_t;
+
+static void sb_putn(sbuf_t *b, const char *s, size_t n)
+{
+    if (b->truncated) return;
+    size_t room = b->cap - 1 - b->len; /* one byte for the NUL */
+    if (n > room) {
+        n = room;
+        b->truncated = 1;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+}
+
+static void sb_puts(sbuf_t *b, const char *s) { sb_putn(b, s, strlen(s)); }
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    sb_putn(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* JSON string body: quote, backslash and control characters escaped. */
+static void sb_json_string(sbuf_t *b, const char *s)
+{
+    sb_puts(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"') sb_puts(b, "\\\"");
+        else if (*p == '\\') sb_puts(b, "\\\\");
+        else if (*p < 0x20) sb_printf(b, "\\u%04x", *p);
+        else sb_putn(b, (const char *)p, 1);
+    }
+    sb_puts(b, "\"");
+}
+
+/* After a truncation the buffer is full: its last three characters become
+ * "..." (fewer if the buffer is tiny). */
+static size_t sb_finish(sbuf_t *b)
+{
+    if (b->cap == 0) return 0;
+    if (b->truncated) {
+        size_t n = b->len < 3 ? b->len : 3;
+        memcpy(b->buf + b->len - n, "...", n);
+    }
+    b->buf[b->len] = '\0';
+    return b->len;
+}
+
+size_t pool_format_stats(const pool_stats_t *s, char *buf, size_t cap)
+{
+    sbuf_t b = {buf, cap, 0, cap == 0};
+    if (cap) buf[0] = '\0';
+    sb_printf(&b, "[Pool Stats] Total: %llu, Active: %llu, Reused: %llu, New: %llu, Cleaned: %llu",
+              (unsigned long long)s->total, (unsigned long long)s->active,
+              (unsigned long long)s->reused, (unsigned long long)s->created,
+              (unsigned long long)s->cleaned);
+    return sb_finish(&b);
+}
+
+typedef struct status_ctx {
+    sbuf_t *b;
+    int n;
+} status_ctx_t;
+
+static void status_entry(const char *key, int idle, void *arg)
+{
+    status_ctx_t *c = arg;
+    if (c->n++) sb_puts(c->b, ", ");
+    sb_json_string(c->b, key);
+    sb_printf(c->b, ": %d", idle);
+}
+
+size_t pool_format_status(pool_handle_t *h, char *buf, size_t cap)
+{
+    sbuf_t b = {buf, cap, 0, cap == 0};
+    if (cap) buf[0] = '\0';
+    status_ctx_t c = {&b, 0};
+    sb_puts(&b, "[Pool Status] {");
+    if (h && h->ops && h->impl) h->ops->status(h->impl, status_entry, &c);
+    sb_puts(&b, "}");
+    return sb_finish(&b);
+}

@@ -1,0 +1,649 @@
+/* pool_lockfree.c -- "lockfree": liburcu's RCU lock-free hash table (cds_lfht)
+ * maps keys to targets; each target's spares are a lock-free stack
+ * (cds_lfs, newest on top); counters and per-target accounting are atomics.
+ * No locks anywhere: memory is reclaimed through RCU (call_rcu).
+ *
+ * RCU flavour: urcu-memb (<urcu.h>, -lurcu). Readers are cheap (no memory
+ * barrier on the read side: the writer uses membarrier(2)), and it needs no
+ * periodic quiescent-state calls, which the pool could not make on its callers'
+ * behalf (QSBR would). urcu-bp would register threads lazily by itself, at the
+ * price of a slower read side.
+ *
+ * Thread registration: every thread that reads an RCU structure must be
+ * registered with urcu. The pool does it itself: on a thread's first call
+ * (thread-local flag) it calls rcu_register_thread() and sets a pthread key
+ * whose destructor calls rcu_unregister_thread() when the thread exits. So
+ * callers need not know about urcu, but must not register their threads with
+ * urcu-memb themselves (liburcu forbids registering a thread twice); nothing
+ * else in this project uses liburcu.
+ *
+ * We use liburcu's library entry points, not its inline (_LGPL_SOURCE) ones:
+ * no LGPL code is inlined into ours, and ThreadSanitizer sees this file's
+ * accesses only, not liburcu's (which is not instrumented).
+ *
+ * Memory safety:
+ *  - Targets are unlinked with cds_lfht_del (under rcu_read_lock) and freed
+ *    with call_rcu, after every reader that could still hold them is done.
+ *  - Spares are popped with __cds_lfs_pop under rcu_read_lock, which liburcu
+ *    makes ABA-safe provided a popped node is neither freed nor pushed again
+ *    before a grace period: popped nodes are always freed through call_rcu and
+ *    never re-pushed (tick's expiry pops all and pushes *fresh* copies of the
+ *    survivors).
+ *  - A spare pushed onto a target that is being removed is not lost: the
+ *    remover sets t->dead and then pops everything; a pusher pushes and then
+ *    reads t->dead, and drains if it is set. Both sides are sequentially
+ *    consistent (seq_cst load/store plus the full barriers liburcu's push and
+ *    pop_all issue), so at least one of them sees the other's write.
+ *  - Per-target accounting: t->conns (active + idle + dialing) is the
+ *    max_conns reservation, taken with a CAS loop before the count grows;
+ *    t->idle is reserved (< min_idle) before a push and released after a pop.
+ *
+ * Refill ownership: target hash(key) % nworkers is maintained (expired,
+ * forgotten, refilled) by that worker's tick. */
+#include "pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <urcu.h>          /* urcu-memb flavour */
+#include <urcu/lfstack.h>
+#include <urcu/rculfhash.h>
+
+/* ---- ThreadSanitizer annotations ----
+ * TSan cannot see liburcu's synchronization (the library is not instrumented).
+ * Publication of nodes is made visible with release/acquire atomics of our own
+ * (target->ready, spare->since). What remains is RCU's grace period: a node
+ * freed by a call_rcu callback was last read by threads that have all left
+ * their read-side critical section. We tell TSan exactly that: each thread
+ * "releases" a dummy address when it leaves a critical section (and before
+ * call_rcu), and each reclaim callback "acquires" it before free(). No-ops in
+ * normal builds. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LF_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define LF_TSAN 1
+#endif
+#ifdef LF_TSAN
+#include <sanitizer/tsan_interface.h>
+static char lf_tsan_gp; /* an address only; never read or written */
+#define TSAN_RELEASE() __tsan_release(&lf_tsan_gp)
+#define TSAN_ACQUIRE() __tsan_acquire(&lf_tsan_gp)
+#else
+#define TSAN_RELEASE() ((void)0)
+#define TSAN_ACQUIRE() ((void)0)
+#endif
+
+typedef struct lf_spare {
+    struct cds_lfs_node node;
+    _Atomic int fd;
+    _Atomic uint64_t since;    /* stored last with release: publishes the node */
+    struct lf_spare *tmp;      /* private list while tick rebuilds a stack */
+    struct rcu_head rcu;
+} lf_spare_t;
+
+typedef struct lf_target {
+    struct cds_lfht_node node;
+    struct __cds_lfs_stack spares; /* newest on top */
+    _Atomic int ready;         /* stored with release after init: publishes it */
+    _Atomic int dead;          /* unlinked: pushers must drain */
+    _Atomic int conns;         /* active + idle + dialing, capped at max_conns */
+    _Atomic int active, idle, dialing;
+    _Atomic uint64_t last_used;
+    uint64_t hash;
+    int owner;                 /* worker whose tick maintains it */
+    struct rcu_head rcu;
+    char key[POOL_KEY_MAX + 1];
+} lf_target_t;
+
+/* Statistics, written by every worker: atomics, relaxed (nothing is published
+ * through them). */
+typedef struct lf_counters {
+    _Atomic uint64_t reused, created, cleaned, stale, expired, rejected;
+    _Atomic uint64_t dial_failed, spares_dialed;
+    _Atomic int64_t active, idle, dialing, targets;
+} lf_counters_t;
+
+struct pool {
+    pool_config_t cfg;
+    int cap;                   /* spares kept per target: min_idle */
+    struct cds_lfht *ht;
+    lf_counters_t c;
+};
+
+typedef struct lf_lookup {
+    uint64_t hash;
+    const char *key;
+} lf_lookup_t;
+
+/* ---- small helpers ---- */
+
+static void add_u(_Atomic uint64_t *c, uint64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
+static void add_i(_Atomic int64_t *c, int64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
+static uint64_t get_u(_Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+static uint64_t get_gauge(_Atomic int64_t *c)
+{
+    int64_t v = atomic_load_explicit(c, memory_order_relaxed);
+    return v > 0 ? (uint64_t)v : 0;
+}
+static int ld(_Atomic int *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+static void add(_Atomic int *c, int n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
+
+/* Take `want` (at most) units of a counter capped at max; returns how many. */
+static int reserve_upto(_Atomic int *c, int max, int want)
+{
+    int v = ld(c), n;
+    do {
+        n = max - v < want ? max - v : want;
+        if (n <= 0) return 0;
+    } while (!atomic_compare_exchange_weak_explicit(c, &v, v + n, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return n;
+}
+
+static bool reserve(_Atomic int *c, int max) { return reserve_upto(c, max, 1) == 1; }
+
+static bool dec_if_positive(_Atomic int *c)
+{
+    int v = ld(c);
+    do {
+        if (v <= 0) return false;
+    } while (!atomic_compare_exchange_weak_explicit(c, &v, v - 1, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return true;
+}
+
+static uint64_t key_hash(const char *s) /* FNV-1a, 64 bit */
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static bool key_ok(const char *key) { return key && memchr(key, '\0', POOL_KEY_MAX + 1); }
+
+static uint64_t now_ms(const pool_t *p)
+{
+    if (p->cfg.now_ms) return p->cfg.now_ms(p->cfg.now_arg);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool older(uint64_t now, uint64_t ts, int age) { return now > ts && now - ts > (uint64_t)age; }
+
+static void close_spare(pool_t *p, int fd)
+{
+    if (p->cfg.close_fd) p->cfg.close_fd(fd, p->cfg.close_arg);
+    else close(fd);
+    add_u(&p->c.cleaned, 1);
+}
+
+/* ---- RCU: registration, critical sections, reclamation ---- */
+
+static pthread_once_t lf_once = PTHREAD_ONCE_INIT;
+static pthread_key_t lf_key;  /* its destructor unregisters an exiting thread */
+static __thread bool lf_registered; /* per thread: no sharing */
+
+static void lf_thread_exit(void *unused)
+{
+    (void)unused;
+    rcu_unregister_thread();
+}
+static void lf_make_key(void) { pthread_key_create(&lf_key, lf_thread_exit); }
+
+static void lf_register(void)
+{
+    if (lf_registered) return;
+    pthread_once(&lf_once, lf_make_key);
+    rcu_register_thread();
+    pthread_setspecific(lf_key, (void *)1); /* non-NULL: destructor runs */
+    lf_registered = true;
+}
+
+static void lf_enter(void)
+{
+    lf_register();
+    rcu_read_lock();
+}
+
+static void lf_exit(void)
+{
+    TSAN_RELEASE();
+    rcu_read_unlock();
+}
+
+static void free_spare_cb(struct rcu_head *h)
+{
+    TSAN_ACQUIRE();
+    free(caa_container_of(h, lf_spare_t, rcu));
+}
+
+static void free_target_cb(struct rcu_head *h)
+{
+    TSAN_ACQUIRE();
+    free(caa_container_of(h, lf_target_t, rcu));
+}
+
+static void defer_free(struct rcu_head *h, void (*fn)(struct rcu_head *))
+{
+    TSAN_RELEASE();
+    call_rcu(h, fn);
+}
+
+/* ---- targets ---- */
+
+static lf_target_t *tgt(struct cds_lfht_node *n)
+{
+    lf_target_t *t = caa_container_of(n, lf_target_t, node);
+    (void)atomic_load_explicit(&t->ready, memory_order_acquire); /* pairs with init */
+    return t;
+}
+
+static int lf_match(struct cds_lfht_node *n, const void *arg)
+{
+    const lf_target_t *t = tgt(n);
+    const lf_lookup_t *k = arg;
+    return t->hash == k->hash && strcmp(t->key, k->key) == 0;
+}
+
+/* In a read-side critical section. */
+static lf_target_t *lf_find(pool_t *p, uint64_t h, const char *key)
+{
+    struct cds_lfht_iter it;
+    lf_lookup_t k = {h, key};
+    cds_lfht_lookup(p->ht, (unsigned long)h, lf_match, &k, &it);
+    struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+    return n ? tgt(n) : NULL;
+}
+
+static uint64_t spare_since(lf_spare_t *s)
+{
+    return atomic_load_explicit(&s->since, memory_order_acquire);
+}
+
+static lf_spare_t *new_spare(int fd, uint64_t since)
+{
+    lf_spare_t *s = malloc(sizeof *s);
+    if (!s) return NULL;
+    cds_lfs_node_init(&s->node);
+    s->tmp = NULL;
+    atomic_store_explicit(&s->fd, fd, memory_order_relaxed);
+    atomic_store_explicit(&s->since, since, memory_order_release);
+    return s;
+}
+
+/* Close a popped spare: the per-target and global accounting it held. */
+static void discard_spare(pool_t *p, lf_target_t *t, lf_spare_t *s, bool expired)
+{
+    (void)spare_since(s);
+    close_spare(p, atomic_load_explicit(&s->fd, memory_order_relaxed));
+    add(&t->idle, -1);
+    add(&t->conns, -1);
+    add_i(&p->c.idle, -1);
+    if (expired) add_u(&p->c.expired, 1);
+    defer_free(&s->rcu, free_spare_cb);
+}
+
+static void drain(pool_t *p, lf_target_t *t, bool expired)
+{
+    struct cds_lfs_head *h = __cds_lfs_pop_all(&t->spares);
+    struct cds_lfs_node *n, *next;
+    if (!h) return;
+    cds_lfs_for_each_safe(h, n, next)
+        discard_spare(p, t, caa_container_of(n, lf_spare_t, node), expired);
+}
+
+/* Push, then make sure the spare is not stranded on a removed target. */
+static void push_spare(pool_t *p, lf_target_t *t, lf_spare_t *s)
+{
+    cds_lfs_push(&t->spares, &s->node);
+    if (atomic_load_explicit(&t->dead, memory_order_seq_cst)) drain(p, t, false);
+}
+
+/* After a successful cds_lfht_del: close its spares, free it after a grace
+ * period. In a read-side critical section. */
+static void retire(pool_t *p, lf_target_t *t, bool expired)
+{
+    atomic_store_explicit(&t->dead, 1, memory_order_seq_cst);
+    drain(p, t, expired);
+    int d = atomic_exchange_explicit(&t->dialing, 0, memory_order_relaxed);
+    add(&t->conns, -d);
+    add_i(&p->c.dialing, -d); /* their results will find no target */
+    add_i(&p->c.targets, -1);
+    defer_free(&t->rcu, free_target_cb);
+}
+
+/* Forget the least recently used target other than `self`, preferring one with
+ * no stream open. In a read-side critical section. */
+static void evict_lru(pool_t *p, lf_target_t *self)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        struct cds_lfht_iter it;
+        struct cds_lfht_node *n;
+        lf_target_t *best = NULL;
+        bool best_busy = false;
+        uint64_t best_used = 0;
+        cds_lfht_for_each(p->ht, &it, n) {
+            lf_target_t *t = tgt(n);
+            if (t == self || atomic_load_explicit(&t->dead, memory_order_relaxed)) continue;
+            bool busy = ld(&t->active) > 0;
+            uint64_t used = atomic_load_explicit(&t->last_used, memory_order_relaxed);
+            if (!best || busy < best_busy || (busy == best_busy && used < best_used)) {
+                best = t;
+                best_busy = busy;
+                best_used = used;
+            }
+        }
+        if (!best) return;
+        if (cds_lfht_del(p->ht, &best->node) == 0) {
+            retire(p, best, false);
+            return;
+        }
+        /* Someone else removed it first: look again. */
+    }
+}
+
+static lf_target_t *lf_get(pool_t *p, uint64_t h, const char *key, uint64_t now)
+{
+    lf_target_t *t = lf_find(p, h, key);
+    if (t) return t;
+    t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    cds_lfht_node_init(&t->node);
+    __cds_lfs_init(&t->spares);
+    t->hash = h;
+    t->owner = (int)(h % (uint64_t)p->cfg.nworkers);
+    strcpy(t->key, key);
+    atomic_store_explicit(&t->last_used, now, memory_order_relaxed);
+    atomic_store_explicit(&t->ready, 1, memory_order_release);
+    lf_lookup_t k = {h, key};
+    struct cds_lfht_node *n = cds_lfht_add_unique(p->ht, (unsigned long)h, lf_match, &k, &t->node);
+    if (n != &t->node) { /* lost a race with another insert: never published */
+        free(t);
+        return tgt(n);
+    }
+    atomic_fetch_add_explicit(&p->c.targets, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&p->c.targets, memory_order_relaxed) > p->cfg.max_targets)
+        evict_lru(p, t);
+    return t;
+}
+
+/* ---- operations ---- */
+
+static pool_t *lf_create(const pool_config_t *cfg)
+{
+    if (!cfg || cfg->nworkers < 1 || cfg->max_conns < 1 || cfg->max_targets < 1 ||
+        cfg->min_idle < 0 || cfg->max_idle_ms < 0)
+        return NULL;
+    pool_t *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->cfg = *cfg;
+    p->cap = cfg->min_idle < cfg->max_conns ? cfg->min_idle : cfg->max_conns;
+    unsigned long n = 16;
+    while (n < (unsigned long)cfg->max_targets && n < (1ul << 16)) n <<= 1;
+    /* Sized for max_targets up front: no resize worker needed. */
+    p->ht = cds_lfht_new(n, n, 0, 0, NULL);
+    if (!p->ht) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void lf_destroy(pool_t *p)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+    lf_enter();
+    cds_lfht_for_each(p->ht, &it, n)
+        if (cds_lfht_del(p->ht, n) == 0) retire(p, tgt(n), false);
+    lf_exit();
+    /* Every spare is closed by now. Nodes still waiting for their grace period
+     * are freed later by liburcu's call_rcu thread; their callbacks never
+     * touch the pool, so no rcu_barrier() is needed (and liburcu's barrier
+     * hands memory between threads in ways ThreadSanitizer cannot see). */
+    cds_lfht_destroy(p->ht, NULL);
+    free(p);
+}
+
+static int lf_acquire(pool_t *p, const char *key, int worker, int *fd_out)
+{
+    (void)worker; /* any worker may use any target */
+    *fd_out = -1;
+    uint64_t now = now_ms(p);
+    lf_enter();
+    lf_target_t *t = key_ok(key) ? lf_get(p, key_hash(key), key, now) : NULL;
+    if (!t) { /* untracked (bad key, out of memory): a plain dial */
+        lf_exit();
+        add_u(&p->c.created, 1);
+        add_i(&p->c.active, 1);
+        return POOL_MISS;
+    }
+    atomic_store_explicit(&t->last_used, now, memory_order_relaxed);
+    int r;
+    for (;;) {
+        struct cds_lfs_node *n = __cds_lfs_pop(&t->spares);
+        if (!n) break;
+        lf_spare_t *s = caa_container_of(n, lf_spare_t, node);
+        (void)spare_since(s);
+        int fd = atomic_load_explicit(&s->fd, memory_order_relaxed);
+        if (pool_spare_alive(fd)) {
+            add(&t->idle, -1);
+            add(&t->active, 1);
+            add_i(&p->c.idle, -1);
+            add_i(&p->c.active, 1);
+            add_u(&p->c.reused, 1);
+            defer_free(&s->rcu, free_spare_cb);
+            *fd_out = fd;
+            r = POOL_HIT;
+            goto out;
+        }
+        discard_spare(p, t, s, false);
+        add_u(&p->c.stale, 1);
+    }
+    if (!reserve(&t->conns, p->cfg.max_conns)) {
+        add_u(&p->c.rejected, 1);
+        r = POOL_FULL;
+    } else {
+        add(&t->active, 1);
+        add_i(&p->c.active, 1);
+        add_u(&p->c.created, 1);
+        r = POOL_MISS;
+    }
+out:
+    lf_exit();
+    return r;
+}
+
+static void lf_stream_done(pool_t *p, const char *key, int worker)
+{
+    (void)worker;
+    add_i(&p->c.active, -1);
+    if (!key_ok(key)) return;
+    lf_enter();
+    lf_target_t *t = lf_find(p, key_hash(key), key);
+    if (t && dec_if_positive(&t->active)) add(&t->conns, -1);
+    lf_exit();
+}
+
+static void lf_spare_ready(pool_t *p, const char *key, int fd, int worker)
+{
+    (void)worker;
+    uint64_t now = now_ms(p);
+    lf_enter();
+    lf_target_t *t = key_ok(key) ? lf_find(p, key_hash(key), key) : NULL;
+    if (!t) goto reject;
+    if (dec_if_positive(&t->dialing)) {
+        add_i(&p->c.dialing, -1); /* asked for by tick: already in conns */
+    } else if (!reserve(&t->conns, p->cfg.max_conns)) {
+        goto reject;
+    }
+    if (!reserve(&t->idle, p->cap)) goto surplus;
+    lf_spare_t *s = new_spare(fd, now);
+    if (!s) {
+        add(&t->idle, -1);
+        goto surplus;
+    }
+    add_i(&p->c.idle, 1);
+    push_spare(p, t, s);
+    lf_exit();
+    return;
+surplus:
+    add(&t->conns, -1);
+reject:
+    lf_exit();
+    close_spare(p, fd);
+}
+
+static void lf_spare_failed(pool_t *p, const char *key, int worker)
+{
+    (void)worker;
+    add_u(&p->c.dial_failed, 1);
+    if (!key_ok(key)) return;
+    lf_enter();
+    lf_target_t *t = lf_find(p, key_hash(key), key);
+    if (t && dec_if_positive(&t->dialing)) {
+        add(&t->conns, -1);
+        add_i(&p->c.dialing, -1);
+    }
+    lf_exit();
+}
+
+/* Close spares idle too long (all of them if `all`). A stack cannot drop its
+ * bottom in place, so when something expired: pop everything, close what
+ * expired, push fresh copies of the rest (oldest first, so the newest ends on
+ * top again). Acquires racing with this see fewer spares for a moment. */
+static void expire_spares(pool_t *p, lf_target_t *t, uint64_t now, bool all)
+{
+    struct cds_lfs_head *top = __atomic_load_n(&t->spares.head, __ATOMIC_ACQUIRE);
+    bool any = false;
+    for (struct cds_lfs_node *n = top ? &top->node : NULL; n && !any;
+         n = __atomic_load_n(&n->next, __ATOMIC_RELAXED))
+        any = all || older(now, spare_since(caa_container_of(n, lf_spare_t, node)), p->cfg.max_idle_ms);
+    if (!any) return;
+
+    struct cds_lfs_head *h = __cds_lfs_pop_all(&t->spares);
+    struct cds_lfs_node *n, *next;
+    lf_spare_t *keep = NULL; /* built oldest first */
+    if (!h) return;
+    cds_lfs_for_each_safe(h, n, next) { /* newest to oldest */
+        lf_spare_t *s = caa_container_of(n, lf_spare_t, node);
+        uint64_t since = spare_since(s);
+        lf_spare_t *c = all || older(now, since, p->cfg.max_idle_ms)
+                        ? NULL : new_spare(atomic_load_explicit(&s->fd, memory_order_relaxed), since);
+        if (!c) {
+            discard_spare(p, t, s, true);
+            continue;
+        }
+        c->tmp = keep;
+        keep = c;
+        defer_free(&s->rcu, free_spare_cb);
+    }
+    while (keep) {
+        lf_spare_t *c = keep;
+        keep = c->tmp;
+        push_spare(p, t, c);
+    }
+}
+
+static int lf_tick(pool_t *p, int worker, pool_dial_t *out, int max)
+{
+    uint64_t now = now_ms(p);
+    int nout = 0;
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+    lf_enter();
+    cds_lfht_for_each(p->ht, &it, n) {
+        lf_target_t *t = tgt(n);
+        if (t->owner != worker || atomic_load_explicit(&t->dead, memory_order_relaxed)) continue;
+        bool unused = older(now, atomic_load_explicit(&t->last_used, memory_order_relaxed),
+                            p->cfg.max_idle_ms);
+        if (unused && ld(&t->active) == 0) {
+            if (cds_lfht_del(p->ht, n) == 0) retire(p, t, true);
+            continue;
+        }
+        expire_spares(p, t, now, unused);
+        if (unused || nout >= max) continue;
+        int want = p->cap - ld(&t->idle) - ld(&t->dialing);
+        int got = want > 0 ? reserve_upto(&t->conns, p->cfg.max_conns, want) : 0;
+        if (got > 0) {
+            add(&t->dialing, got);
+            add_i(&p->c.dialing, got);
+            add_u(&p->c.spares_dialed, (uint64_t)got);
+            strcpy(out[nout].key, t->key);
+            out[nout++].count = got;
+        }
+    }
+    lf_exit();
+    return nout;
+}
+
+static void lf_stats(pool_t *p, pool_stats_t *s)
+{
+    s->reused = get_u(&p->c.reused);
+    s->created = get_u(&p->c.created);
+    s->total = s->reused + s->created;
+    s->cleaned = get_u(&p->c.cleaned);
+    s->stale = get_u(&p->c.stale);
+    s->expired = get_u(&p->c.expired);
+    s->rejected = get_u(&p->c.rejected);
+    s->dial_failed = get_u(&p->c.dial_failed);
+    s->spares_dialed = get_u(&p->c.spares_dialed);
+    s->active = get_gauge(&p->c.active);
+    s->idle = get_gauge(&p->c.idle);
+    s->dialing = get_gauge(&p->c.dialing);
+    s->targets = get_gauge(&p->c.targets);
+}
+
+typedef struct lf_entry {
+    char key[POOL_KEY_MAX + 1];
+    int idle;
+} lf_entry_t;
+
+/* Snapshot inside the critical section, callbacks after it. */
+static void lf_status(pool_t *p, void (*cb)(const char *, int, void *), void *arg)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+    lf_entry_t *e = NULL;
+    size_t len = 0, cap = 0;
+    lf_enter();
+    cds_lfht_for_each(p->ht, &it, n) {
+        lf_target_t *t = tgt(n);
+        if (atomic_load_explicit(&t->dead, memory_order_relaxed)) continue;
+        if (len == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            lf_entry_t *ne = realloc(e, nc * sizeof *e);
+            if (!ne) break;
+            e = ne;
+            cap = nc;
+        }
+        strcpy(e[len].key, t->key);
+        int idle = ld(&t->idle);
+        e[len++].idle = idle > 0 ? idle : 0;
+    }
+    lf_exit();
+    for (size_t i = 0; i < len; i++) cb(e[i].key, e[i].idle, arg);
+    free(e);
+}
+
+const pool_ops_t pool_lockfree_ops = {
+    .name = "lockfree",
+    .create = lf_create,
+    .destroy = lf_destroy,
+    .acquire = lf_acquire,
+    .stream_done = lf_stream_done,
+    .spare_ready = lf_spare_ready,
+    .spare_failed = lf_spare_failed,
+    .tick = lf_tick,
+    .stats = lf_stats,
+    .status = lf_status,
+};
