@@ -618,8 +618,11 @@ int main(int argc, char **argv)
             print_counts("usr1");
             continue;
         }
-        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
+        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+            if (!g_quiet)
+                fprintf(stderr, "target: signal %d (%s), exiting\n", sig, strsignal(sig));
             break;
+        }
         if (g_duration > 0) {
             struct timespec t1;
             clock_gettime(CLOCK_MONOTONIC, &t1);
