@@ -122,6 +122,12 @@ struct cworker {
     ioh_t lio;
     csess_t *idle_top;         /* newest idle session */
     int nidle;
+    /* nidle as other workers see it, to send them a new local connection when
+     * this worker has no idle session (sessions are reused across workers).
+     * Written by this worker only, read by the others: relaxed atomics. */
+    atomic_int nidle_pub;
+    cworker_t *all;
+    int nall;
     cconn_t *conns;
     ltimer_t check;
     SSL_CTX *ctx;
@@ -210,6 +216,7 @@ static void idle_remove(csess_t *s)
     s->prev = s->next = NULL;
     s->idle = 0;
     w->nidle--;
+    atomic_store_explicit(&w->nidle_pub, w->nidle, memory_order_relaxed);
 }
 
 static void idle_push(csess_t *s)
@@ -222,6 +229,7 @@ static void idle_push(csess_t *s)
     if (s->next) s->next->prev = s;
     w->idle_top = s;
     w->nidle++;
+    atomic_store_explicit(&w->nidle_pub, w->nidle, memory_order_relaxed);
 }
 
 static void cs_close(csess_t *s, const char *why)
@@ -789,6 +797,45 @@ static void cc_timer(loop_t *l, ltimer_t *t)
     cc_close(t->ud, "proxy handshake timeout");
 }
 
+static void adopt(cworker_t *w, int fd)
+{
+    loop_t *l = w->loop;
+    cconn_t *cc = calloc(1, sizeof *cc);
+    if (!cc) { close(fd); return; }
+    cc->w = w;
+    cc->uio.fd = -1;
+    if (loop_add(l, &cc->lio, fd, EPOLLIN, cc_local_cb, cc) < 0) { close(fd); free(cc); return; }
+    timer_init(&cc->timer, cc_timer, cc);
+    timer_set(l, &cc->timer, (uint64_t)w->cfg->handshake_timeout_ms);
+    cc->next = w->conns;
+    if (cc->next) cc->next->prev = cc;
+    w->conns = cc;
+}
+
+typedef struct handoff { cworker_t *w; int fd; } handoff_t;
+
+static void adopt_task(loop_t *l, void *arg)
+{
+    handoff_t *h = arg;
+    if (h->w->draining) close(h->fd);
+    else adopt(h->w, h->fd);
+    free(h);
+}
+
+/* The worker that should serve a new connection: this one if it has an idle
+ * session (or no other has), else the one with the most idle sessions. */
+static cworker_t *pick_worker(cworker_t *w)
+{
+    if (w->nidle) return w;
+    cworker_t *best = w;
+    int most = 0;
+    for (int i = 0; i < w->nall; i++) {
+        int n = atomic_load_explicit(&w->all[i].nidle_pub, memory_order_relaxed);
+        if (n > most) { most = n; best = &w->all[i]; }
+    }
+    return best;
+}
+
 static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
 {
     cworker_t *w = h->ud;
@@ -799,16 +846,15 @@ static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
             return;
         }
         set_nodelay(fd);
-        cconn_t *cc = calloc(1, sizeof *cc);
-        if (!cc) { close(fd); continue; }
-        cc->w = w;
-        cc->uio.fd = -1;
-        if (loop_add(l, &cc->lio, fd, EPOLLIN, cc_local_cb, cc) < 0) { close(fd); free(cc); continue; }
-        timer_init(&cc->timer, cc_timer, cc);
-        timer_set(l, &cc->timer, (uint64_t)w->cfg->handshake_timeout_ms);
-        cc->next = w->conns;
-        if (cc->next) cc->next->prev = cc;
-        w->conns = cc;
+        cworker_t *to = pick_worker(w);
+        handoff_t *ho = to != w ? malloc(sizeof *ho) : NULL;
+        if (ho) {
+            ho->w = to;
+            ho->fd = fd;
+            if (loop_post(to->loop, adopt_task, ho) == 0) continue;
+            free(ho);
+        }
+        adopt(w, fd);
     }
 }
 
@@ -910,6 +956,8 @@ int client_run(client_config_t *cfg)
         cworker_t *w = &ws[i];
         w->id = i; w->cfg = cfg; w->ctx = ctx; w->server = &server; w->server_len = server_len;
         w->pass_hash = pass_hash;
+        w->all = ws;
+        w->nall = nw;
         w->loop = loop_new();
         int lfd = w->loop ? tcp_listen(cfg->listen, 1, err, sizeof err) : -1;
         if (lfd < 0) { log_error("%s", w->loop ? err : "out of memory"); goto out; }

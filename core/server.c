@@ -1085,7 +1085,7 @@ void server_config_defaults(server_config_t *c)
     c->connect_timeout_ms = 10000;
     c->stall_timeout_ms = 15000;
     c->stats_interval_s = 60;
-    c->drain_timeout_ms = 10000;
+    c->drain_timeout_ms = 5000;
     c->stream_buf = 256 * 1024;
     c->pool_type = "lockfree";
     pool_config_defaults(&c->pool);
