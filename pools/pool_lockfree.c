@@ -269,6 +269,15 @@ static uint64_t spare_since(lf_spare_t *s)
     return atomic_load_explicit(&s->since, memory_order_acquire);
 }
 
+/* A node of a list popped with __cds_lfs_pop_all, taken (acquire) before its
+ * link is read, so the node's initialisation is ordered before our reads. */
+static lf_spare_t *spare_of(struct cds_lfs_node *n)
+{
+    lf_spare_t *s = caa_container_of(n, lf_spare_t, node);
+    (void)spare_since(s);
+    return s;
+}
+
 static lf_spare_t *new_spare(int fd, uint64_t since)
 {
     lf_spare_t *s = malloc(sizeof *s);
@@ -295,10 +304,11 @@ static void discard_spare(pool_t *p, lf_target_t *t, lf_spare_t *s, bool expired
 static void drain(pool_t *p, lf_target_t *t, bool expired)
 {
     struct cds_lfs_head *h = __cds_lfs_pop_all(&t->spares);
-    struct cds_lfs_node *n, *next;
-    if (!h) return;
-    cds_lfs_for_each_safe(h, n, next)
-        discard_spare(p, t, caa_container_of(n, lf_spare_t, node), expired);
+    for (struct cds_lfs_node *n = h ? &h->node : NULL, *next; n; n = next) {
+        lf_spare_t *s = spare_of(n);
+        next = n->next;
+        discard_spare(p, t, s, expired);
+    }
 }
 
 /* Push, then make sure the spare is not stranded on a removed target. */
@@ -314,7 +324,7 @@ static void retire(pool_t *p, lf_target_t *t, bool expired)
 {
     atomic_store_explicit(&t->dead, 1, memory_order_seq_cst);
     drain(p, t, expired);
-    int d = atomic_exchange_explicit(&t->dialing, 0, memory_order_relaxed);
+    int d = atomic_exchange_explicit(&t->dialing, 0, memory_order_seq_cst); /* see start_dials */
     add(&t->conns, -d);
     add_i(&p->c.dialing, -d); /* their results will find no target */
     add_i(&p->c.targets, -1);
@@ -523,20 +533,23 @@ static void lf_spare_failed(pool_t *p, const char *key, int worker)
  * top again). Acquires racing with this see fewer spares for a moment. */
 static void expire_spares(pool_t *p, lf_target_t *t, uint64_t now, bool all)
 {
+    /* Peek first (nodes stay valid inside our read-side critical section):
+     * usually nothing has expired and the stack is left alone. */
     struct cds_lfs_head *top = __atomic_load_n(&t->spares.head, __ATOMIC_ACQUIRE);
-    bool any = false;
-    for (struct cds_lfs_node *n = top ? &top->node : NULL; n && !any;
-         n = __atomic_load_n(&n->next, __ATOMIC_RELAXED))
-        any = all || older(now, spare_since(caa_container_of(n, lf_spare_t, node)), p->cfg.max_idle_ms);
+    bool any = all && top;
+    struct cds_lfs_node *n = top && !all ? &top->node : NULL;
+    while (n && !any) {
+        any = older(now, spare_since(spare_of(n)), p->cfg.max_idle_ms);
+        n = __atomic_load_n(&n->next, __ATOMIC_RELAXED);
+    }
     if (!any) return;
 
     struct cds_lfs_head *h = __cds_lfs_pop_all(&t->spares);
-    struct cds_lfs_node *n, *next;
     lf_spare_t *keep = NULL; /* built oldest first */
-    if (!h) return;
-    cds_lfs_for_each_safe(h, n, next) { /* newest to oldest */
-        lf_spare_t *s = caa_container_of(n, lf_spare_t, node);
+    for (struct cds_lfs_node *m = h ? &h->node : NULL, *next; m; m = next) { /* newest first */
+        lf_spare_t *s = spare_of(m);
         uint64_t since = spare_since(s);
+        next = m->next;
         lf_spare_t *c = all || older(now, since, p->cfg.max_idle_ms)
                         ? NULL : new_spare(atomic_load_explicit(&s->fd, memory_order_relaxed), since);
         if (!c) {
@@ -552,6 +565,22 @@ static void expire_spares(pool_t *p, lf_target_t *t, uint64_t now, bool all)
         keep = c->tmp;
         push_spare(p, t, c);
     }
+}
+
+/* Count n dials (already reserved in conns) as in flight on t. If t was
+ * removed meanwhile, retire() may have taken t->dialing before our add: then
+ * take it back ourselves (retire stores dead before its exchange, we add
+ * before reading dead, all seq_cst: one of us sees the other) and ask for
+ * nothing. */
+static bool start_dials(pool_t *p, lf_target_t *t, int n)
+{
+    atomic_fetch_add_explicit(&t->dialing, n, memory_order_seq_cst);
+    add_i(&p->c.dialing, n);
+    if (!atomic_load_explicit(&t->dead, memory_order_seq_cst)) return true;
+    int d = atomic_exchange_explicit(&t->dialing, 0, memory_order_seq_cst);
+    add(&t->conns, -d);
+    add_i(&p->c.dialing, -d);
+    return false;
 }
 
 static int lf_tick(pool_t *p, int worker, pool_dial_t *out, int max)
@@ -574,9 +603,7 @@ static int lf_tick(pool_t *p, int worker, pool_dial_t *out, int max)
         if (unused || nout >= max) continue;
         int want = p->cap - ld(&t->idle) - ld(&t->dialing);
         int got = want > 0 ? reserve_upto(&t->conns, p->cfg.max_conns, want) : 0;
-        if (got > 0) {
-            add(&t->dialing, got);
-            add_i(&p->c.dialing, got);
+        if (got > 0 && start_dials(p, t, got)) {
             add_u(&p->c.spares_dialed, (uint64_t)got);
             strcpy(out[nout].key, t->key);
             out[nout++].count = got;
