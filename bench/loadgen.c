@@ -893,6 +893,14 @@ int main(int argc, char **argv)
         if (socks_rep_bad) fprintf(stderr, " (socks REP!=0: %" PRIu64 ")", socks_rep_bad);
         fputc('\n', stderr);
     }
+    /* Self-check: streams started late means the load generator (or the CPU it
+     * shares with the system under test) was the bottleneck at this rate. */
+    uint64_t lag99 = hist_percentile(H_lag, 99);
+    if (!O.closed && lag99 > 1000000)
+        fprintf(stderr, "loadgen: WARNING: behind schedule (start lag p99 %.1f ms, cpu %.0f%%): "
+                        "at this rate the load generator or its CPU share is a bottleneck\n",
+                (double)lag99 / 1e6, 100.0 * (double)(cpu_ns() - cpu_begin) /
+                                         (double)(now_ns() - t_begin));
     report();
     return 0;
 }
