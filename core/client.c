@@ -943,6 +943,7 @@ int client_run(client_config_t *cfg)
     SSL_CTX *ctx = tls_client_ctx(cfg->ca, err, sizeof err);
     if (!ctx) { log_error("%s", err); scheme_put(scheme_cur); return 1; }
 
+    raise_nofile();
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int nw = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
     sigset_t set;

@@ -1110,6 +1110,8 @@ int server_run(server_config_t *cfg)
     char err[512];
     int rc = 1;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    long nofile = raise_nofile();
+    log_debug("file descriptor limit: %ld", nofile);
     srv.nworkers = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
     SHA256((const unsigned char *)cfg->password, strlen(cfg->password), srv.pass_hash);
     if (load_scheme(&srv, cfg->padding_file, err, sizeof err) < 0) { log_error("%s", err); return 1; }

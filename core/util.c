@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 uint64_t now_ms(void)
@@ -152,6 +153,18 @@ void bq_free(bq_t *q)
     free(q->data);
     q->data = NULL;
     q->off = q->len = q->cap = 0;
+}
+
+long raise_nofile(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) < 0) return -1;
+    if (r.rlim_cur < r.rlim_max) {
+        r.rlim_cur = r.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &r);
+        getrlimit(RLIMIT_NOFILE, &r);
+    }
+    return (long)r.rlim_cur;
 }
 
 int parse_int(const char *s, long lo, long hi, long *out)

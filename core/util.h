@@ -33,6 +33,9 @@ static inline const uint8_t *bq_head(const bq_t *q) { return q->data + q->off; }
 void bq_consume(bq_t *q, size_t n);
 void bq_free(bq_t *q);
 
+/* Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit. */
+long raise_nofile(void);
+
 /* Parses a decimal int in [lo, hi]; 0 on success. */
 int parse_int(const char *s, long lo, long hi, long *out);
 
