@@ -1,0 +1,170 @@
+"""A minimal AnyTLS v2 client speaking raw frames (shared/PROTOCOL.md), for
+protocol-level tests of anytls-server. Python ssl only; no certificate check
+(as the reference client). Every read is bounded by a timeout."""
+import hashlib
+import ipaddress
+import socket
+import ssl
+import struct
+import time
+
+import harness as h
+
+WASTE, SYN, PSH, FIN, SETTINGS, ALERT, UPDATE_PADDING, SYNACK, HEART_REQ, HEART_RESP, \
+    SERVER_SETTINGS = range(11)
+CMD_NAMES = {0: "Waste", 1: "SYN", 2: "PSH", 3: "FIN", 4: "Settings", 5: "Alert",
+             6: "UpdatePaddingScheme", 7: "SYNACK", 8: "HeartRequest", 9: "HeartResponse",
+             10: "ServerSettings"}
+
+DEFAULT_SCHEME = (b"stop=8\n0=30-30\n1=100-400\n2=400-500,c,500-1000,c,500-1000,c,500-1000,"
+                  b"c,500-1000\n3=9-9,500-1000\n4=500-1000\n5=500-1000\n6=500-1000\n7=500-1000")
+DEFAULT_MD5 = "75cff2ad89aadf5e257059ee571ebe11"
+assert hashlib.md5(DEFAULT_SCHEME).hexdigest() == DEFAULT_MD5 and len(DEFAULT_SCHEME) == 137
+
+UOT_MAGIC = "sp.v2.udp-over-tcp.arpa"
+
+
+def frame(cmd, sid, data=b""):
+    assert len(data) <= 0xFFFF
+    return struct.pack(">BIH", cmd, sid, len(data)) + data
+
+
+def auth_block(password, padding=30):
+    return hashlib.sha256(password.encode()).digest() + struct.pack(">H", padding) + b"\x00" * padding
+
+
+def settings_data(md5=DEFAULT_MD5, version=2, client="anytls/0.0.13"):
+    return ("v=%d\nclient=%s\npadding-md5=%s" % (version, client, md5)).encode()
+
+
+def uot_addr(host, port):
+    """UoT datagram address form: 00 IPv4 | 01 IPv6 | 02 len name, then port."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        n = host.encode()
+        return b"\x02" + bytes([len(n)]) + n + struct.pack(">H", port)
+    return (b"\x00" if ip.version == 4 else b"\x01") + ip.packed + struct.pack(">H", port)
+
+
+def parse_uot_addr(b):
+    """Returns ((host, port), bytes_used)."""
+    t = b[0]
+    if t == 0:
+        return (str(ipaddress.IPv4Address(b[1:5])), struct.unpack(">H", b[5:7])[0]), 7
+    if t == 1:
+        return (str(ipaddress.IPv6Address(b[1:17])), struct.unpack(">H", b[17:19])[0]), 19
+    if t == 2:
+        n = b[1]
+        return (b[2:2 + n].decode(), struct.unpack(">H", b[2 + n:4 + n])[0]), 4 + n
+    raise ValueError("bad UoT address type %d" % t)
+
+
+class Closed(ConnectionError):
+    pass
+
+
+class RawSession:
+    """One TLS connection to the server; frames in and out."""
+
+    def __init__(self, port, host=h.V4, timeout=10.0, sni=None):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection((host, port), timeout=timeout)
+        self.sock = ctx.wrap_socket(raw, server_hostname=sni)
+        self.buf = bytearray()
+        self.timeout = timeout
+        self.frames = []          # everything received, in order (cmd, sid, data)
+
+    def send(self, data):
+        """One sendall = one TLS record for data <= 16 KiB."""
+        self.sock.sendall(data)
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("timed out waiting for frames")
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except ssl.SSLZeroReturnError:
+            chunk = b""
+        except (ConnectionResetError, ssl.SSLEOFError, BrokenPipeError) as e:
+            raise Closed("connection reset: %r" % e)
+        if not chunk:
+            raise Closed("EOF")
+        self.buf += chunk
+
+    def read_frame(self, timeout=None):
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while len(self.buf) < 7:
+            self._fill(deadline)
+        cmd, sid, n = struct.unpack(">BIH", self.buf[:7])
+        while len(self.buf) < 7 + n:
+            self._fill(deadline)
+        data = bytes(self.buf[7:7 + n])
+        del self.buf[:7 + n]
+        self.frames.append((cmd, sid, data))
+        return cmd, sid, data
+
+    def wait_for(self, pred, timeout=None, max_frames=100000):
+        """Reads frames until pred(cmd, sid, data) is true; returns that frame.
+        Frames read on the way are kept in self.frames."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        for _ in range(max_frames):
+            f = self.read_frame(max(0.01, deadline - time.monotonic()))
+            if pred(*f):
+                return f
+        raise AssertionError("no matching frame in %d frames" % max_frames)
+
+    def wait_closed(self, timeout=5.0):
+        """Reads (and keeps) frames until the server closes; True if it did."""
+        deadline = time.monotonic() + timeout
+        for _ in range(100000):
+            try:
+                self.read_frame(max(0.01, deadline - time.monotonic()))
+            except Closed:
+                return True
+            except (socket.timeout, TimeoutError):
+                return False
+            except (ssl.SSLError, OSError):
+                return True
+        return False
+
+    def handshake(self, password, md5=DEFAULT_MD5, first=b""):
+        """Auth in one record; then Settings (+ `first`) in the next write."""
+        self.send(auth_block(password))
+        self.send(frame(SETTINGS, 0, settings_data(md5)) + first)
+
+    def stream_data(self, sid, timeout=None, n=None):
+        """Collects PSH data for sid until n bytes (or until FIN if n is None)."""
+        out = bytearray()
+        deadline = time.monotonic() + (timeout or self.timeout)
+        for _ in range(1000000):
+            if n is not None and len(out) >= n:
+                break
+            cmd, fsid, data = self.read_frame(max(0.01, deadline - time.monotonic()))
+            if fsid != sid:
+                continue
+            if cmd == PSH:
+                out += data
+            elif cmd == FIN:
+                break
+        return bytes(out)
+
+    def send_stream(self, sid, data):
+        for off in range(0, len(data), 0xFFFF):
+            self.send(frame(PSH, sid, data[off:off + 0xFFFF]))
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()

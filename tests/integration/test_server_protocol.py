@@ -1,0 +1,220 @@
+"""anytls-server at the frame level (shared/PROTOCOL.md §2, §3, §4, §6), driven by
+a raw AnyTLS client written in Python (tests/helpers/anytls_raw.py)."""
+import struct
+import threading
+import time
+
+import pytest
+
+import harness as h
+import anytls_raw as r
+from harness import PASSWORD
+
+
+@pytest.fixture
+def server(procs):
+    return procs.server(password=PASSWORD)
+
+
+def open_frames(sid, host, port, data=b""):
+    return r.frame(r.SYN, sid) + r.frame(r.PSH, sid, h.encode_socks_addr(host, port) + data)
+
+
+def is_(cmd, sid=None):
+    return lambda c, s, d: c == cmd and (sid is None or s == sid)
+
+
+def kv(data):
+    return dict(line.split("=", 1) for line in data.decode().split("\n") if "=" in line)
+
+
+def test_proto_handshake_stream_echo(server, echo):
+    with r.RawSession(server.port) as s:
+        t0 = time.monotonic()
+        s.handshake(PASSWORD, first=open_frames(1, h.V4, echo.port, b"hello"))
+        assert s.stream_data(1, n=5) == b"hello"
+        ss = s.wait_for(is_(r.SERVER_SETTINGS, 0), timeout=3) if not any(
+            f[0] == r.SERVER_SETTINGS for f in s.frames) else \
+            next(f for f in s.frames if f[0] == r.SERVER_SETTINGS)
+        assert kv(ss[2]).get("v") == "2", "ServerSettings %r" % ss[2]
+        if not any(f[0] == r.SYNACK and f[1] == 1 for f in s.frames):
+            s.wait_for(is_(r.SYNACK, 1), timeout=3)
+        assert time.monotonic() - t0 < 3, "SYNACK later than the v2 client's 3 s watchdog"
+        synack = next(f for f in s.frames if f[0] == r.SYNACK and f[1] == 1)
+        assert synack[2] == b"", "SYNACK for a good dial carries an error: %r" % synack[2]
+        assert not any(f[0] == r.UPDATE_PADDING for f in s.frames), \
+            "UpdatePaddingScheme sent although the client's padding-md5 matches"
+        assert not any(f[0] == r.ALERT for f in s.frames)
+
+        # bigger data, frames of the maximum size, sent while reading
+        data = h.payload(300000, tag=3)
+        t = threading.Thread(target=s.send_stream, args=(1, data), daemon=True)
+        t.start()
+        got = s.stream_data(1, n=len(data), timeout=30)
+        t.join(10)
+        assert got == data
+
+        # FIN ends stream 1; the session then carries stream 2
+        s.send(r.frame(r.FIN, 1))
+        s.send(open_frames(2, h.V4, echo.port, b"second stream"))
+        assert s.stream_data(2, n=13) == b"second stream"
+
+
+def test_proto_auth_and_frames_in_one_record(server, echo):
+    """The auth block and the first frames in the same TLS record: the server
+    keeps the bytes after the auth block."""
+    with r.RawSession(server.port) as s:
+        s.send(r.auth_block(PASSWORD) + r.frame(r.SETTINGS, 0, r.settings_data())
+               + open_frames(1, h.V4, echo.port, b"same record"))
+        assert s.stream_data(1, n=11) == b"same record"
+
+
+def test_proto_padding_md5_mismatch_gets_default_scheme(server, echo):
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD, md5="0" * 32, first=open_frames(1, h.V4, echo.port, b"x"))
+        s.wait_for(is_(r.SERVER_SETTINGS, 0), timeout=5)
+        cmds = [f[0] for f in s.frames]
+        assert r.UPDATE_PADDING in cmds, "no UpdatePaddingScheme for a wrong padding-md5"
+        assert cmds.index(r.UPDATE_PADDING) < cmds.index(r.SERVER_SETTINGS), \
+            "UpdatePaddingScheme must come before ServerSettings"
+        upd = next(f for f in s.frames if f[0] == r.UPDATE_PADDING)
+        assert upd[1] == 0
+        assert upd[2] == r.DEFAULT_SCHEME, "scheme sent differs from the default: %r" % upd[2]
+        assert s.stream_data(1, n=1) == b"x"
+
+
+def test_proto_custom_scheme_sent_verbatim(procs, echo, tmp_path):
+    scheme = b"stop=3\n0=40-40\n1=200-300\n2=300-400,c,100-200"
+    f = tmp_path / "scheme.txt"
+    f.write_bytes(scheme)
+    server = procs.server(password=PASSWORD, args=["--padding-scheme", f])
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD, first=open_frames(1, h.V4, echo.port, b"y"))
+        s.wait_for(is_(r.SERVER_SETTINGS, 0), timeout=5)
+        upd = [f for f in s.frames if f[0] == r.UPDATE_PADDING]
+        assert upd and upd[0][2] == scheme, "expected the file's scheme verbatim, got %r" % upd
+        assert s.stream_data(1, n=1) == b"y"
+
+
+def test_proto_syn_before_settings_alert(server, echo):
+    with r.RawSession(server.port) as s:
+        s.send(r.auth_block(PASSWORD))
+        s.send(open_frames(1, h.V4, echo.port, b"too early"))
+        closed = s.wait_closed(10)
+        alerts = [f for f in s.frames if f[0] == r.ALERT]
+        assert alerts and alerts[0][2], "no Alert (with text) for a SYN before Settings: %r" % [
+            (r.CMD_NAMES.get(c, c), sid, d[:40]) for c, sid, d in s.frames]
+        assert closed, "session not closed after the Alert"
+        assert not any(f[0] == r.PSH for f in s.frames)
+    time.sleep(0.2)
+    assert echo.connections == 0, "server dialed for a SYN before Settings"
+
+
+def test_proto_wrong_password_silent_close(server, echo):
+    with r.RawSession(server.port) as s:
+        s.send(r.auth_block("wrong-password"))
+        s.send(r.frame(r.SETTINGS, 0, r.settings_data()) + open_frames(1, h.V4, echo.port, b"x"))
+        assert s.wait_closed(10), "server kept a session with a wrong password open"
+        assert s.frames == [], "server sent frames to an unauthenticated client: %r" % s.frames
+    time.sleep(0.2)
+    assert echo.connections == 0
+    assert server.alive()
+
+
+def test_proto_heartbeat(server, echo):
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD, first=open_frames(1, h.V4, echo.port, b"hb"))
+        assert s.stream_data(1, n=2) == b"hb"
+        s.send(r.frame(r.HEART_REQ, 0))
+        s.wait_for(is_(r.HEART_RESP, 0), timeout=5)
+        s.send(r.frame(r.HEART_REQ, 1))
+        s.wait_for(is_(r.HEART_RESP, 1), timeout=5)
+
+
+def test_proto_unknown_and_stray_frames_ignored(server, echo):
+    """Waste, an unknown cmd with data, PSH and FIN for unknown sids, a
+    HeartResponse: all dropped; the session keeps working."""
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD)
+        s.send(r.frame(r.WASTE, 0, b"\x00" * 300) + r.frame(77, 0, b"unknown cmd") +
+               r.frame(200, 5, b"\xff" * 1000) + r.frame(r.PSH, 99, b"nobody") +
+               r.frame(r.FIN, 98) + r.frame(r.HEART_RESP, 0) + r.frame(r.WASTE, 1, b"w"))
+        s.send(open_frames(1, h.V4, echo.port, b"still alive"))
+        assert s.stream_data(1, n=11) == b"still alive"
+        assert not any(f[0] == r.ALERT for f in s.frames)
+
+
+def test_proto_duplicate_syn_ignored(server, echo):
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD, first=open_frames(1, h.V4, echo.port, b"one"))
+        assert s.stream_data(1, n=3) == b"one"
+        s.send(r.frame(r.SYN, 1))
+        s.send(r.frame(r.PSH, 1, b"two"))
+        assert s.stream_data(1, n=3) == b"two", "stream 1 broken by a duplicate SYN"
+
+
+def test_proto_dial_failure_ends_stream_not_session(server, echo):
+    closed_port = h.free_port()
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD, first=open_frames(1, h.V4, closed_port, b"nobody home"))
+        f = s.wait_for(lambda c, sid, d: sid == 1 and (c == r.FIN or (c == r.SYNACK and d)),
+                       timeout=10)
+        assert f[0] in (r.FIN, r.SYNACK)
+        s.send(open_frames(2, h.V4, echo.port, b"next"))
+        assert s.stream_data(2, n=4) == b"next"
+        assert not any(f[0] == r.ALERT for f in s.frames)
+
+
+def test_proto_domain_and_ipv6_destinations(server):
+    with h.DualEcho() as d, r.RawSession(server.port) as s:
+        s.handshake(PASSWORD, first=open_frames(1, "localhost", d.port, b"by name"))
+        assert s.stream_data(1, n=7) == b"by name"
+        s.send(open_frames(2, h.V6, d.port, b"by v6"))
+        assert s.stream_data(2, n=5) == b"by v6"
+        assert d.v6.connections >= 1
+
+
+def test_proto_uot_connect_mode(server, udp_echo):
+    """UDP over TCP v2, isConnect=1: datagrams are length + payload."""
+    with r.RawSession(server.port) as s:
+        req = b"\x01" + h.encode_socks_addr(h.V4, udp_echo.port)
+        s.handshake(PASSWORD, first=open_frames(1, r.UOT_MAGIC, 0, req))
+        s.wait_for(is_(r.SYNACK, 1), timeout=3)
+        for i, n in enumerate((1, 100, 1400, 8000)):
+            dg = h.payload(n, tag=i)
+            s.send(r.frame(r.PSH, 1, struct.pack(">H", n) + dg))
+            got = s.stream_data(1, n=2 + n, timeout=5)
+            assert got == struct.pack(">H", n) + dg
+
+
+def test_proto_uot_nonconnect_mode(server, udp_echo):
+    """isConnect=0: each datagram carries a UoT-form address (00 IPv4, 01 IPv6),
+    and replies carry their source address the same way."""
+    with h.UdpEchoServer(host=h.V6) as u6, r.RawSession(server.port) as s:
+        req = b"\x00" + h.encode_socks_addr(h.V4, udp_echo.port)
+        s.handshake(PASSWORD, first=open_frames(1, r.UOT_MAGIC, 0, req))
+        s.wait_for(is_(r.SYNACK, 1), timeout=3)
+        buf = b""
+        for i, (host, port) in enumerate([(h.V4, udp_echo.port), (h.V6, u6.port)] * 2):
+            dg = h.payload(300 + i, tag=i)
+            s.send(r.frame(r.PSH, 1, r.uot_addr(host, port) + struct.pack(">H", len(dg)) + dg))
+            addr_len = 7 if host == h.V4 else 19
+            need = addr_len + 2 + len(dg)
+            buf += s.stream_data(1, n=need - len(buf), timeout=5)
+            (src, used) = r.parse_uot_addr(buf)
+            ln = struct.unpack(">H", buf[used:used + 2])[0]
+            assert src == (host, port), "reply source %r, expected %r" % (src, (host, port))
+            assert buf[used + 2:used + 2 + ln] == dg
+            buf = buf[used + 2 + ln:]
+
+
+def test_proto_settings_v1_gets_no_server_settings(server, echo):
+    with r.RawSession(server.port) as s:
+        s.send(r.auth_block(PASSWORD))
+        s.send(r.frame(r.SETTINGS, 0, ("v=1\nclient=anytls/0.0.8\npadding-md5=%s" % r.DEFAULT_MD5).encode())
+               + open_frames(1, h.V4, echo.port, b"v1 client"))
+        assert s.stream_data(1, n=9) == b"v1 client"
+        s.send(r.frame(r.PSH, 1, b"more"))
+        assert s.stream_data(1, n=4) == b"more"
+        assert not any(f[0] == r.SERVER_SETTINGS for f in s.frames), \
+            "ServerSettings sent to a v=1 client"
