@@ -27,6 +27,9 @@
  *
  * One epoll thread. Output: one CSV line on stdout (--csv-header prints the
  * header first) or one JSON object (--json); progress once a second on stderr.
+ *
+ * Build alone: cc -std=gnu11 -O2 -D_GNU_SOURCE -Icore bench/loadgen.c core/frame.c
+ *              core/padding.c -o build/bench/loadgen -lssl -lcrypto -lm
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,17 +51,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include "frame.h"
 #include "hist.h"
+#include "padding.h"
 
 /* ------------------------------------------------------------------ options */
 
-/* How a stream reaches its target. The per-protocol handshake is a byte-level
- * state machine (proto_begin / proto_feed below); the byte transport is the
- * xport_* functions. An "AnyTLS direct" mode (speak AnyTLS to the server without
- * the client) plugs in as PROTO_ANYTLS: a transport that runs TLS over the fd
- * and a handshake that sends auth + Settings + SYN + the first PSH carrying the
- * destination, then unwraps PSH frames. It is not built in this version:
- * --anytls is rejected at start with a message. */
+/* How a stream reaches its target. SOCKS5 and direct: one TCP connection per
+ * stream, the handshake a byte-level state machine (proto_begin / proto_feed).
+ * AnyTLS direct (--anytls): streams ride TLS sessions to the server, which are
+ * reused as the reference client does (section "AnyTLS direct" below). */
 enum proto { PROTO_SOCKS5 = 0, PROTO_DIRECT = 1, PROTO_ANYTLS = 2 };
 
 typedef struct target {
@@ -282,6 +288,8 @@ typedef struct stream {
     uint8_t st, hs, measured, unread; /* unread: data may be waiting (edge seen, not drained) */
     int tgt;
     int32_t prev, next;        /* in-flight list (by start time), or free list via next */
+    int32_t sess;              /* AnyTLS mode: the session carrying it, or -1 */
+    uint32_t sid;
     uint64_t t_int, t_start, t_conn, t_socks, t_first;
     uint64_t resp_got;
     uint16_t out_len, out_off; /* pending bytes to write */
@@ -331,10 +339,14 @@ static void live_append(int32_t i)
     live_tail = i;
 }
 
+static void at_stream_detach(int32_t i);
+
 static void stream_free(int32_t i)
 {
     stream_t *s = &S[i];
     live_unlink(i);
+    if (s->sess >= 0)
+        at_stream_detach(i);
     if (s->fd >= 0) {
         if (O.rst_close) {
             struct linger lg = {1, 0};
@@ -440,7 +452,7 @@ static void proto_begin(stream_t *s)
         s->st = ST_HANDSHAKE;
         break;
     case PROTO_ANYTLS:
-        break; /* rejected at option parsing */
+        break; /* streams go through at_stream_start, never here */
     }
     s->out_len = (uint16_t)k;
     s->out_off = 0;
@@ -564,6 +576,448 @@ static void stream_run(int32_t i, uint32_t ev, uint64_t t)
     }
 }
 
+/* ------------------------------------------------------------------ AnyTLS direct
+ *
+ * --anytls: speak AnyTLS to the server ourselves (no anytls-client in the path),
+ * to measure the server and its outbound pool alone. Like the reference client:
+ * a stream takes the newest idle session or opens a new one (TCP + TLS + the
+ * auth block in one record); its first write carries [Settings +] SYN + PSH
+ * (destination, SOCKS5 address form), padded by the scheme (core/padding.h);
+ * the request goes in a second PSH without waiting for SYNACK; the response is
+ * the PSH bodies for its sid; FIN ends the stream and the session goes back to
+ * the idle stack. --anytls-new-session: one session per stream (closed after).
+ * Timings: connect = TCP connected (a reused session: the stream's start);
+ * socks = SYN sent on a ready session. Error kind "socks" here means TLS, Alert,
+ * SYNACK with an error, or the session dying under the stream. A stream that
+ * times out takes its session down with it (its state is unknown). */
+
+enum ss_state { SS_FREE = 0, SS_TCP, SS_TLS, SS_RUN };
+
+typedef struct srec { struct srec *next; uint32_t len; uint8_t data[]; } srec_t;
+
+typedef struct sess {
+    int fd;
+    uint32_t gen;
+    uint8_t state, idle, padding_done;
+    SSL *ssl;
+    frame_dec_t dec;
+    uint32_t pkt, next_sid;
+    int32_t cur;                 /* stream using it, or -1 */
+    int32_t inext, iprev;        /* idle stack (newest first) / free list */
+    srec_t *oq, *oq_tail;        /* TLS records waiting for the socket */
+    uint64_t t_tcp;
+} sess_t;
+
+#define SESS_TAG (1ull << 63)
+
+static struct {
+    target_t server;
+    uint8_t pass_hash[32];
+    int new_session;
+    SSL_CTX *ctx;
+    SSL_SESSION *resume;         /* latest ticket: new sessions resume */
+    padding_scheme_t *scheme;
+    sess_t *ss;
+    int32_t free_head, idle_head;
+    uint64_t opened, reused, alerts, synack_err;
+} AT = {.free_head = -1, .idle_head = -1};
+
+static int at_new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    (void)ssl;
+    if (AT.resume) SSL_SESSION_free(AT.resume);
+    AT.resume = sess;
+    return 1;   /* we keep the reference */
+}
+
+static void at_init(const char *pass)
+{
+    unsigned int hl = 0;
+    if (!EVP_Digest(pass, strlen(pass), AT.pass_hash, &hl, EVP_sha256(), NULL) || hl != 32)
+        die("sha256 failed");
+    AT.ctx = SSL_CTX_new(TLS_client_method());
+    if (!AT.ctx) die("SSL_CTX_new failed");
+    SSL_CTX_set_min_proto_version(AT.ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(AT.ctx, SSL_VERIFY_NONE, NULL);     /* as the reference client */
+    SSL_CTX_set_mode(AT.ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(AT.ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(AT.ctx, at_new_session_cb);
+    AT.scheme = padding_default();
+    if (!AT.scheme) die("padding_default failed");
+    AT.ss = calloc((size_t)O.cap, sizeof *AT.ss);
+    if (!AT.ss) die("out of memory");
+    for (int32_t i = O.cap - 1; i >= 0; i--) {
+        AT.ss[i].fd = -1;
+        AT.ss[i].cur = -1;
+        AT.ss[i].inext = AT.free_head;
+        AT.free_head = i;
+    }
+}
+
+static void at_idle_remove(int32_t k)
+{
+    sess_t *x = &AT.ss[k];
+    if (!x->idle) return;
+    if (x->iprev >= 0) AT.ss[x->iprev].inext = x->inext; else AT.idle_head = x->inext;
+    if (x->inext >= 0) AT.ss[x->inext].iprev = x->iprev;
+    x->idle = 0;
+}
+
+static void at_idle_push(int32_t k)
+{
+    sess_t *x = &AT.ss[k];
+    x->idle = 1;
+    x->iprev = -1;
+    x->inext = AT.idle_head;
+    if (AT.idle_head >= 0) AT.ss[AT.idle_head].iprev = k;
+    AT.idle_head = k;
+}
+
+/* Frees the session; a stream still on it fails with `kind`. */
+static void at_kill(int32_t k, int kind)
+{
+    sess_t *x = &AT.ss[k];
+    if (x->state == SS_FREE) return;
+    at_idle_remove(k);
+    int32_t cur = x->cur;
+    x->cur = -1;
+    x->state = SS_FREE;
+    if (x->ssl) {
+        SSL_free(x->ssl);   /* no close_notify: the socket goes now */
+        x->ssl = NULL;
+    }
+    if (x->fd >= 0) close(x->fd);
+    x->fd = -1;
+    frame_dec_free(&x->dec);
+    while (x->oq) { srec_t *r = x->oq; x->oq = r->next; free(r); }
+    x->oq_tail = NULL;
+    x->gen++;
+    x->inext = AT.free_head;
+    AT.free_head = k;
+    if (cur >= 0 && S[cur].st != ST_FREE && S[cur].sess == k) {
+        S[cur].sess = -1;   /* already gone: stream_free must not come back here */
+        stream_fail(cur, kind);
+    }
+}
+
+/* stream_free hook: a stream leaving while still on its session (error,
+ * timeout) takes the session down; the ok path detaches first. */
+static void at_stream_detach(int32_t i)
+{
+    int32_t k = S[i].sess;
+    S[i].sess = -1;
+    if (k >= 0 && AT.ss[k].cur == i) {
+        AT.ss[k].cur = -1;
+        at_kill(k, E_SOCKS);
+    }
+}
+
+/* Writes one TLS record (or queues it behind earlier ones). -1: session dead. */
+static int at_record(int32_t k, const uint8_t *p, size_t n)
+{
+    sess_t *x = &AT.ss[k];
+    if (!x->oq) {
+        ERR_clear_error();
+        int r = SSL_write(x->ssl, p, (int)n);
+        if (r > 0) return 0;
+        int e = SSL_get_error(x->ssl, r);
+        if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) return -1;
+    }
+    srec_t *q = malloc(sizeof *q + n);
+    if (!q) return -1;
+    q->next = NULL;
+    q->len = (uint32_t)n;
+    memcpy(q->data, p, n);
+    if (x->oq_tail) x->oq_tail->next = q; else x->oq = q;
+    x->oq_tail = q;
+    return 0;
+}
+
+static int at_flush(int32_t k)
+{
+    sess_t *x = &AT.ss[k];
+    while (x->oq) {
+        ERR_clear_error();
+        int r = SSL_write(x->ssl, x->oq->data, (int)x->oq->len);
+        if (r <= 0) {
+            int e = SSL_get_error(x->ssl, r);
+            return (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) ? 0 : -1;
+        }
+        srec_t *q = x->oq;
+        x->oq = q->next;
+        if (!x->oq) x->oq_tail = NULL;
+        free(q);
+    }
+    return 0;
+}
+
+/* One logical client write: padded into records while the packet count is
+ * below the scheme's stop (the same cut as core/client.c). */
+static int at_write(int32_t k, const uint8_t *p, size_t n)
+{
+    sess_t *x = &AT.ss[k];
+    padding_scheme_t *sc = AT.scheme;
+    if (x->padding_done || ++x->pkt >= sc->stop) {
+        x->padding_done = 1;
+        return at_record(k, p, n);
+    }
+    padding_plan_t plan;
+    padding_plan(sc, x->pkt, n, &plan, NULL, NULL);
+    static uint8_t rec[65536 + 2 * FRAME_HDR + 65535];
+    for (int r = 0; r < plan.nrec; r++) {
+        uint32_t take = plan.rec[r].take;
+        int32_t wd = plan.rec[r].waste > FRAME_MAX_DATA ? FRAME_MAX_DATA : plan.rec[r].waste;
+        size_t waste = wd >= 0 ? (size_t)wd + FRAME_HDR : 0;
+        if (take > 65536) return -1;
+        memcpy(rec, p, take);
+        if (waste) {
+            frame_put_hdr(rec + take, CMD_WASTE, 0, (uint16_t)(waste - FRAME_HDR));
+            memset(rec + take + FRAME_HDR, 0, waste - FRAME_HDR);
+        }
+        if (at_record(k, rec, take + waste) < 0) return -1;
+        p += take;
+        n -= take;
+    }
+    return plan.rest ? at_record(k, p, plan.rest) : 0;
+}
+
+static int at_ctl(int32_t k, uint8_t cmd, uint32_t sid)
+{
+    uint8_t b[FRAME_HDR];
+    frame_put_hdr(b, cmd, sid, 0);
+    return at_write(k, b, FRAME_HDR);
+}
+
+/* Starts stream i on ready session k: [Settings] SYN PSH(dst) in one write,
+ * then the request in a second PSH. */
+static int at_open_stream(int32_t k, int32_t i, uint64_t t)
+{
+    sess_t *x = &AT.ss[k];
+    stream_t *s = &S[i];
+    uint8_t b[512];
+    size_t n = 0;
+    x->cur = i;
+    s->sess = k;
+    s->sid = ++x->next_sid;
+    if (s->sid == 1) {
+        char st[160];
+        int sl = snprintf(st, sizeof st, "v=2\nclient=anytls/0.0.13\npadding-md5=%s", AT.scheme->md5);
+        frame_put_hdr(b, CMD_SETTINGS, 0, (uint16_t)sl);
+        memcpy(b + FRAME_HDR, st, (size_t)sl);
+        n = FRAME_HDR + (size_t)sl;
+    }
+    frame_put_hdr(b + n, CMD_SYN, s->sid, 0);
+    n += FRAME_HDR;
+    uint8_t a[32];
+    size_t al = put_socks_connect(a, &O.targets[s->tgt]) - 3;   /* drop VER CMD RSV */
+    frame_put_hdr(b + n, CMD_PSH, s->sid, (uint16_t)al);
+    memcpy(b + n + FRAME_HDR, a + 3, al);
+    n += FRAME_HDR + al;
+    if (at_write(k, b, n) < 0) return -1;
+    size_t rl = put_request(b + FRAME_HDR);
+    frame_put_hdr(b, CMD_PSH, s->sid, (uint16_t)rl);
+    if (at_write(k, b, FRAME_HDR + rl) < 0) return -1;
+    s->t_socks = t ? now_ns() : 0;
+    s->st = ST_RESPONSE;
+    return 0;
+}
+
+static void at_stream_done(int32_t k, int32_t i, uint64_t t)
+{
+    sess_t *x = &AT.ss[k];
+    x->cur = -1;
+    S[i].sess = -1;
+    uint32_t sid = S[i].sid;
+    stream_ok(i, t);
+    if (AT.new_session) { at_kill(k, E_IO); return; }
+    if (at_ctl(k, CMD_FIN, sid) < 0) { at_kill(k, E_IO); return; }
+    at_idle_push(k);
+}
+
+/* Frame callback: returns non-zero when the session must go. */
+static int at_on_frame(void *arg, const frame_hdr_t *h, const uint8_t *data, size_t n,
+                       int first, int last)
+{
+    (void)first;
+    int32_t k = (int32_t)(intptr_t)arg;
+    sess_t *x = &AT.ss[k];
+    int32_t i = x->cur;
+    switch (h->cmd) {
+    case CMD_PSH:
+        if (i >= 0 && S[i].sid == h->sid && n) {
+            stream_t *s = &S[i];
+            uint64_t t = now_ns();
+            if (!s->resp_got) s->t_first = t;
+            s->resp_got += n;
+            if (s->resp_got >= O.resp_size && last) at_stream_done(k, i, t);
+        }
+        return 0;
+    case CMD_SYNACK:
+        if (i >= 0 && S[i].sid == h->sid && h->len) {
+            AT.synack_err++;
+            x->cur = -1;
+            S[i].sess = -1;
+            stream_fail(i, E_SOCKS);
+            if (AT.new_session) return 1;
+            at_idle_push(k);
+        }
+        return 0;
+    case CMD_FIN:
+        if (i >= 0 && S[i].sid == h->sid) {
+            x->cur = -1;
+            S[i].sess = -1;
+            stream_fail(i, E_SHORT);
+            if (AT.new_session) return 1;
+            at_idle_push(k);
+        }
+        return 0;
+    case CMD_HEART_REQ: {
+        uint8_t b[FRAME_HDR];
+        frame_put_hdr(b, CMD_HEART_RESP, h->sid, 0);
+        return at_write(k, b, FRAME_HDR) < 0;
+    }
+    case CMD_ALERT:
+        AT.alerts++;
+        if (AT.alerts <= 3)
+            fprintf(stderr, "loadgen: server Alert: %.*s\n", (int)n, (const char *)data);
+        return 1;
+    case CMD_UPDATE_PADDING: {
+        padding_scheme_t *ns = padding_parse((const char *)data, n);
+        if (ns) { padding_free(AT.scheme); AT.scheme = ns; }
+        return 0;
+    }
+    default:
+        return 0;   /* ServerSettings, HeartResponse, unknown: nothing to do */
+    }
+}
+
+static void at_event(int32_t k, uint32_t ev, uint64_t t)
+{
+    sess_t *x = &AT.ss[k];
+    if (x->state == SS_TCP) {
+        if (ev & EPOLLERR) { at_kill(k, E_CONNECT); return; }
+        if (!(ev & EPOLLOUT)) { if (ev & EPOLLHUP) at_kill(k, E_CONNECT); return; }
+        x->t_tcp = t;
+        if (x->cur >= 0) S[x->cur].t_conn = t;
+        x->ssl = SSL_new(AT.ctx);
+        if (!x->ssl || !SSL_set_fd(x->ssl, x->fd)) { at_kill(k, E_SOCKS); return; }
+        if (AT.resume) SSL_set_session(x->ssl, AT.resume);
+        SSL_set_connect_state(x->ssl);
+        x->state = SS_TLS;
+    }
+    if (x->state == SS_TLS) {
+        ERR_clear_error();
+        int r = SSL_do_handshake(x->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(x->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+            at_kill(k, E_SOCKS);
+            return;
+        }
+        x->state = SS_RUN;
+        frame_dec_init(&x->dec);
+        /* the auth block, alone in one record */
+        uint8_t auth[34 + 1024];
+        int pad = padding_auth_len(AT.scheme, NULL, NULL);
+        if (pad < 0) pad = 0;
+        if (pad > 1024) pad = 1024;
+        memcpy(auth, AT.pass_hash, 32);
+        auth[32] = (uint8_t)(pad >> 8);
+        auth[33] = (uint8_t)pad;
+        memset(auth + 34, 0, (size_t)pad);
+        if (at_record(k, auth, 34 + (size_t)pad) < 0) { at_kill(k, E_SOCKS); return; }
+        if (x->cur >= 0) {
+            if (at_open_stream(k, x->cur, t) < 0) { at_kill(k, E_SOCKS); return; }
+        } else {
+            at_idle_push(k);
+        }
+    }
+    if (at_flush(k) < 0) { at_kill(k, x->cur >= 0 ? E_IO : E_IO); return; }
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_read(x->ssl, g_scratch, sizeof g_scratch);
+        if (r <= 0) {
+            int e = SSL_get_error(x->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
+            at_kill(k, x->cur >= 0 && S[x->cur].resp_got ? E_SHORT : E_SOCKS);
+            return;
+        }
+        int stop = frame_dec_feed(&x->dec, (const uint8_t *)g_scratch, (size_t)r, at_on_frame,
+                                  (void *)(intptr_t)k);
+        if (x->state == SS_FREE) return;
+        if (stop) { at_kill(k, E_SOCKS); return; }
+    }
+    if (at_flush(k) < 0) at_kill(k, E_IO);
+}
+
+/* Puts stream i on a session: the newest idle one, else a new connection. */
+static int at_stream_start(int32_t i, uint64_t t)
+{
+    stream_t *s = &S[i];
+    while (!AT.new_session && AT.idle_head >= 0) {
+        int32_t k = AT.idle_head;
+        at_idle_remove(k);
+        AT.reused++;
+        s->t_conn = t;
+        if (at_open_stream(k, i, t) == 0) {
+            at_flush(k);
+            return 0;
+        }
+        /* a dead idle session: drop it (not the stream) and try the next */
+        AT.ss[k].cur = -1;
+        s->sess = -1;
+        at_kill(k, E_IO);
+    }
+    int32_t k = AT.free_head;
+    if (k < 0) { stream_fail(i, E_DROP); return -1; }
+    sess_t *x = &AT.ss[k];
+    AT.free_head = x->inext;
+    uint32_t gen = x->gen;
+    memset(x, 0, sizeof *x);
+    x->gen = gen;
+    x->cur = i;
+    x->iprev = x->inext = -1;
+    s->sess = k;
+    x->state = SS_TCP;
+    AT.opened++;
+    const target_t *dst = &AT.server;
+    x->fd = socket(dst->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (x->fd < 0) { at_kill(k, E_CONNECT); return -1; }
+    int one = 1;
+    setsockopt(x->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(x->fd, (const struct sockaddr *)&dst->ss, dst->len) < 0 && errno != EINPROGRESS) {
+        at_kill(k, E_CONNECT);
+        return -1;
+    }
+    struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP,
+                            .data.u64 = SESS_TAG | ((uint64_t)x->gen << 32) | (uint32_t)k};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, x->fd, &e) < 0) { at_kill(k, E_IO); return -1; }
+    return 0;
+}
+
+/* "anytls://PASSWORD@HOST:PORT" or "HOST:PORT" (with --password). */
+static void at_parse(const char *arg, const char *pass_opt, const char **pass_out)
+{
+    static char pw[256];
+    const char *hp = arg;
+    *pass_out = pass_opt;
+    if (!strncmp(arg, "anytls://", 9)) {
+        const char *at = strrchr(arg + 9, '@');
+        if (!at) die("--anytls URI needs PASSWORD@HOST:PORT");
+        size_t pl = (size_t)(at - (arg + 9));
+        if (pl >= sizeof pw) die("password too long");
+        memcpy(pw, arg + 9, pl);
+        pw[pl] = 0;
+        *pass_out = pw;
+        hp = at + 1;
+    }
+    char hbuf[128];
+    snprintf(hbuf, sizeof hbuf, "%s", hp);
+    hbuf[strcspn(hbuf, "/?#")] = 0;
+    if (parse_hostport(hbuf, &AT.server) < 0) die("bad --anytls server '%s'", hp);
+    if (!*pass_out) die("--anytls needs a password (URI or --password)");
+}
+
 /* Starts a stream intended at t_int. Returns 0, or -1 if it failed at once. */
 static int stream_start(uint64_t t_int, uint64_t t)
 {
@@ -585,8 +1039,11 @@ static int stream_start(uint64_t t_int, uint64_t t)
     s->t_start = t;
     s->tgt = zipf_draw();
     s->st = ST_CONNECTING;
+    s->sess = -1;
     live++;
     live_append(i);
+    if (O.proto == PROTO_ANYTLS)
+        return at_stream_start(i, t);
     const target_t *dst = O.proto == PROTO_DIRECT ? &O.targets[s->tgt] : &O.proxy;
     int fd = socket(dst->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) { stream_fail(i, E_CONNECT); return -1; }
@@ -652,6 +1109,10 @@ static void report(void)
         printf("},\"loadgen_cpu_util\":%.3f,\"loadgen_cpu_us_per_stream\":%.2f",
                wall ? (double)cpu / (double)wall : 0.0,
                n_arrivals ? (double)cpu / 1000.0 / (double)n_arrivals : 0.0);
+        if (O.proto == PROTO_ANYTLS)
+            printf(",\"anytls\":{\"sessions_opened\":%" PRIu64 ",\"sessions_reused\":%" PRIu64
+                   ",\"synack_errors\":%" PRIu64 ",\"alerts\":%" PRIu64 "}",
+                   AT.opened, AT.reused, AT.synack_err, AT.alerts);
         printf(",\"warmup\":{\"ok\":%" PRIu64 ",\"errors\":%" PRIu64 "}", n_ok - n_ok_meas,
                (n_err[0] + n_err[1] + n_err[2] + n_err[3] + n_err[4] + n_err[5]) - err_total());
         struct { const char *n; const hist_t *h; } hs[] = {
@@ -711,14 +1172,17 @@ static void usage(FILE *f)
 "               [--socks-pipeline] [--rst-close] [--seed N] [--label STR]\n"
 "               [--csv-header | --json] [--quiet]\n"
 "  open loop: Poisson arrivals at R/s, latency from the intended start time.\n"
-"  --anytls URI is reserved for an AnyTLS-direct mode (not built in this version).\n", f);
+"               [--anytls anytls://PASS@HOST:PORT | --anytls HOST:PORT --password P]\n"
+"               [--anytls-new-session]\n"
+"  --anytls: speak AnyTLS to the server directly (no client), sessions reused\n"
+"  newest-first like the reference client; --anytls-new-session: one per stream.\n", f);
 }
 
 int main(int argc, char **argv)
 {
     enum { O_RATE = 1, O_CLOSED, O_DUR, O_MAXS, O_CAP, O_TGTS, O_TRANGE, O_ZIPF, O_SOCKS,
            O_DIRECT, O_ANYTLS, O_RESP, O_REQ, O_TIMEOUT, O_DRAIN, O_WARM, O_PIPE, O_RST,
-           O_SEED, O_HDR, O_JSON, O_QUIET, O_LABEL, O_HELP };
+           O_SEED, O_HDR, O_JSON, O_QUIET, O_LABEL, O_PASS, O_ATNEW, O_HELP };
     static const struct option opts[] = {
         {"rate", 1, 0, O_RATE}, {"closed-loop", 1, 0, O_CLOSED}, {"duration", 1, 0, O_DUR},
         {"max-streams", 1, 0, O_MAXS}, {"concurrency-cap", 1, 0, O_CAP},
@@ -728,7 +1192,9 @@ int main(int argc, char **argv)
         {"timeout", 1, 0, O_TIMEOUT}, {"drain", 1, 0, O_DRAIN}, {"warmup", 1, 0, O_WARM},
         {"socks-pipeline", 0, 0, O_PIPE}, {"rst-close", 0, 0, O_RST}, {"seed", 1, 0, O_SEED},
         {"csv-header", 0, 0, O_HDR}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
-        {"label", 1, 0, O_LABEL}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+        {"label", 1, 0, O_LABEL}, {"password", 1, 0, O_PASS},
+        {"anytls-new-session", 0, 0, O_ATNEW}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    const char *anytls_arg = NULL, *pass_opt = NULL;
     int have_socks = 0, have_rate = 0;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -746,7 +1212,9 @@ int main(int argc, char **argv)
             have_socks = 1;
             break;
         case O_DIRECT: O.proto = PROTO_DIRECT; break;
-        case O_ANYTLS: O.proto = PROTO_ANYTLS; break;
+        case O_ANYTLS: O.proto = PROTO_ANYTLS; anytls_arg = optarg; break;
+        case O_PASS: pass_opt = optarg; break;
+        case O_ATNEW: AT.new_session = 1; break;
         case O_RESP: O.resp_size = strtoull(optarg, NULL, 10); break;
         case O_REQ: O.req_size = atoi(optarg); break;
         case O_TIMEOUT: O.timeout = atof(optarg); break;
@@ -764,9 +1232,8 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) { usage(stderr); return 2; }
-    if (O.proto == PROTO_ANYTLS)
-        die("--anytls: the AnyTLS-direct mode is not built in this version "
-            "(use --socks through anytls-client)");
+    const char *anytls_pass = NULL;
+    if (O.proto == PROTO_ANYTLS) at_parse(anytls_arg, pass_opt, &anytls_pass);
     if (!O.ntargets) die("no targets: use --target-range A-B:PORT or --targets FILE");
     if (O.proto == PROTO_SOCKS5 && !have_socks) die("need --socks HOST:PORT (or --direct)");
     if (O.closed < 0 || (O.closed && have_rate)) die("use either --rate or --closed-loop");
@@ -794,6 +1261,7 @@ int main(int argc, char **argv)
     uint64_t seed = O.seed;
     for (int k = 0; k < 4; k++) rng_s[k] = splitmix(&seed);
     zipf_init();
+    if (O.proto == PROTO_ANYTLS) at_init(anytls_pass);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_sigint};
@@ -871,9 +1339,16 @@ int main(int argc, char **argv)
         if (n < 0 && errno != EINTR) die("epoll_pwait2: %s", strerror(errno));
         t = now_ns();
         for (int k = 0; k < n; k++) {
-            uint32_t idx = (uint32_t)evs[k].data.u64;
-            uint32_t gen = (uint32_t)(evs[k].data.u64 >> 32);
-            if (S[idx].st == ST_FREE || S[idx].gen != gen) continue;
+            uint64_t u = evs[k].data.u64;
+            uint32_t idx = (uint32_t)u;
+            uint32_t gen = (uint32_t)(u >> 32) & 0x7fffffffu;
+            if (k) t = now_ns();   /* each event timed when handled, not per batch */
+            if (u & SESS_TAG) {
+                if (AT.ss[idx].state != SS_FREE && (AT.ss[idx].gen & 0x7fffffffu) == gen)
+                    at_event((int32_t)idx, evs[k].events, t);
+                continue;
+            }
+            if (S[idx].st == ST_FREE || (S[idx].gen & 0x7fffffffu) != gen) continue;
             stream_run((int32_t)idx, evs[k].events, t);
         }
         expire(t);
