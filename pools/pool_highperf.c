@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +72,7 @@ struct pool {
     pool_config_t cfg;
     int cap;                   /* spares kept per target per worker: min_idle */
     int nw;
+    uint64_t seed;             /* of the key hash */
     hp_cache_t *caches;        /* nw of them, each on its own cache lines */
 };
 
@@ -89,20 +91,57 @@ static void bump(_Atomic int64_t *c, int64_t d) /* caller holds the cache lock *
 
 static int64_t get(_Atomic int64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
-static uint64_t key_hash(const char *s) /* FNV-1a, 64 bit */
+/* A key as the pool sees it: text, length and hash, computed once per call.
+ * key_parse() is false for a NULL or overlong key (such a stream is served
+ * untracked). pool_lock.c, pool_lockfree.c and pool_highperf.c each carry
+ * this block: one self-contained file per implementation. */
+typedef struct pkey {
+    const char *s;
+    size_t len;
+    uint64_t hash;
+} pkey_t;
+
+/* 8 bytes per step, murmur3-style mixing. Seeded per pool, so that clients
+ * choosing target names cannot line them all up on one hash chain. */
+static bool key_parse(uint64_t seed, const char *s, pkey_t *k)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    if (!s) return false;
+    size_t len = strnlen(s, POOL_KEY_MAX + 1), i = 0;
+    if (len > POOL_KEY_MAX) return false;
+    uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull), w;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s + i, len - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 32;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+    *k = (pkey_t){s, len, h};
+    return true;
 }
 
-static bool key_ok(const char *key) { return key && memchr(key, '\0', POOL_KEY_MAX + 1); }
+/* A stored key (NUL-terminated, in a POOL_KEY_MAX + 1 buffer) equals k? */
+static bool key_eq(const char *stored, const pkey_t *k) { return memcmp(stored, k->s, k->len + 1) == 0; }
+
+static uint64_t hash_seed(void)
+{
+    uint64_t s;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
+        s = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&s;
+    return s;
+}
 
 static uint64_t now_ms(const pool_t *p)
 {
     if (p->cfg.now_ms) return p->cfg.now_ms(p->cfg.now_arg);
+    /* CLOCK_MONOTONIC at tick resolution: milliseconds are all the pool needs,
+     * and the coarse read costs a fraction of the precise one. */
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
@@ -135,13 +174,13 @@ static int worker_of(const pool_t *p, int worker)
 
 /* ---- one cache's target table (cache lock held) ---- */
 
-static int slot_find(const hp_cache_t *c, uint64_t h, const char *key)
+static int slot_find(const hp_cache_t *c, const pkey_t *k)
 {
-    for (uint32_t i = (uint32_t)h & c->mask;; i = (i + 1) & c->mask) {
+    for (uint32_t i = (uint32_t)k->hash & c->mask;; i = (i + 1) & c->mask) {
         uint32_t e = c->index[i];
         if (!e) return -1;
         const hp_slot_t *s = &c->slots[e - 1];
-        if (s->hash == h && strcmp(s->key, key) == 0) return (int)e - 1;
+        if (s->hash == k->hash && key_eq(s->key, k)) return (int)e - 1;
     }
 }
 
@@ -231,10 +270,9 @@ static void evict_lru(pool_t *p, hp_cache_t *c, hp_closer_t *k)
     if (best >= 0) slot_forget(p, c, best, k, false);
 }
 
-static int slot_get(pool_t *p, hp_cache_t *c, uint64_t h, const char *key, uint64_t now,
-                    hp_closer_t *k)
+static int slot_get(pool_t *p, hp_cache_t *c, const pkey_t *key, uint64_t now, hp_closer_t *k)
 {
-    int id = slot_find(c, h, key);
+    int id = slot_find(c, key);
     if (id >= 0) return id;
     if (c->nfree == 0 && c->nslots < p->cfg.max_targets) {
         int n = c->nslots * 2 < p->cfg.max_targets ? c->nslots * 2 : p->cfg.max_targets;
@@ -244,8 +282,8 @@ static int slot_get(pool_t *p, hp_cache_t *c, uint64_t h, const char *key, uint6
     if (c->nfree == 0) return -1;
     id = c->free_ids[--c->nfree];
     hp_slot_t *s = &c->slots[id];
-    *s = (hp_slot_t){.hash = h, .last_used = now, .used = true};
-    strcpy(s->key, key);
+    *s = (hp_slot_t){.hash = key->hash, .last_used = now, .used = true};
+    memcpy(s->key, key->s, key->len + 1);
     index_put(c, id);
     bump(&c->c.targets, 1);
     return id;
@@ -265,6 +303,7 @@ static pool_t *hp_create(const pool_config_t *cfg)
     p->cfg = *cfg;
     p->cap = cfg->min_idle < cfg->max_conns ? cfg->min_idle : cfg->max_conns;
     p->nw = cfg->nworkers;
+    p->seed = hash_seed();
     p->caches = aligned_alloc(_Alignof(hp_cache_t), (size_t)p->nw * sizeof(hp_cache_t));
     if (!p->caches) {
         free(p);
@@ -306,14 +345,14 @@ static void hp_destroy(pool_t *p)
 /* After a local miss: take a spare from another worker's cache, summing the
  * target's counts there on the way. Returns a live fd or -1; *others gets the
  * counts seen (complete only when no spare was found). */
-static int steal(pool_t *p, int w, uint64_t h, const char *key, int *others, int *stale)
+static int steal(pool_t *p, int w, const pkey_t *key, int *others, int *stale)
 {
     *others = 0;
     for (int i = 1; i < p->nw; i++) {
         hp_cache_t *v = &p->caches[(w + i) % p->nw];
         int fd = -1;
         pthread_mutex_lock(&v->lock);
-        int id = slot_find(v, h, key);
+        int id = slot_find(v, key);
         if (id >= 0) {
             hp_slot_t *s = &v->slots[id];
             if (s->idle > 0) {
@@ -335,14 +374,15 @@ static int hp_acquire(pool_t *p, const char *key, int worker, int *fd_out)
 {
     int w = worker_of(p, worker);
     hp_cache_t *c = &p->caches[w];
-    hp_closer_t k = {0};
+    hp_closer_t cl = {0};
     *fd_out = -1;
-    bool ok = key_ok(key);
-    uint64_t h = ok ? key_hash(key) : 0, now = now_ms(p);
+    pkey_t k;
+    bool ok = key_parse(p->seed, key, &k);
+    uint64_t now = now_ms(p);
     int r = POOL_MISS;
 
     pthread_mutex_lock(&c->lock);
-    int id = ok ? slot_get(p, c, h, key, now, &k) : -1;
+    int id = ok ? slot_get(p, c, &k, now, &cl) : -1;
     if (id < 0) goto untracked;
     hp_slot_t *s = &c->slots[id];
     s->last_used = now;
@@ -354,17 +394,17 @@ static int hp_acquire(pool_t *p, const char *key, int worker, int *fd_out)
             r = POOL_HIT;
             goto counted;
         }
-        closer_add(p, c, &k, fd);
+        closer_add(p, c, &cl, fd);
         bump(&c->c.stale, 1);
     }
     if (p->nw > 1) {
         pthread_mutex_unlock(&c->lock);
         int others, stale = 0;
-        int fd = steal(p, w, h, key, &others, &stale);
+        int fd = steal(p, w, &k, &others, &stale);
         pthread_mutex_lock(&c->lock);
         bump(&c->c.stale, stale);
         bump(&c->c.cleaned, stale);
-        id = slot_find(c, h, key); /* only worker w removes its slots: still there */
+        id = slot_find(c, &k); /* only worker w removes its slots: still there */
         if (id < 0) goto untracked;
         s = &c->slots[id];
         if (fd >= 0) {
@@ -382,18 +422,18 @@ counted:
     bump(&c->c.active, 1);
     bump(r == POOL_HIT ? &c->c.reused : &c->c.created, 1);
     pthread_mutex_unlock(&c->lock);
-    closer_flush(p, &k);
+    closer_flush(p, &cl);
     return r;
 full:
     bump(&c->c.rejected, 1);
     pthread_mutex_unlock(&c->lock);
-    closer_flush(p, &k);
+    closer_flush(p, &cl);
     return POOL_FULL;
 untracked: /* bad key or no slot: a plain dial */
     bump(&c->c.active, 1);
     bump(&c->c.created, 1);
     pthread_mutex_unlock(&c->lock);
-    closer_flush(p, &k);
+    closer_flush(p, &cl);
     return POOL_MISS;
 }
 
@@ -401,11 +441,11 @@ static void hp_stream_done(pool_t *p, const char *key, int worker)
 {
     int w = worker_of(p, worker);
     hp_cache_t *c = &p->caches[w];
-    bool ok = key_ok(key);
-    uint64_t h = ok ? key_hash(key) : 0;
+    pkey_t k;
+    bool ok = key_parse(p->seed, key, &k);
     pthread_mutex_lock(&c->lock);
     bump(&c->c.active, -1); /* gauges are summed: any worker's will do */
-    int id = ok ? slot_find(c, h, key) : -1;
+    int id = ok ? slot_find(c, &k) : -1;
     bool found = id >= 0 && c->slots[id].active > 0;
     if (found) c->slots[id].active--;
     pthread_mutex_unlock(&c->lock);
@@ -413,7 +453,7 @@ static void hp_stream_done(pool_t *p, const char *key, int worker)
     for (int i = 1; ok && !found && i < p->nw; i++) {
         hp_cache_t *v = &p->caches[(w + i) % p->nw];
         pthread_mutex_lock(&v->lock);
-        id = slot_find(v, h, key);
+        id = slot_find(v, &k);
         found = id >= 0 && v->slots[id].active > 0;
         if (found) v->slots[id].active--;
         pthread_mutex_unlock(&v->lock);
@@ -424,10 +464,10 @@ static void hp_spare_ready(pool_t *p, const char *key, int fd, int worker)
 {
     hp_cache_t *c = &p->caches[worker_of(p, worker)];
     uint64_t now = now_ms(p);
-    bool ok = key_ok(key), kept = false;
-    uint64_t h = ok ? key_hash(key) : 0;
+    pkey_t k;
+    bool ok = key_parse(p->seed, key, &k), kept = false;
     pthread_mutex_lock(&c->lock);
-    int id = ok ? slot_find(c, h, key) : -1;
+    int id = ok ? slot_find(c, &k) : -1;
     if (id >= 0) {
         hp_slot_t *s = &c->slots[id];
         bool asked = s->dialing > 0;
@@ -451,11 +491,11 @@ static void hp_spare_ready(pool_t *p, const char *key, int fd, int worker)
 static void hp_spare_failed(pool_t *p, const char *key, int worker)
 {
     hp_cache_t *c = &p->caches[worker_of(p, worker)];
-    bool ok = key_ok(key);
-    uint64_t h = ok ? key_hash(key) : 0;
+    pkey_t k;
+    bool ok = key_parse(p->seed, key, &k);
     pthread_mutex_lock(&c->lock);
     bump(&c->c.dial_failed, 1);
-    int id = ok ? slot_find(c, h, key) : -1;
+    int id = ok ? slot_find(c, &k) : -1;
     if (id >= 0 && c->slots[id].dialing > 0) {
         c->slots[id].dialing--;
         bump(&c->c.dialing, -1);

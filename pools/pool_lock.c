@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +51,7 @@ typedef struct lk_counters {
 struct pool {
     pool_config_t cfg;
     int cap;                   /* spares kept per target: min_idle */
+    uint64_t seed;             /* of the key hash */
     pthread_rwlock_t map;      /* guards buckets, the chains, ntargets */
     lk_target_t **buckets;
     size_t mask;
@@ -68,20 +70,57 @@ static uint64_t get_gauge(_Atomic int64_t *c)
     return v > 0 ? (uint64_t)v : 0;
 }
 
-static uint64_t key_hash(const char *s) /* FNV-1a, 64 bit */
+/* A key as the pool sees it: text, length and hash, computed once per call.
+ * key_parse() is false for a NULL or overlong key (such a stream is served
+ * untracked). pool_lock.c, pool_lockfree.c and pool_highperf.c each carry
+ * this block: one self-contained file per implementation. */
+typedef struct pkey {
+    const char *s;
+    size_t len;
+    uint64_t hash;
+} pkey_t;
+
+/* 8 bytes per step, murmur3-style mixing. Seeded per pool, so that clients
+ * choosing target names cannot line them all up on one hash chain. */
+static bool key_parse(uint64_t seed, const char *s, pkey_t *k)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    if (!s) return false;
+    size_t len = strnlen(s, POOL_KEY_MAX + 1), i = 0;
+    if (len > POOL_KEY_MAX) return false;
+    uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull), w;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s + i, len - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 32;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+    *k = (pkey_t){s, len, h};
+    return true;
 }
 
-static bool key_ok(const char *key) { return key && memchr(key, '\0', POOL_KEY_MAX + 1); }
+/* A stored key (NUL-terminated, in a POOL_KEY_MAX + 1 buffer) equals k? */
+static bool key_eq(const char *stored, const pkey_t *k) { return memcmp(stored, k->s, k->len + 1) == 0; }
+
+static uint64_t hash_seed(void)
+{
+    uint64_t s;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
+        s = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&s;
+    return s;
+}
 
 static uint64_t now_ms(const pool_t *p)
 {
     if (p->cfg.now_ms) return p->cfg.now_ms(p->cfg.now_arg);
+    /* CLOCK_MONOTONIC at tick resolution: milliseconds are all the pool needs,
+     * and the coarse read costs a fraction of the precise one. */
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
@@ -106,10 +145,10 @@ static int refill_want(const pool_t *p, const lk_target_t *t)
 
 /* ---- the map (caller holds the map lock) ---- */
 
-static lk_target_t *find(pool_t *p, uint64_t h, const char *key)
+static lk_target_t *find(pool_t *p, const pkey_t *k)
 {
-    for (lk_target_t *t = p->buckets[h & p->mask]; t; t = t->next)
-        if (t->hash == h && strcmp(t->key, key) == 0) return t;
+    for (lk_target_t *t = p->buckets[k->hash & p->mask]; t; t = t->next)
+        if (t->hash == k->hash && key_eq(t->key, k)) return t;
     return NULL;
 }
 
@@ -145,18 +184,18 @@ static void evict_lru(pool_t *p)
     drop_target(p, victim, false);
 }
 
-static lk_target_t *insert(pool_t *p, uint64_t h, const char *key, uint64_t now)
+static lk_target_t *insert(pool_t *p, const pkey_t *k, uint64_t now)
 {
     if (p->ntargets >= p->cfg.max_targets) evict_lru(p);
     lk_target_t *t = calloc(1, sizeof *t + (size_t)p->cap * sizeof(lk_spare_t));
     if (!t) return NULL;
     if (pthread_mutex_init(&t->mu, NULL) != 0) { free(t); return NULL; }
-    t->hash = h;
-    t->owner = (int)(h % (uint64_t)p->cfg.nworkers);
+    t->hash = k->hash;
+    t->owner = (int)(k->hash % (uint64_t)p->cfg.nworkers);
     t->last_used = now;
-    strcpy(t->key, key);
-    t->next = p->buckets[h & p->mask];
-    p->buckets[h & p->mask] = t;
+    memcpy(t->key, k->s, k->len + 1);
+    t->next = p->buckets[k->hash & p->mask];
+    p->buckets[k->hash & p->mask] = t;
     p->ntargets++;
     add_i(&p->c.targets, 1);
     return t;
@@ -173,6 +212,7 @@ static pool_t *lk_create(const pool_config_t *cfg)
     if (!p) return NULL;
     p->cfg = *cfg;
     p->cap = cfg->min_idle < cfg->max_conns ? cfg->min_idle : cfg->max_conns;
+    p->seed = hash_seed();
     size_t n = 16;
     while (n < (size_t)cfg->max_targets) n <<= 1;
     p->buckets = calloc(n, sizeof *p->buckets);
@@ -246,15 +286,16 @@ static int lk_acquire(pool_t *p, const char *key, int worker, int *fd_out)
 {
     (void)worker; /* any worker may use any target */
     *fd_out = -1;
-    if (!key_ok(key)) return untracked_miss(p, fd_out);
-    uint64_t h = key_hash(key), now = now_ms(p);
+    pkey_t k;
+    if (!key_parse(p->seed, key, &k)) return untracked_miss(p, fd_out);
+    uint64_t now = now_ms(p);
     pthread_rwlock_rdlock(&p->map);
-    lk_target_t *t = find(p, h, key);
+    lk_target_t *t = find(p, &k);
     if (!t) {
         pthread_rwlock_unlock(&p->map);
         pthread_rwlock_wrlock(&p->map);
-        t = find(p, h, key);
-        if (!t) t = insert(p, h, key, now);
+        t = find(p, &k);
+        if (!t) t = insert(p, &k, now);
         if (!t) {
             pthread_rwlock_unlock(&p->map);
             return untracked_miss(p, fd_out);
@@ -271,10 +312,10 @@ static void lk_stream_done(pool_t *p, const char *key, int worker)
 {
     (void)worker;
     add_i(&p->c.active, -1);
-    if (!key_ok(key)) return;
-    uint64_t h = key_hash(key);
+    pkey_t k;
+    if (!key_parse(p->seed, key, &k)) return;
     pthread_rwlock_rdlock(&p->map);
-    lk_target_t *t = find(p, h, key);
+    lk_target_t *t = find(p, &k);
     if (t) {
         pthread_mutex_lock(&t->mu);
         if (t->active > 0) t->active--;
@@ -288,8 +329,10 @@ static void lk_spare_ready(pool_t *p, const char *key, int fd, int worker)
     (void)worker;
     lk_target_t *t = NULL;
     uint64_t now = now_ms(p);
+    pkey_t k;
+    bool ok = key_parse(p->seed, key, &k);
     pthread_rwlock_rdlock(&p->map);
-    if (key_ok(key)) t = find(p, key_hash(key), key);
+    if (ok) t = find(p, &k);
     bool kept = false;
     if (t) {
         pthread_mutex_lock(&t->mu);
@@ -314,9 +357,10 @@ static void lk_spare_failed(pool_t *p, const char *key, int worker)
 {
     (void)worker;
     add_u(&p->c.dial_failed, 1);
-    if (!key_ok(key)) return;
+    pkey_t k;
+    if (!key_parse(p->seed, key, &k)) return;
     pthread_rwlock_rdlock(&p->map);
-    lk_target_t *t = find(p, key_hash(key), key);
+    lk_target_t *t = find(p, &k);
     if (t) {
         pthread_mutex_lock(&t->mu);
         if (t->dialing > 0) {

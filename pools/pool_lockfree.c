@@ -47,6 +47,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,14 +115,10 @@ typedef struct lf_counters {
 struct pool {
     pool_config_t cfg;
     int cap;                   /* spares kept per target: min_idle */
+    uint64_t seed;             /* of the key hash */
     struct cds_lfht *ht;
     lf_counters_t c;
 };
-
-typedef struct lf_lookup {
-    uint64_t hash;
-    const char *key;
-} lf_lookup_t;
 
 /* ---- small helpers ---- */
 
@@ -160,20 +157,57 @@ static bool dec_if_positive(_Atomic int *c)
     return true;
 }
 
-static uint64_t key_hash(const char *s) /* FNV-1a, 64 bit */
+/* A key as the pool sees it: text, length and hash, computed once per call.
+ * key_parse() is false for a NULL or overlong key (such a stream is served
+ * untracked). pool_lock.c, pool_lockfree.c and pool_highperf.c each carry
+ * this block: one self-contained file per implementation. */
+typedef struct pkey {
+    const char *s;
+    size_t len;
+    uint64_t hash;
+} pkey_t;
+
+/* 8 bytes per step, murmur3-style mixing. Seeded per pool, so that clients
+ * choosing target names cannot line them all up on one hash chain. */
+static bool key_parse(uint64_t seed, const char *s, pkey_t *k)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    if (!s) return false;
+    size_t len = strnlen(s, POOL_KEY_MAX + 1), i = 0;
+    if (len > POOL_KEY_MAX) return false;
+    uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull), w;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s + i, len - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 32;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+    *k = (pkey_t){s, len, h};
+    return true;
 }
 
-static bool key_ok(const char *key) { return key && memchr(key, '\0', POOL_KEY_MAX + 1); }
+/* A stored key (NUL-terminated, in a POOL_KEY_MAX + 1 buffer) equals k? */
+static bool key_eq(const char *stored, const pkey_t *k) { return memcmp(stored, k->s, k->len + 1) == 0; }
+
+static uint64_t hash_seed(void)
+{
+    uint64_t s;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
+        s = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&s;
+    return s;
+}
 
 static uint64_t now_ms(const pool_t *p)
 {
     if (p->cfg.now_ms) return p->cfg.now_ms(p->cfg.now_arg);
+    /* CLOCK_MONOTONIC at tick resolution: milliseconds are all the pool needs,
+     * and the coarse read costs a fraction of the precise one. */
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
@@ -250,16 +284,15 @@ static lf_target_t *tgt(struct cds_lfht_node *n)
 static int lf_match(struct cds_lfht_node *n, const void *arg)
 {
     const lf_target_t *t = tgt(n);
-    const lf_lookup_t *k = arg;
-    return t->hash == k->hash && strcmp(t->key, k->key) == 0;
+    const pkey_t *k = arg;
+    return t->hash == k->hash && key_eq(t->key, k);
 }
 
 /* In a read-side critical section. */
-static lf_target_t *lf_find(pool_t *p, uint64_t h, const char *key)
+static lf_target_t *lf_find(pool_t *p, const pkey_t *k)
 {
     struct cds_lfht_iter it;
-    lf_lookup_t k = {h, key};
-    cds_lfht_lookup(p->ht, (unsigned long)h, lf_match, &k, &it);
+    cds_lfht_lookup(p->ht, (unsigned long)k->hash, lf_match, k, &it);
     struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
     return n ? tgt(n) : NULL;
 }
@@ -361,21 +394,20 @@ static void evict_lru(pool_t *p, lf_target_t *self)
     }
 }
 
-static lf_target_t *lf_get(pool_t *p, uint64_t h, const char *key, uint64_t now)
+static lf_target_t *lf_get(pool_t *p, const pkey_t *k, uint64_t now)
 {
-    lf_target_t *t = lf_find(p, h, key);
+    lf_target_t *t = lf_find(p, k);
     if (t) return t;
     t = calloc(1, sizeof *t);
     if (!t) return NULL;
     cds_lfht_node_init(&t->node);
     __cds_lfs_init(&t->spares);
-    t->hash = h;
-    t->owner = (int)(h % (uint64_t)p->cfg.nworkers);
-    strcpy(t->key, key);
+    t->hash = k->hash;
+    t->owner = (int)(k->hash % (uint64_t)p->cfg.nworkers);
+    memcpy(t->key, k->s, k->len + 1);
     atomic_store_explicit(&t->last_used, now, memory_order_relaxed);
     atomic_store_explicit(&t->ready, 1, memory_order_release);
-    lf_lookup_t k = {h, key};
-    struct cds_lfht_node *n = cds_lfht_add_unique(p->ht, (unsigned long)h, lf_match, &k, &t->node);
+    struct cds_lfht_node *n = cds_lfht_add_unique(p->ht, (unsigned long)k->hash, lf_match, k, &t->node);
     if (n != &t->node) { /* lost a race with another insert: never published */
         free(t);
         return tgt(n);
@@ -397,6 +429,7 @@ static pool_t *lf_create(const pool_config_t *cfg)
     if (!p) return NULL;
     p->cfg = *cfg;
     p->cap = cfg->min_idle < cfg->max_conns ? cfg->min_idle : cfg->max_conns;
+    p->seed = hash_seed();
     unsigned long n = 16;
     while (n < (unsigned long)cfg->max_targets && n < (1ul << 16)) n <<= 1;
     /* Sized for max_targets up front: no resize worker needed. */
@@ -429,8 +462,10 @@ static int lf_acquire(pool_t *p, const char *key, int worker, int *fd_out)
     (void)worker; /* any worker may use any target */
     *fd_out = -1;
     uint64_t now = now_ms(p);
+    pkey_t k;
+    bool ok = key_parse(p->seed, key, &k);
     lf_enter();
-    lf_target_t *t = key_ok(key) ? lf_get(p, key_hash(key), key, now) : NULL;
+    lf_target_t *t = ok ? lf_get(p, &k, now) : NULL;
     if (!t) { /* untracked (bad key, out of memory): a plain dial */
         lf_exit();
         add_u(&p->c.created, 1);
@@ -477,9 +512,10 @@ static void lf_stream_done(pool_t *p, const char *key, int worker)
 {
     (void)worker;
     add_i(&p->c.active, -1);
-    if (!key_ok(key)) return;
+    pkey_t k;
+    if (!key_parse(p->seed, key, &k)) return;
     lf_enter();
-    lf_target_t *t = lf_find(p, key_hash(key), key);
+    lf_target_t *t = lf_find(p, &k);
     if (t && dec_if_positive(&t->active)) add(&t->conns, -1);
     lf_exit();
 }
@@ -488,8 +524,10 @@ static void lf_spare_ready(pool_t *p, const char *key, int fd, int worker)
 {
     (void)worker;
     uint64_t now = now_ms(p);
+    pkey_t k;
+    bool ok = key_parse(p->seed, key, &k);
     lf_enter();
-    lf_target_t *t = key_ok(key) ? lf_find(p, key_hash(key), key) : NULL;
+    lf_target_t *t = ok ? lf_find(p, &k) : NULL;
     if (!t) goto reject;
     if (dec_if_positive(&t->dialing)) {
         add_i(&p->c.dialing, -1); /* asked for by tick: already in conns */
@@ -517,9 +555,10 @@ static void lf_spare_failed(pool_t *p, const char *key, int worker)
 {
     (void)worker;
     add_u(&p->c.dial_failed, 1);
-    if (!key_ok(key)) return;
+    pkey_t k;
+    if (!key_parse(p->seed, key, &k)) return;
     lf_enter();
-    lf_target_t *t = lf_find(p, key_hash(key), key);
+    lf_target_t *t = lf_find(p, &k);
     if (t && dec_if_positive(&t->dialing)) {
         add(&t->conns, -1);
         add_i(&p->c.dialing, -1);
