@@ -3,9 +3,11 @@ protocol-level tests of anytls-server. Python ssl only; no certificate check
 (as the reference client). Every read is bounded by a timeout."""
 import hashlib
 import ipaddress
+import queue
 import socket
 import ssl
 import struct
+import threading
 import time
 
 import harness as h
@@ -60,22 +62,34 @@ def parse_uot_addr(b):
     raise ValueError("bad UoT address type %d" % t)
 
 
+def split_frames(data):
+    """Parses whole frames from bytes: returns ([(cmd, sid, data)], leftover)."""
+    out = []
+    pos = 0
+    while len(data) - pos >= 7:
+        cmd, sid, n = struct.unpack(">BIH", data[pos:pos + 7])
+        if len(data) - pos < 7 + n:
+            break
+        out.append((cmd, sid, bytes(data[pos + 7:pos + 7 + n])))
+        pos += 7 + n
+    return out, bytes(data[pos:])
+
+
 class Closed(ConnectionError):
     pass
 
 
-class RawSession:
-    """One TLS connection to the server; frames in and out."""
+class FrameConn:
+    """Frames over an established TLS socket (either side). Every TLS record
+    read is kept in self.records (OpenSSL's SSL_read returns at most one
+    record's data per call, so recv() boundaries are record boundaries)."""
 
-    def __init__(self, port, host=h.V4, timeout=10.0, sni=None):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        raw = socket.create_connection((host, port), timeout=timeout)
-        self.sock = ctx.wrap_socket(raw, server_hostname=sni)
+    def __init__(self, sock, timeout=10.0):
+        self.sock = sock
         self.buf = bytearray()
         self.timeout = timeout
         self.frames = []          # everything received, in order (cmd, sid, data)
+        self.records = []         # plaintext length of each TLS record received
 
     def send(self, data):
         """One sendall = one TLS record for data <= 16 KiB."""
@@ -94,7 +108,16 @@ class RawSession:
             raise Closed("connection reset: %r" % e)
         if not chunk:
             raise Closed("EOF")
+        self.records.append(len(chunk))
         self.buf += chunk
+
+    def recv_record(self, timeout=None):
+        """The next TLS record's plaintext (must be called with self.buf empty)."""
+        assert not self.buf
+        self._fill(time.monotonic() + (timeout or self.timeout))
+        data = bytes(self.buf)
+        self.buf.clear()
+        return data
 
     def read_frame(self, timeout=None):
         deadline = time.monotonic() + (timeout or self.timeout)
@@ -168,3 +191,95 @@ class RawSession:
 
     def __exit__(self, *a):
         self.close()
+
+
+class RawSession(FrameConn):
+    """A client-side TLS connection to an AnyTLS server."""
+
+    def __init__(self, port, host=h.V4, timeout=10.0, sni=None):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection((host, port), timeout=timeout)
+        super().__init__(ctx.wrap_socket(raw, server_hostname=sni), timeout)
+
+
+class FakeServer:
+    """A TLS listener on loopback standing in for anytls-server, to test what
+    anytls-client sends. Accepted, handshaken connections are queued as
+    FrameConn objects; the SNI of each handshake is recorded in self.sni."""
+
+    def __init__(self, cert, key, host=h.V4):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(cert), str(key))
+        self.sni = []
+        self.ctx.sni_callback = lambda sslobj, name, ctx: self.sni.append(name)
+        self.lsock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((host, h.free_port()))
+        self.lsock.listen(64)
+        self.lsock.settimeout(0.2)
+        self.port = self.lsock.getsockname()[1]
+        self.accepted = 0
+        self.errors = []
+        self.conns = []
+        self._q = queue.Queue()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._loop, daemon=True)
+        self._t.start()
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                c, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            self.accepted += 1
+            c.settimeout(10)
+            try:
+                tc = FrameConn(self.ctx.wrap_socket(c, server_side=True))
+            except (ssl.SSLError, OSError) as e:
+                self.errors.append(repr(e))
+                c.close()
+                continue
+            self.conns.append(tc)
+            self._q.put(tc)
+
+    def next_conn(self, timeout=10.0):
+        try:
+            return self._q.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no TLS connection from the client within %.0f s (accepted %d, "
+                                 "handshake errors %r)" % (timeout, self.accepted, self.errors))
+
+    def pending(self):
+        return self._q.qsize()
+
+    def close(self):
+        self._stop.set()
+        self.lsock.close()
+        self._t.join(2)
+        for c in self.conns:
+            c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def read_auth(conn, timeout=10.0):
+    """Reads the client's first TLS record and parses the auth block at its
+    start; bytes after it stay in conn.buf as frames. Returns
+    (sha256, padding_len, padding, record_len)."""
+    rec = conn.recv_record(timeout)
+    assert len(rec) >= 34, "first TLS record has %d bytes, the auth block needs 34+" % len(rec)
+    plen = struct.unpack(">H", rec[32:34])[0]
+    assert len(rec) >= 34 + plen, (
+        "auth block split across TLS records: first record %d bytes, block needs %d "
+        "(the reference server reads it in one read)" % (len(rec), 34 + plen))
+    conn.buf += rec[34 + plen:]
+    return rec[:32], plen, rec[34:34 + plen], len(rec)

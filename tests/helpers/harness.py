@@ -967,3 +967,45 @@ class DualEcho:
 
     def __exit__(self, *a):
         self.close()
+
+
+def make_cert(directory):
+    """Self-signed P-256 certificate for CN=localhost (SAN localhost, 127.0.0.1).
+    Returns (cert_path, key_path)."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    cert, key = d / "cert.pem", d / "key.pem"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                        "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", str(key), "-out", str(cert)],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise AssertionError("openssl req failed: %s" % r.stderr)
+    return cert, key
+
+
+class Background:
+    """Runs fn(*args) in a daemon thread; get(timeout) returns its result or
+    re-raises its exception."""
+
+    def __init__(self, fn, *args, **kw):
+        self._res = None
+        self._exc = None
+        self._t = threading.Thread(target=self._run, args=(fn, args, kw), daemon=True)
+        self._t.start()
+
+    def _run(self, fn, args, kw):
+        try:
+            self._res = fn(*args, **kw)
+        except BaseException as e:  # handed to get()
+            self._exc = e
+
+    def get(self, timeout=DEFAULT_TIMEOUT):
+        self._t.join(timeout)
+        if self._t.is_alive():
+            raise TimeoutError("background call still running after %.0f s" % timeout)
+        if self._exc is not None:
+            raise self._exc
+        return self._res

@@ -32,21 +32,7 @@ def singbox_path():
     return path
 
 
-def make_cert(directory):
-    """Self-signed P-256 certificate for CN=localhost (SAN localhost, 127.0.0.1).
-    Returns (cert_path, key_path)."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    cert, key = d / "cert.pem", d / "key.pem"
-    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-                        "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                        "-keyout", str(key), "-out", str(cert)],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
-    if r.returncode != 0:
-        raise AssertionError("openssl req failed: %s" % r.stderr)
-    return cert, key
+make_cert = h.make_cert
 
 
 def anytls_inbound_config(port, password, cert, key):

@@ -40,3 +40,9 @@ def echo():
 def udp_echo():
     with h.UdpEchoServer() as u:
         yield u
+
+
+@pytest.fixture(scope="session")
+def cert(tmp_path_factory):
+    """A self-signed P-256 cert/key for CN=localhost (for fake servers and --cert)."""
+    return h.make_cert(tmp_path_factory.mktemp("cert"))
