@@ -877,6 +877,49 @@ static void test_destroy_closes_all_spares(void **state)
     assert_int_equal(x->nclosed, given);
 }
 
+/* Many targets: tables grow (highperf starts at 1024 slots per worker),
+ * every key keeps its own spare. */
+static void test_many_targets(void **state)
+{
+    harness_t *x = *state;
+    enum { N = 2500 };
+    x->cfg.max_targets = 3000;
+    x->cfg.min_idle = 1;
+    start(x);
+    static pool_dial_t out[N];
+    char key[64];
+    int fd;
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "h%d.example:%d", i, 1000 + i % 7);
+        assert_int_equal(acq(x, key, 0, &fd), POOL_MISS);
+        done(x, key, 0);
+    }
+    int n = tick(x, 0, out, N);
+    if (!x->holds) { /* exempt: none tracks no target */
+        assert_int_equal(n, 0);
+        return;
+    }
+    assert_int_equal(n, N);
+    assert_int_equal(stats(x).targets, N);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    x->peers[x->npeers++] = sv[1];
+    x->peers[x->npeers++] = sv[0];
+    /* The same fd serves as every spare (the pool never looks at identity):
+     * no fd limit to hit, and it must never be closed. */
+    for (int i = 0; i < N; i++) ready(x, out[i].key, sv[0], 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "h%d.example:%d", i, 1000 + i % 7);
+        assert_int_equal(acq(x, key, 0, &fd), POOL_HIT);
+        assert_int_equal(fd, sv[0]);
+        assert_int_equal(acq(x, key, 0, &fd), POOL_MISS); /* one spare each */
+    }
+    pool_stats_t s = stats(x);
+    assert_int_equal(s.reused, N);
+    assert_int_equal(s.idle, 0);
+    assert_int_equal(x->nclosed, 0);
+}
+
 /* ---- odd input ---- */
 
 static void test_overlong_key_is_untracked(void **state)
@@ -975,6 +1018,7 @@ int main(void)
             CASE(test_stats_and_status_lines),
             CASE(test_lru_cap_on_targets),
             CASE(test_destroy_closes_all_spares),
+            CASE(test_many_targets),
             CASE(test_overlong_key_is_untracked),
         };
         printf("== pool implementation: %s\n", impl);
