@@ -37,6 +37,14 @@
  *  - Per-target accounting: t->conns (active + idle + dialing) is the
  *    max_conns reservation, taken with a CAS loop before the count grows;
  *    t->idle is reserved (< min_idle) before a push and released after a pop.
+ *    These CAS loops are on plain integers whose value is all that matters
+ *    (no pointer is read through them), so ABA cannot hurt them. The only
+ *    linked structures are liburcu's, used under their documented rules.
+ *  - Dials counted on a target being removed are not lost either: tick adds
+ *    to t->dialing and then reads t->dead; retire() sets t->dead and then
+ *    exchanges t->dialing with 0 (seq_cst both), see start_dials().
+ *  - Known transient: while a tick rebuilds a stack to drop expired spares, a
+ *    concurrent acquire on that target may see it empty and MISS.
  *
  * Refill ownership: target hash(key) % nworkers is maintained (expired,
  * forgotten, refilled) by that worker's tick. */
