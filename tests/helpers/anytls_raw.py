@@ -180,6 +180,42 @@ class FrameConn:
         for off in range(0, len(data), 0xFFFF):
             self.send(frame(PSH, sid, data[off:off + 0xFFFF]))
 
+    def echo_stream(self, sid, data, timeout=30.0):
+        """Sends data on sid in maximum-size PSH frames and collects len(data)
+        bytes of sid's PSH data back. One thread only: an OpenSSL connection
+        must not be read and written from two threads at once, so reading is
+        interleaved with the sends."""
+        deadline = time.monotonic() + timeout
+        out = bytearray()
+        for off in range(0, len(data), 0xFFFF):
+            self.send(frame(PSH, sid, data[off:off + 0xFFFF]))
+            # drain what is already there (bounded) before the next send
+            for _ in range(64):
+                if not (self.sock.pending() or h.readable(self.sock, 0)):
+                    break
+                self._collect(sid, out, deadline)
+        while len(out) < len(data):
+            self._collect(sid, out, deadline)
+        return bytes(out)
+
+    def _collect(self, sid, out, deadline):
+        if time.monotonic() > deadline:
+            raise socket.timeout("echo_stream: %d bytes back before the deadline" % len(out))
+        self._fill(deadline)
+        for _ in range(100000):
+            if len(self.buf) < 7:
+                return
+            cmd, fsid, n = struct.unpack(">BIH", self.buf[:7])
+            if len(self.buf) < 7 + n:
+                return
+            data = bytes(self.buf[7:7 + n])
+            del self.buf[:7 + n]
+            self.frames.append((cmd, fsid, data))
+            if cmd == PSH and fsid == sid:
+                out += data
+            elif cmd == FIN and fsid == sid:
+                raise Closed("FIN on stream %d after %d bytes" % (sid, len(out)))
+
     def close(self):
         try:
             self.sock.close()

@@ -261,6 +261,7 @@ class ProcManager:
     def server(self, password="pw", args=(), port=None, wait=True, log_level=None):
         port = port or free_port()
         argv = [binary("anytls-server"), "-l", "%s:%d" % (V4, port), "-p", password]
+        log_level = log_level or os.environ.get("ANYTLS_TEST_LOG_LEVEL")
         if log_level:
             argv += ["--log-level", log_level]
         argv += list(args)
@@ -271,6 +272,7 @@ class ProcManager:
         port = port or free_port()
         argv = [binary("anytls-client"), "-l", "%s:%d" % (V4, port),
                 "-s", "%s:%d" % (server_host, server_port), "-p", password]
+        log_level = log_level or os.environ.get("ANYTLS_TEST_LOG_LEVEL")
         if log_level:
             argv += ["--log-level", log_level]
         argv += list(args)

@@ -1,7 +1,6 @@
 """anytls-server at the frame level (shared/PROTOCOL.md §2, §3, §4, §6), driven by
 a raw AnyTLS client written in Python (tests/helpers/anytls_raw.py)."""
 import struct
-import threading
 import time
 
 import pytest
@@ -46,12 +45,9 @@ def test_proto_handshake_stream_echo(server, echo):
             "UpdatePaddingScheme sent although the client's padding-md5 matches"
         assert not any(f[0] == r.ALERT for f in s.frames)
 
-        # bigger data, frames of the maximum size, sent while reading
+        # bigger data, frames of the maximum size, reading interleaved
         data = h.payload(300000, tag=3)
-        t = threading.Thread(target=s.send_stream, args=(1, data), daemon=True)
-        t.start()
-        got = s.stream_data(1, n=len(data), timeout=30)
-        t.join(10)
+        got = s.echo_stream(1, data, timeout=30)
         assert got == data
 
         # FIN ends stream 1; the session then carries stream 2
