@@ -1,0 +1,86 @@
+"""Sweep files: one cell per line.
+
+    pool_type max_conns idle_secs min_idle rate targets rtt_ms response_size duration reps [key=value ...]
+
+Optional keys (defaults in DEFAULTS): group=a,b (the analyses that read this
+cell), zipf=S (target popularity), tidle=S (the target closes a connection idle
+S seconds: models a real server's keep-alive / header timeout; 0 = never),
+warmup=S (load before the measured window), workers=N (server and client).
+'#' starts a comment. The cell id is every parameter except reps and group, so
+two lines with the same parameters are one cell (their groups are merged).
+"""
+import os
+
+FIELDS = ["pool_type", "max_conns", "idle_secs", "min_idle", "rate", "targets",
+          "rtt_ms", "response_size", "duration", "reps"]
+DEFAULTS = {"group": "", "zipf": 1.0, "tidle": 0, "warmup": 1.2, "workers": 2}
+POOL_TYPES = ("none", "lock", "lockfree", "highperf")
+INT_FIELDS = ("max_conns", "idle_secs", "min_idle", "targets", "response_size", "reps",
+              "tidle", "workers")
+FLOAT_FIELDS = ("rate", "rtt_ms", "duration", "zipf", "warmup")
+
+
+def _num(v):
+    f = float(v)
+    return int(f) if f == int(f) else f
+
+
+def cell_id(c):
+    return ("{pool_type}-m{max_conns}-i{idle_secs}-n{min_idle}-r{rate}-k{targets}-"
+            "rtt{rtt_ms}-s{response_size}-d{duration}-z{zipf}-t{tidle}-w{warmup}-j{workers}"
+            .format(**{k: (_num(v) if isinstance(v, float) else v) for k, v in c.items()}))
+
+
+def parse_line(line, where):
+    toks = line.split()
+    if len(toks) < len(FIELDS):
+        raise ValueError(f"{where}: need {len(FIELDS)} fields, got {len(toks)}")
+    c = dict(DEFAULTS)
+    for k, v in zip(FIELDS, toks):
+        c[k] = v
+    for t in toks[len(FIELDS):]:
+        if "=" not in t:
+            raise ValueError(f"{where}: extra field {t!r} is not key=value")
+        k, v = t.split("=", 1)
+        if k not in DEFAULTS:
+            raise ValueError(f"{where}: unknown key {k!r}")
+        c[k] = v
+    try:
+        for k in INT_FIELDS:
+            c[k] = int(c[k])
+        for k in FLOAT_FIELDS:
+            c[k] = float(c[k])
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    if c["pool_type"] not in POOL_TYPES:
+        raise ValueError(f"{where}: pool_type {c['pool_type']!r} not in {POOL_TYPES}")
+    if not (1 <= c["targets"] <= 64):
+        raise ValueError(f"{where}: targets must be 1..64 (one namespace /24 holds 64)")
+    if c["rate"] <= 0 or c["duration"] <= 0 or c["reps"] < 1:
+        raise ValueError(f"{where}: rate, duration must be > 0 and reps >= 1")
+    if c["idle_secs"] < 1 or c["max_conns"] < 1 or c["min_idle"] < 0:
+        raise ValueError(f"{where}: idle_secs >= 1, max_conns >= 1, min_idle >= 0")
+    c["group"] = ",".join(g for g in str(c["group"]).split(",") if g)
+    return c
+
+
+def load(path):
+    """Returns the cells of a sweep file in file order (duplicates merged)."""
+    cells, index = [], {}
+    with open(path) as f:
+        for n, raw in enumerate(f, 1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            c = parse_line(line, f"{os.path.basename(path)}:{n}")
+            cid = cell_id({k: v for k, v in c.items() if k not in ("group", "reps")})
+            c["cell_id"] = cid
+            if cid in index:
+                old = index[cid]
+                groups = old["group"].split(",") + [g for g in c["group"].split(",") if g]
+                old["group"] = ",".join(dict.fromkeys(g for g in groups if g))
+                old["reps"] = max(old["reps"], c["reps"])
+                continue
+            index[cid] = c
+            cells.append(c)
+    return cells
