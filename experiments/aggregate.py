@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Aggregate raw sweep results into results/summary.csv (+ micro_summary.csv).
+
+usage: experiments/aggregate.py [RUN_DIR ...] [--out-dir results] [--quiet]
+
+RUN_DIR: results/raw/<date>-<sha>-<sweep> directories (default: results/latest-full
+if it has rows, else latest-quick, else latest-smoke). Rows of every given
+directory are pooled per cell id (a cell id names every parameter, so quick and
+full cells never mix). Only status=ok rows count; failed ones are counted.
+
+Per cell and metric: mean, 95% CI half-width (Student t over reps, n-1 df) and
+median over reps. Metrics (per rep first, then over reps):
+  open_p50_ms open_p99_ms open_mean_ms total_p99_ms   stream-open latency (loadgen)
+  achieved_rate error_rate                             streams/s; errors/(ok+errors)
+  reuse_rate       Reused/(Reused+New) over the measured window ([Pool Stats] delta)
+  reuse_rate_total the same over the whole run (exit line)
+  server_cpu_ms_per_1k client_cpu_ms_per_1k          CPU ms per 1000 streams
+  server_rss_mb    peak RSS (VmHWM) of the server
+  outbound_per_stream  target connections opened per stream (1 = no waste)
+  cleaned_per_1k   spares the pool closed (Cleaned) per 1000 streams
+  stale_per_1k     connections the target closed idle (spares gone stale) per 1000
+  wasted_per_1k    connections opened that never carried a request, per 1000 streams
+  lag_p99_ms       load generator start lag (health: > 1 ms = behind schedule)
+A rep is "lagged" when the load generator's start lag p99 exceeded 5 ms (the
+machine, not the proxy, may be the bottleneck); lagged reps are kept and counted.
+"""
+import argparse
+import csv
+import glob
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stats as st  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PARAMS = ["pool_type", "max_conns", "idle_secs", "min_idle", "rate", "targets", "rtt_ms",
+          "rtt_effective", "response_size", "duration", "warmup", "zipf", "tidle", "workers"]
+METRICS = ["open_p50_ms", "open_p99_ms", "open_mean_ms", "total_p99_ms", "achieved_rate",
+           "error_rate", "reuse_rate", "reuse_rate_total", "server_cpu_ms_per_1k",
+           "client_cpu_ms_per_1k", "server_rss_mb", "outbound_per_stream", "cleaned_per_1k",
+           "stale_per_1k", "wasted_per_1k", "pool_idle_end", "lag_p99_ms"]
+LAG_LIMIT_MS = 5.0
+
+
+def f(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def per_rep(r):
+    ok, err = f(r["streams_ok"]) or 0, f(r["errors"]) or 0
+    streams = (f(r["pool_total"]) or 0)
+    m = {
+        "open_p50_ms": f(r["open_p50_us"]) / 1000 if f(r["open_p50_us"]) is not None else None,
+        "open_p99_ms": f(r["open_p99_us"]) / 1000 if f(r["open_p99_us"]) is not None else None,
+        "open_mean_ms": f(r["open_mean_us"]) / 1000 if f(r["open_mean_us"]) is not None else None,
+        "total_p99_ms": f(r["total_p99_us"]) / 1000 if f(r["total_p99_us"]) is not None else None,
+        "achieved_rate": f(r["achieved_rate"]),
+        "error_rate": err / (ok + err) if ok + err else None,
+        "reuse_rate": f(r["reuse_rate_window"]),
+        "reuse_rate_total": f(r["reuse_rate"]),
+        "server_cpu_ms_per_1k": f(r["server_cpu_ms_per_1k"]),
+        "client_cpu_ms_per_1k": f(r["client_cpu_ms_per_1k"]),
+        "server_rss_mb": f(r["server_rss_peak_kb"]) / 1024 if f(r["server_rss_peak_kb"]) else None,
+        "outbound_per_stream": f(r["outbound_per_stream"]),
+        "cleaned_per_1k": 1000 * f(r["pool_cleaned"]) / streams if streams and f(r["pool_cleaned"]) is not None else None,
+        "stale_per_1k": 1000 * f(r["target_closed_idle"]) / streams if streams and f(r["target_closed_idle"]) is not None else None,
+        "wasted_per_1k": 1000 * f(r["wasted_spares"]) / streams if streams and f(r["wasted_spares"]) is not None else None,
+        "pool_idle_end": f(r["pool_idle_end"]),
+        "lag_p99_ms": f(r["lag_p99_us"]) / 1000 if f(r["lag_p99_us"]) is not None else None,
+    }
+    return m
+
+
+def default_dirs():
+    for s in ("full", "quick", "smoke"):
+        d = os.path.join(ROOT, "results", f"latest-{s}")
+        p = os.path.join(d, "results.csv")
+        if os.path.exists(p) and sum(1 for _ in open(p)) > 1:
+            return [os.path.realpath(d)]
+    return []
+
+
+def read_rows(dirs):
+    rows = []
+    for d in dirs:
+        p = os.path.join(d, "results.csv")
+        if not os.path.exists(p):
+            print(f"aggregate: {p} missing", file=sys.stderr)
+            continue
+        with open(p, newline="") as fh:
+            for r in csv.DictReader(fh):
+                r["_dir"] = os.path.basename(os.path.realpath(d))
+                rows.append(r)
+    return rows
+
+
+def summarize(rows):
+    cells = {}
+    order = []
+    for r in rows:
+        cid = r["cell_id"]
+        if cid not in cells:
+            cells[cid] = {"rows": [], "failed": 0}
+            order.append(cid)
+        c = cells[cid]
+        if r["status"] == "ok":
+            c["rows"].append(r)
+        else:
+            c["failed"] += 1
+    out = []
+    for cid in order:
+        c = cells[cid]
+        ok = c["rows"]
+        base = ok[0] if ok else next(r for r in rows if r["cell_id"] == cid)
+        s = {"cell_id": cid, "sweep": base["sweep"], "group": base["group"],
+             "source": ";".join(sorted({r["_dir"] for r in ok})) if ok else base["_dir"]}
+        for p in PARAMS:
+            s[p] = base.get(p, "")
+        # the union of groups over the rows (a cell may be listed by several groups)
+        groups = []
+        for r in ok or [base]:
+            groups += [g for g in r["group"].split(",") if g]
+        s["group"] = ",".join(dict.fromkeys(groups))
+        s["n_ok"] = len(ok)
+        s["n_failed"] = c["failed"]
+        reps = [per_rep(r) for r in ok]
+        s["n_lagged"] = sum(1 for m in reps if (m["lag_p99_ms"] or 0) > LAG_LIMIT_MS)
+        for k in METRICS:
+            xs = [m[k] for m in reps if m[k] is not None]
+            mu, h, n = st.mean_ci(xs)
+            s[k + "_mean"] = "" if n == 0 else round(mu, 6)
+            s[k + "_ci"] = "" if h is None else round(h, 6)
+            s[k + "_median"] = "" if n == 0 else round(st.median(xs), 6)
+        out.append(s)
+    return out
+
+
+MICRO_RE = re.compile(r"^(cycle\w*)/([^/]+)/([^/]+)/(?:\d+/)?real_time/threads:(\d+)$")
+
+
+def summarize_micro(dirs):
+    groups = {}
+    srcs = []
+    for d in dirs:
+        p = os.path.join(d, "micro.csv")
+        if not os.path.exists(p):
+            continue
+        srcs.append(os.path.basename(os.path.realpath(d)))
+        with open(p, newline="") as fh:
+            lines = fh.read().splitlines()
+        # Google Benchmark CSV: context lines may precede the header
+        start = next((i for i, l in enumerate(lines) if l.startswith("name,")), None)
+        if start is None:
+            continue
+        for r in csv.DictReader(lines[start:]):
+            m = MICRO_RE.match(r["name"])
+            if not m or r.get("error_occurred") in ("true", "1"):
+                continue  # aggregate rows (_mean, _stddev...) do not match
+            key = (m.group(1), m.group(2), m.group(3), int(m.group(4)))
+            g = groups.setdefault(key, {"ns": [], "hit": [], "ips": []})
+            scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}.get(r.get("time_unit", "ns"), 1)
+            g["ns"].append(float(r["real_time"]) * scale)
+            if f(r.get("hit")) is not None:
+                g["hit"].append(float(r["hit"]))
+            if f(r.get("items_per_second")) is not None:
+                g["ips"].append(float(r["items_per_second"]))
+    out = []
+    for (variant, impl, dist, thr), g in sorted(groups.items()):
+        mu, h, n = st.mean_ci(g["ns"])
+        out.append({"variant": variant, "impl": impl, "keys": dist, "threads": thr,
+                    "ns_per_cycle_mean": round(mu, 3), "ns_per_cycle_ci": "" if h is None else round(h, 3),
+                    "ns_per_cycle_median": round(st.median(g["ns"]), 3), "n": n,
+                    "hit_mean": round(st.mean(g["hit"]), 4) if g["hit"] else "",
+                    "mops_mean": round(st.mean(g["ips"]) / 1e6, 3) if g["ips"] else "",
+                    "source": ";".join(srcs)})
+    return out
+
+
+def write_csv(path, rows):
+    if not rows:
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def cell_label(s):
+    return (f"{s['pool_type']:<8} {s['max_conns']:>4} {s['idle_secs']:>4} {s['min_idle']:>3} "
+            f"{float(s['rate']):>6g} {s['targets']:>3} {float(s['rtt_effective'] or 0):>4g}")
+
+
+def print_table(summary, micro, out=sys.stdout):
+    def ci(s, k, d=2, mul=1.0):
+        m, h = s[k + "_mean"], s[k + "_ci"]
+        if m == "":
+            return "-"
+        return f"{m * mul:.{d}f}" + (f"±{h * mul:.{d}f}" if h != "" else "")
+    hdr = (f"{'pool':<8} {'max':>4} {'idle':>4} {'min':>3} {'rate':>6} {'K':>3} {'rtt':>4} "
+           f"{'n':>2} {'open p50 ms':>13} {'open p99 ms':>13} {'reuse %':>11} "
+           f"{'srv cpu ms/1k':>14} {'rss MB':>10} {'err %':>9} {'out/str':>10}  group")
+    print(hdr, file=out)
+    print("-" * len(hdr), file=out)
+    for s in summary:
+        flag = ""
+        if s["n_failed"]:
+            flag += f" FAILED×{s['n_failed']}"
+        if s["n_lagged"]:
+            flag += f" lagged×{s['n_lagged']}"
+        if str(s["rtt_ms"]) != str(s["rtt_effective"]) and float(s["rtt_ms"]) != float(s["rtt_effective"] or 0):
+            flag += f" (rtt {s['rtt_ms']} requested, ran at loopback)"
+        print(f"{cell_label(s)} {s['n_ok']:>2} {ci(s, 'open_p50_ms'):>13} {ci(s, 'open_p99_ms'):>13} "
+              f"{ci(s, 'reuse_rate', 0, 100):>11} {ci(s, 'server_cpu_ms_per_1k', 0):>14} "
+              f"{ci(s, 'server_rss_mb', 1):>10} {ci(s, 'error_rate', 1, 100):>9} "
+              f"{ci(s, 'outbound_per_stream', 2):>10}  {s['group']}{flag}", file=out)
+    if micro:
+        print("\npool micro-benchmark (get+put cycle, aggregate ns per cycle over all threads, "
+              "mean ± 95% CI; keys16, recv interposed):", file=out)
+        impls = sorted({m["impl"] for m in micro}, key=["none", "lock", "lockfree", "highperf"].index
+                       if all(m["impl"] in ("none", "lock", "lockfree", "highperf") for m in micro) else None)
+        threads = sorted({m["threads"] for m in micro if m["variant"] == "cycle"})
+        print(f"{'threads':>8} " + " ".join(f"{i:>16}" for i in impls), file=out)
+        for t in threads:
+            cells = []
+            for i in impls:
+                m = next((x for x in micro if x["variant"] == "cycle" and x["impl"] == i
+                          and x["keys"] == "keys16" and x["threads"] == t), None)
+                cells.append("-" if not m else f"{m['ns_per_cycle_mean']:.1f}"
+                             + (f"±{m['ns_per_cycle_ci']:.1f}" if m["ns_per_cycle_ci"] != "" else ""))
+            print(f"{t:>8} " + " ".join(f"{c:>16}" for c in cells), file=out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dirs", nargs="*")
+    ap.add_argument("--out-dir", default=os.path.join(ROOT, "results"))
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args()
+    dirs = [os.path.realpath(d) for d in a.dirs] or default_dirs()
+    if not dirs:
+        print("aggregate: no results (run experiments/run.sh first)", file=sys.stderr)
+        return 1
+    rows = read_rows(dirs)
+    if not rows:
+        print("aggregate: no rows in " + ", ".join(dirs), file=sys.stderr)
+        return 1
+    summary = summarize(rows)
+    micro = summarize_micro(dirs)
+    write_csv(os.path.join(a.out_dir, "summary.csv"), summary)
+    if micro:
+        write_csv(os.path.join(a.out_dir, "micro_summary.csv"), micro)
+    elif os.path.exists(os.path.join(a.out_dir, "micro_summary.csv")):
+        os.remove(os.path.join(a.out_dir, "micro_summary.csv"))  # never keep a stale one
+    with open(os.path.join(a.out_dir, "summary_sources.txt"), "w") as fh:
+        for d in dirs:
+            fh.write(os.path.relpath(d, ROOT) + "\n")
+    if not a.quiet:
+        print(f"summary of {', '.join(os.path.relpath(d, ROOT) for d in dirs)} "
+              f"({len(summary)} cells; mean ± 95% CI over reps; rtt = effective RTT ms)")
+        print_table(summary, micro)
+        print(f"\nwrote {os.path.relpath(os.path.join(a.out_dir, 'summary.csv'), ROOT)}"
+              + (f", {os.path.relpath(os.path.join(a.out_dir, 'micro_summary.csv'), ROOT)}" if micro else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Writes the gnuplot data for experiments/plots/*.gp from results/summary.csv and
+results/micro_summary.csv into DATA_DIR (default results/figures/data).
+
+For each figure NAME: NAME.dat (one block per series, blocks separated by two blank
+lines, plotted with `index`) and NAME.inc (gnuplot variables: N series, their names,
+axis hints). A figure without data gets no files (figures.sh skips it, loudly).
+Prints the names of the figures it prepared, one per line.
+"""
+import csv
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+POOLS = ["none", "lock", "lockfree", "highperf"]
+
+
+def fnum(x, default=None):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return default
+
+
+def load(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def in_group(r, g):
+    return g in r["group"].split(",")
+
+
+def rtt_of(r):
+    return fnum(r["rtt_effective"], 0.0)
+
+
+def write(dd, name, blocks, names, extra=None):
+    """blocks: list of lists of rows (tuples); names: series titles."""
+    blocks, names = zip(*[(b, n) for b, n in zip(blocks, names) if b]) if any(blocks) else ((), ())
+    if not blocks:
+        return False
+    with open(os.path.join(dd, name + ".dat"), "w") as f:
+        for i, (b, n) in enumerate(zip(blocks, names)):
+            if i:
+                f.write("\n\n")
+            f.write(f"# {n}\n")
+            for row in b:
+                f.write(" ".join("NaN" if v is None or v == "" else f"{v}" for v in row) + "\n")
+    with open(os.path.join(dd, name + ".inc"), "w") as f:
+        f.write(f"N = {len(blocks)}\n")
+        f.write('names = "' + " ".join(n.replace(" ", "_") for n in names) + '"\n')
+        for k, v in (extra or {}).items():
+            f.write(f"{k} = {v}\n")
+    return True
+
+
+def m(r, k, mul=1.0):
+    v = fnum(r.get(k + "_mean"))
+    return None if v is None else v * mul
+
+
+def ci(r, k, mul=1.0):
+    v = fnum(r.get(k + "_ci"))
+    return 0.0 if v is None else v * mul
+
+
+def main():
+    res = os.path.join(ROOT, "results")
+    dd = sys.argv[1] if len(sys.argv) > 1 else os.path.join(res, "figures", "data")
+    os.makedirs(dd, exist_ok=True)
+    for fn in os.listdir(dd):
+        if fn.endswith((".dat", ".inc")):
+            os.remove(os.path.join(dd, fn))
+    S = [r for r in load(os.path.join(res, "summary.csv")) if int(r["n_ok"] or 0) > 0]
+    M = load(os.path.join(res, "micro_summary.csv"))
+    made = []
+
+    # 1. reuse rate vs min idle, per pool type (the minidle group; its RTT and rate)
+    rows = [r for r in S if in_group(r, "minidle")]
+    blocks, names = [], []
+    for p in POOLS[1:]:
+        b = sorted((int(r["min_idle"]), m(r, "reuse_rate", 100), ci(r, "reuse_rate", 100),
+                    m(r, "open_p50_ms"), ci(r, "open_p50_ms"))
+                   for r in rows if r["pool_type"] == p)
+        blocks.append(b)
+        names.append(p)
+    if rows:
+        desc = f"{fnum(rows[0]['rate']):g} streams/s, {rtt_of(rows[0]):g} ms RTT, " \
+               f"{rows[0]['targets']} targets (Zipf)"
+        if write(dd, "reuse_minidle", blocks, names, {"desc": f'"{desc}"'}):
+            made.append("reuse_minidle")
+
+    # 2. open latency p50/p99 vs rate per pool type, one figure per RTT
+    rows = [r for r in S if in_group(r, "pooltype")]
+    for rtt in sorted({rtt_of(r) for r in rows}):
+        blocks, names = [], []
+        for p in POOLS:
+            b = sorted((fnum(r["rate"]), m(r, "open_p50_ms"), ci(r, "open_p50_ms"),
+                        m(r, "open_p99_ms"), ci(r, "open_p99_ms"), m(r, "reuse_rate", 100))
+                       for r in rows if r["pool_type"] == p and rtt_of(r) == rtt)
+            blocks.append(b)
+            names.append(p)
+        name = f"latency_rate_rtt{rtt:g}"
+        if write(dd, name, blocks, names, {"rtt": f"{rtt:g}"}):
+            made.append(name)
+
+    # 3. micro: ns per get+put cycle vs threads, per implementation and key set
+    for keys in sorted({r["keys"] for r in M if r["variant"] == "cycle"}):
+        blocks, names = [], []
+        for p in POOLS:
+            b = sorted((int(r["threads"]), fnum(r["ns_per_cycle_mean"]),
+                        fnum(r["ns_per_cycle_ci"], 0.0), fnum(r["hit_mean"]))
+                       for r in M if r["variant"] == "cycle" and r["impl"] == p and r["keys"] == keys)
+            blocks.append(b)
+            names.append(p)
+        if write(dd, f"micro_{keys}", blocks, names, {"keys": f'"{keys}"'}):
+            made.append(f"micro_{keys}")
+
+    # 4. memory vs max connections (the maxconns group)
+    rows = [r for r in S if in_group(r, "maxconns")]
+    b = sorted((int(r["max_conns"]), m(r, "server_rss_mb"), ci(r, "server_rss_mb"),
+                m(r, "error_rate", 100), ci(r, "error_rate", 100), m(r, "open_p99_ms"),
+                ci(r, "open_p99_ms")) for r in rows)
+    if rows:
+        desc = f"{rows[0]['pool_type']}, min idle {rows[0]['min_idle']}, " \
+               f"{fnum(rows[0]['rate']):g} streams/s, {rtt_of(rows[0]):g} ms RTT, " \
+               f"{rows[0]['targets']} targets"
+        if write(dd, "memory_maxconns", [b], ["server_rss"], {"desc": f'"{desc}"'}):
+            made.append("memory_maxconns")
+
+    # 5. cleaned / stale / wasted connections vs pool idle time (the idle group)
+    rows = [r for r in S if in_group(r, "idle")]
+    b = sorted((int(r["idle_secs"]), m(r, "cleaned_per_1k"), ci(r, "cleaned_per_1k"),
+                m(r, "stale_per_1k"), ci(r, "stale_per_1k"), m(r, "wasted_per_1k"),
+                ci(r, "wasted_per_1k"), m(r, "reuse_rate", 100), ci(r, "reuse_rate", 100))
+               for r in rows)
+    if rows:
+        desc = f"{rows[0]['pool_type']}, min idle {rows[0]['min_idle']}, " \
+               f"{fnum(rows[0]['rate']):g} streams/s, {rtt_of(rows[0]):g} ms RTT, " \
+               f"target closes idle connections after {rows[0]['tidle']} s"
+        if write(dd, "cleaned_idle", [b], ["idle"], {"desc": f'"{desc}"',
+                                                        "tidle": rows[0]["tidle"]}):
+            made.append("cleaned_idle")
+    print("\n".join(made))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
