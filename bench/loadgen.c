@@ -45,9 +45,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,10 +95,11 @@ static struct {
     int socks_pipeline;      /* greeting + CONNECT + request in one write */
     int rst_close;           /* SO_LINGER 0: close with RST, no TIME_WAIT */
     int csv_header, json, quiet;
+    int procs;               /* worker processes (each a share of the load) */
     const char *label;
 } O = {
     .rate = 1000, .duration = 10, .cap = 10000, .timeout = 10, .drain = -1,
-    .zipf = 1.0, .seed = 1, .resp_size = 64,
+    .zipf = 1.0, .seed = 1, .resp_size = 64, .procs = 1,
 };
 
 /* ------------------------------------------------------------------ utils */
@@ -1090,7 +1093,7 @@ static const char *CSV_HEADER =
     "mode,targets,zipf,connect_p50_us,connect_p99_us,lag_p99_us,"
     "err_connect,err_socks,err_timeout,err_short,err_io,drops,label";
 
-static void report(void)
+static void report(uint64_t cpu)
 {
     double window = (double)(t_end_arrivals - t_meas) / 1e9;
     uint64_t t_fin = t_last_done > t_end_arrivals ? t_last_done : t_end_arrivals;
@@ -1110,9 +1113,9 @@ static void report(void)
                O.ntargets, O.zipf, O.resp_size, n_arrivals, n_ok_meas, err_total(), achieved);
         for (int k = 0; k < E_NKINDS; k++)
             printf("%s\"%s\":%" PRIu64, k ? "," : "", ek_name[k], n_err_meas[k]);
-        uint64_t wall = t_fin - t_begin, cpu = cpu_ns() - cpu_begin;
-        printf("},\"loadgen_cpu_util\":%.3f,\"loadgen_cpu_us_per_stream\":%.2f",
-               wall ? (double)cpu / (double)wall : 0.0,
+        uint64_t wall = t_fin - t_begin;
+        printf("},\"procs\":%d,\"loadgen_cpu_util\":%.3f,\"loadgen_cpu_us_per_stream\":%.2f",
+               O.procs, wall ? (double)cpu / (double)wall : 0.0,
                n_arrivals ? (double)cpu / 1000.0 / (double)n_arrivals : 0.0);
         if (O.proto == PROTO_ANYTLS)
             printf(",\"anytls\":{\"sessions_opened\":%" PRIu64 ",\"sessions_reused\":%" PRIu64
@@ -1163,6 +1166,159 @@ static void progress(uint64_t t)
     hist_init(H_iv_open);
 }
 
+/* ------------------------------------------------------------------ --procs
+ * Each child runs the whole single-threaded loop on its share of the load
+ * (rate/N: independent Poisson streams add up to a Poisson stream of rate R)
+ * from a common start time, then leaves its counters and histograms in shared
+ * memory; the parent prints merged progress and the merged result. */
+
+typedef struct shard {
+    uint64_t n_arrivals, n_ok, n_ok_meas, n_err[E_NKINDS], n_err_meas[E_NKINDS];
+    uint64_t socks_rep_bad, t_end_arrivals, t_last_done, cpu;
+    uint64_t at_opened, at_reused, at_synack, at_alerts;
+    volatile uint64_t p_arr, p_ok, p_err;   /* live, for progress */
+    volatile int p_live;
+    int finished;
+    hist_t h[5];                            /* conn socks open total lag */
+} shard_t;
+
+static shard_t *g_shards;
+static int g_shard = -1;       /* this child's index, -1 in a single process */
+static uint64_t g_t_begin_fixed;
+
+static hist_t **shard_hists(void)
+{
+    static hist_t *hs[5];
+    hs[0] = H_conn; hs[1] = H_socks; hs[2] = H_open; hs[3] = H_total; hs[4] = H_lag;
+    return hs;
+}
+
+static void shard_save(void)
+{
+    shard_t *x = &g_shards[g_shard];
+    x->n_arrivals = n_arrivals; x->n_ok = n_ok; x->n_ok_meas = n_ok_meas;
+    memcpy(x->n_err, n_err, sizeof n_err);
+    memcpy(x->n_err_meas, n_err_meas, sizeof n_err_meas);
+    x->socks_rep_bad = socks_rep_bad;
+    x->t_end_arrivals = t_end_arrivals;
+    x->t_last_done = t_last_done;
+    x->cpu = cpu_ns() - cpu_begin;
+    x->at_opened = AT.opened; x->at_reused = AT.reused;
+    x->at_synack = AT.synack_err; x->at_alerts = AT.alerts;
+    hist_t **hs = shard_hists();
+    for (int k = 0; k < 5; k++) x->h[k] = *hs[k];
+    __atomic_store_n(&x->finished, 1, __ATOMIC_RELEASE);
+}
+
+static volatile sig_atomic_t g_parent_sig;
+static void on_parent_sig(int sig) { g_parent_sig = sig; }
+
+/* Forks O.procs children; returns in each child (after setting its share) and,
+ * in the parent, waits for them, merges and reports, then exits. */
+static void fork_shards(void)
+{
+    int np = O.procs;
+    g_shards = mmap(NULL, (size_t)np * sizeof(shard_t), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (g_shards == MAP_FAILED) die("mmap: %s", strerror(errno));
+    g_t_begin_fixed = now_ns() + 50000000ull;   /* everyone starts together */
+    pid_t *pids = calloc((size_t)np, sizeof *pids);
+    if (!pids) die("out of memory");
+    int cap = O.cap, closed = O.closed;
+    uint64_t maxs = O.max_streams;
+    fflush(stdout);
+    fflush(stderr);
+    for (int i = 0; i < np; i++) {
+        pid_t p = fork();
+        if (p < 0) die("fork: %s", strerror(errno));
+        if (p == 0) {
+            g_shard = i;
+            O.cap = cap / np > 0 ? cap / np : 1;
+            if (closed) O.closed = closed / np + (i < closed % np);
+            else O.rate /= np;
+            if (maxs) {
+                O.max_streams = maxs / (uint64_t)np + ((uint64_t)i < maxs % (uint64_t)np);
+                if (!O.max_streams) O.max_streams = 0, O.duration = 1e-9; /* nothing to do */
+            }
+            O.seed = O.seed * 1000003u + (uint64_t)i;
+            free(pids);
+            return;
+        }
+        pids[i] = p;
+    }
+    /* parent: forward INT/TERM to the children (by pid), print progress, wait */
+    struct sigaction sa = {.sa_handler = on_parent_sig};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int left = np, fwd = 0;
+    uint64_t t_prog = g_t_begin_fixed + 1000000000ull, pa = 0, po = 0, pe = 0;
+    while (left > 0) {
+        if (g_parent_sig && !fwd) {
+            for (int i = 0; i < np; i++) if (pids[i] > 0) kill(pids[i], SIGINT);
+            fwd = 1;
+        }
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p > 0) {
+            for (int i = 0; i < np; i++) if (pids[i] == p) pids[i] = 0;
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                die("a worker process failed (status %#x)", st);
+            left--;
+            continue;
+        }
+        uint64_t t = now_ns();
+        if (!O.quiet && t >= t_prog) {
+            uint64_t a = 0, o = 0, e = 0;
+            int lv = 0;
+            for (int i = 0; i < np; i++) {
+                a += g_shards[i].p_arr; o += g_shards[i].p_ok; e += g_shards[i].p_err;
+                lv += g_shards[i].p_live;
+            }
+            fprintf(stderr, "[%6.1fs] started/s %" PRIu64 " ok/s %" PRIu64 " err/s %" PRIu64
+                            " inflight %d (%d procs)\n",
+                    (double)(t - g_t_begin_fixed) / 1e9, a - pa, o - po, e - pe, lv, np);
+            pa = a; po = o; pe = e;
+            t_prog += 1000000000ull;
+        }
+        usleep(20000);
+    }
+    /* merge */
+    hist_t **hs = shard_hists();
+    uint64_t cpu = 0;
+    t_begin = g_t_begin_fixed;
+    t_meas = t_begin + (uint64_t)(O.warmup * 1e9);
+    t_end_arrivals = 0;
+    t_last_done = 0;
+    for (int i = 0; i < np; i++) {
+        shard_t *x = &g_shards[i];
+        if (!x->finished) die("worker %d left no result", i);
+        n_arrivals += x->n_arrivals; n_ok += x->n_ok; n_ok_meas += x->n_ok_meas;
+        for (int k = 0; k < E_NKINDS; k++) { n_err[k] += x->n_err[k]; n_err_meas[k] += x->n_err_meas[k]; }
+        socks_rep_bad += x->socks_rep_bad;
+        if (x->t_end_arrivals > t_end_arrivals) t_end_arrivals = x->t_end_arrivals;
+        if (x->t_last_done > t_last_done) t_last_done = x->t_last_done;
+        cpu += x->cpu;
+        AT.opened += x->at_opened; AT.reused += x->at_reused;
+        AT.synack_err += x->at_synack; AT.alerts += x->at_alerts;
+        for (int k = 0; k < 5; k++) hist_merge(hs[k], &x->h[k]);
+    }
+    if (!O.quiet) {
+        fprintf(stderr, "loadgen: %d procs: arrivals %" PRIu64 " ok %" PRIu64 " (measured %" PRIu64 ")",
+                np, n_arrivals, n_ok, n_ok_meas);
+        for (int k = 0; k < E_NKINDS; k++)
+            if (n_err[k]) fprintf(stderr, " %s %" PRIu64, ek_name[k], n_err[k]);
+        fputc('\n', stderr);
+    }
+    uint64_t lag99 = hist_percentile(H_lag, 99);
+    if (!O.closed && lag99 > 1000000)
+        fprintf(stderr, "loadgen: WARNING: behind schedule (start lag p99 %.1f ms, cpu %.0f%% of one "
+                        "core summed over %d procs): the load generator or its CPU share is a "
+                        "bottleneck\n", (double)lag99 / 1e6,
+                100.0 * (double)cpu / (double)(now_ns() - t_begin), np);
+    report(cpu);
+    exit(0);
+}
+
 /* ------------------------------------------------------------------ main */
 
 static void on_sigint(int sig) { (void)sig; g_interrupted = 1; }
@@ -1175,10 +1331,11 @@ static void usage(FILE *f)
 "               (--socks HOST:PORT | --direct) [--response-size N] [--request-size N]\n"
 "               [--concurrency-cap N] [--timeout S] [--drain S] [--warmup S]\n"
 "               [--socks-pipeline] [--rst-close] [--seed N] [--label STR]\n"
-"               [--csv-header | --json] [--quiet]\n"
-"  open loop: Poisson arrivals at R/s, latency from the intended start time.\n"
+"               [--csv-header | --json] [--quiet] [--procs N]\n"
 "               [--anytls anytls://PASS@HOST:PORT | --anytls HOST:PORT --password P]\n"
 "               [--anytls-new-session]\n"
+"  open loop: Poisson arrivals at R/s, latency from the intended start time.\n"
+"  --procs N: N processes share rate, cap, workers and max-streams; results merged.\n"
 "  --anytls: speak AnyTLS to the server directly (no client), sessions reused\n"
 "  newest-first like the reference client; --anytls-new-session: one per stream.\n", f);
 }
@@ -1187,7 +1344,7 @@ int main(int argc, char **argv)
 {
     enum { O_RATE = 1, O_CLOSED, O_DUR, O_MAXS, O_CAP, O_TGTS, O_TRANGE, O_ZIPF, O_SOCKS,
            O_DIRECT, O_ANYTLS, O_RESP, O_REQ, O_TIMEOUT, O_DRAIN, O_WARM, O_PIPE, O_RST,
-           O_SEED, O_HDR, O_JSON, O_QUIET, O_LABEL, O_PASS, O_ATNEW, O_HELP };
+           O_SEED, O_HDR, O_JSON, O_QUIET, O_LABEL, O_PASS, O_ATNEW, O_PROCS, O_HELP };
     static const struct option opts[] = {
         {"rate", 1, 0, O_RATE}, {"closed-loop", 1, 0, O_CLOSED}, {"duration", 1, 0, O_DUR},
         {"max-streams", 1, 0, O_MAXS}, {"concurrency-cap", 1, 0, O_CAP},
@@ -1198,7 +1355,8 @@ int main(int argc, char **argv)
         {"socks-pipeline", 0, 0, O_PIPE}, {"rst-close", 0, 0, O_RST}, {"seed", 1, 0, O_SEED},
         {"csv-header", 0, 0, O_HDR}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
         {"label", 1, 0, O_LABEL}, {"password", 1, 0, O_PASS},
-        {"anytls-new-session", 0, 0, O_ATNEW}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+        {"anytls-new-session", 0, 0, O_ATNEW}, {"procs", 1, 0, O_PROCS},
+        {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     const char *anytls_arg = NULL, *pass_opt = NULL;
     int have_socks = 0, have_rate = 0;
     int o;
@@ -1220,6 +1378,7 @@ int main(int argc, char **argv)
         case O_ANYTLS: O.proto = PROTO_ANYTLS; anytls_arg = optarg; break;
         case O_PASS: pass_opt = optarg; break;
         case O_ATNEW: AT.new_session = 1; break;
+        case O_PROCS: O.procs = atoi(optarg); break;
         case O_RESP: O.resp_size = strtoull(optarg, NULL, 10); break;
         case O_REQ: O.req_size = atoi(optarg); break;
         case O_TIMEOUT: O.timeout = atof(optarg); break;
@@ -1263,9 +1422,19 @@ int main(int argc, char **argv)
     if (O.closed > O.cap) die("--closed-loop %d exceeds the concurrency cap %d", O.closed, O.cap);
     if (O.cap < 1) die("--concurrency-cap must be >= 1");
 
+    if (O.procs < 1 || O.procs > 64) die("--procs must be 1..64");
+    if (O.procs > 1 && O.closed && O.closed < O.procs) die("--closed-loop must be >= --procs");
+    hist_t **hs[] = {&H_conn, &H_socks, &H_open, &H_total, &H_lag, &H_iv_open};
+    for (size_t k = 0; k < 6; k++) {
+        *hs[k] = malloc(sizeof(hist_t));
+        if (!*hs[k]) die("out of memory");
+        hist_init(*hs[k]);
+    }
+    zipf_init();
+    if (O.procs > 1)
+        fork_shards();       /* the parent never returns */
     uint64_t seed = O.seed;
     for (int k = 0; k < 4; k++) rng_s[k] = splitmix(&seed);
-    zipf_init();
     if (O.proto == PROTO_ANYTLS) at_init(anytls_pass);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -1274,18 +1443,21 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     S = calloc((size_t)O.cap, sizeof *S);
-    hist_t **hs[] = {&H_conn, &H_socks, &H_open, &H_total, &H_lag, &H_iv_open};
-    for (size_t k = 0; k < sizeof hs / sizeof hs[0]; k++) {
-        *hs[k] = malloc(sizeof(hist_t));
-        if (!*hs[k]) die("out of memory");
-        hist_init(*hs[k]);
-    }
     if (!S) die("out of memory");
     for (int32_t i = O.cap - 1; i >= 0; i--) { S[i].fd = -1; S[i].next = free_head; free_head = i; }
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) die("epoll_create1: %s", strerror(errno));
 
-    t_begin = now_ns();
+    if (g_t_begin_fixed) {
+        uint64_t t0 = now_ns();
+        if (t0 < g_t_begin_fixed) {
+            struct timespec d = {0, (long)(g_t_begin_fixed - t0)};
+            nanosleep(&d, NULL);
+        }
+        t_begin = g_t_begin_fixed;
+    } else {
+        t_begin = now_ns();
+    }
     cpu_begin = cpu_ns();
     t_meas = t_begin + (uint64_t)(O.warmup * 1e9);
     uint64_t t_stop = t_meas + (uint64_t)(O.duration * 1e9);
@@ -1355,14 +1527,24 @@ int main(int argc, char **argv)
             stream_run((int32_t)idx, evs[k].events, t);
         }
         expire(t);
+        if (g_shard >= 0) {
+            shard_t *x = &g_shards[g_shard];
+            x->p_arr = n_arrivals; x->p_ok = n_ok; x->p_live = live;
+            x->p_err = n_err[0] + n_err[1] + n_err[2] + n_err[3] + n_err[4] + n_err[5];
+        }
         if (t >= t_prog) {
-            if (!O.quiet) progress(t);
+            if (!O.quiet && g_shard < 0) progress(t);
             t_prog += 1000000000ull;
             if (t_prog < t) t_prog = t + 1000000000ull;
         }
     }
     /* whatever is still in flight at the end of the drain has timed out */
     while (live_head >= 0) stream_fail(live_head, E_TIMEOUT);
+    if (g_shard >= 0) {
+        shard_save();
+        fflush(stderr);
+        _exit(0);
+    }
     if (!O.quiet) {
         fprintf(stderr, "loadgen: arrivals %" PRIu64 " ok %" PRIu64 " (measured %" PRIu64 ")",
                 n_arrivals, n_ok, n_ok_meas);
@@ -1379,6 +1561,6 @@ int main(int argc, char **argv)
                         "at this rate the load generator or its CPU share is a bottleneck\n",
                 (double)lag99 / 1e6, 100.0 * (double)(cpu_ns() - cpu_begin) /
                                          (double)(now_ns() - t_begin));
-    report();
+    report(cpu_ns() - cpu_begin);
     return 0;
 }
