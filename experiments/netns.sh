@@ -64,12 +64,25 @@ load_state() {
     . "$STATE"
 }
 
-# kill_pid PID NAME-PATTERN: TERM, wait up to 2 s, then KILL; only if the pid
-# still runs something matching the pattern (pids get reused).
+# start time of a process (clock ticks since boot; field 22 of /proc/PID/stat)
+pid_start() {
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    st=${st##*) }
+    set -- $st
+    echo "${20}"
+}
+
+# kill_pid PID NAME-PATTERN [START]: TERM, wait up to 2 s, then KILL; only if
+# the pid still runs something matching the pattern and, when START is given,
+# started at that time (pids get reused).
 kill_pid() {
-    local pid=$1 pat=$2 i
+    local pid=$1 pat=$2 start=${3:-} i
     [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 0
     if [ -n "$pat" ] && ! tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pat"; then
+        return 0
+    fi
+    if [ -n "$start" ] && [ "$(pid_start "$pid")" != "$start" ]; then
         return 0
     fi
     kill -TERM "$pid" 2>/dev/null || return 0
@@ -81,7 +94,8 @@ kill_pid() {
 teardown() { # ns dev_host delayline_pid
     local ns=$1 devh=$2 dlpid=$3 pid left
     if [ -f "$PIDS_FILE" ]; then
-        while read -r pid; do kill_pid "$pid" ""; done < "$PIDS_FILE"
+        local start
+        while read -r pid start; do kill_pid "$pid" "" "$start"; done < "$PIDS_FILE"
         rm -f "$PIDS_FILE"
     fi
     kill_pid "$dlpid" delayline
@@ -199,7 +213,7 @@ cmd_spawn() {
     local log=${SPAWN_LOG:-$STATE.spawn.log}
     ip netns exec "$RTT_NS" "$@" < /dev/null >> "$log" 2>&1 &
     local pid=$!
-    echo "$pid" >> "$PIDS_FILE"
+    echo "$pid $(pid_start "$pid")" >> "$PIDS_FILE"
     echo "$pid"
 }
 
