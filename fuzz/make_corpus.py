@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets (fuzz/corpus/<target>/) from the
+protocol's real bytes: the PROTOCOL.md section 7 first flight, the default
+padding scheme, what servers answer, SOCKS5/4/4a and HTTP proxy requests, UoT
+requests and datagrams, server URIs.
+
+Deterministic: the same files every run (no randomness, no clock). Only the
+files named here are written; other files in the corpus folders (regression
+inputs from crashes, named crash-*) are left alone.
+
+    fuzz/make_corpus.py            write them
+    fuzz/make_corpus.py --check    exit 1 if a committed seed differs or is missing
+
+The first byte of an input picks a mode in some targets (see each fuzz_X.c):
+  kv: output capacity; addr: form (bit 0: 0 SOCKS5, 1 UoT); inbound: parser
+  (0 greeting, 1 request, 2 SOCKS4, 3 HTTP, 4 UDP header, 5-7 by first byte);
+  uot: bit 0 request first, bit 1 isConnect; uri: error buffer capacity.
+"""
+import hashlib
+import os
+import struct
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+PADDING_DEFAULT = (b"stop=8\n"
+                   b"0=30-30\n"
+                   b"1=100-400\n"
+                   b"2=400-500,c,500-1000,c,500-1000,c,500-1000,c,500-1000\n"
+                   b"3=9-9,500-1000\n"
+                   b"4=500-1000\n"
+                   b"5=500-1000\n"
+                   b"6=500-1000\n"
+                   b"7=500-1000")
+assert len(PADDING_DEFAULT) == 137
+assert hashlib.md5(PADDING_DEFAULT).hexdigest() == "75cff2ad89aadf5e257059ee571ebe11"
+
+CMD_WASTE, CMD_SYN, CMD_PSH, CMD_FIN, CMD_SETTINGS, CMD_ALERT, CMD_UPDATE_PADDING, \
+    CMD_SYNACK, CMD_HEART_REQ, CMD_HEART_RESP, CMD_SERVER_SETTINGS = range(11)
+
+UOT_MAGIC = b"sp.v2.udp-over-tcp.arpa"
+
+
+def frame(cmd, sid, data=b""):
+    return struct.pack(">BIH", cmd, sid, len(data)) + data
+
+
+# -- addresses ---------------------------------------------------------------
+
+def socks_addr(kind, host, port):
+    if kind == "v4":
+        return b"\x01" + bytes(host) + struct.pack(">H", port)
+    if kind == "v6":
+        return b"\x04" + bytes(host) + struct.pack(">H", port)
+    return b"\x03" + bytes([len(host)]) + host + struct.pack(">H", port)
+
+
+def uot_addr(kind, host, port):
+    if kind == "v4":
+        return b"\x00" + bytes(host) + struct.pack(">H", port)
+    if kind == "v6":
+        return b"\x01" + bytes(host) + struct.pack(">H", port)
+    return b"\x02" + bytes([len(host)]) + host + struct.pack(">H", port)
+
+
+V4 = [127, 0, 0, 1]
+V4B = [93, 184, 216, 34]
+V6 = [0x20, 0x01, 0x0d, 0xb8] + [0] * 11 + [1]
+V6LO = [0] * 15 + [1]
+ADDRS = [("v4", V4, 1080), ("v4", V4B, 443), ("v6", V6, 443), ("v6", V6LO, 53),
+         ("name", b"example.com", 443), ("name", UOT_MAGIC, 0), ("name", b"a", 1),
+         ("name", b"x" * 255, 65535)]
+
+# -- the first flight (PROTOCOL.md section 7) ---------------------------------
+
+PASS_HASH = hashlib.sha256(b"password").digest()
+assert PASS_HASH.hex() == "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+RECORD_A = PASS_HASH + struct.pack(">H", 30) + bytes(30)
+SETTINGS = b"v=2\nclient=anytls/0.0.13\npadding-md5=75cff2ad89aadf5e257059ee571ebe11"
+assert len(SETTINGS) == 0x45
+FIRST_FRAMES = (frame(CMD_SETTINGS, 0, SETTINGS) + frame(CMD_SYN, 1) +
+                frame(CMD_PSH, 1, socks_addr("name", b"example.com", 443)))
+assert FIRST_FRAMES[-15:] == b"\x03\x0bexample.com\x01\xbb"
+
+
+def padded(payload, size):
+    """Record B: padded to `size` with a Waste frame (room for its header)."""
+    assert size - len(payload) > 7
+    return payload + frame(CMD_WASTE, 0, bytes(size - len(payload) - 7))
+
+
+RECORD_B = padded(FIRST_FRAMES, 250)  # a size drawn from line 1 (100-400)
+
+HTTP_GET = (b"GET http://example.com/index.html?q=1 HTTP/1.1\r\n"
+            b"Host: example.com\r\n"
+            b"User-Agent: curl/8.5.0\r\n"
+            b"Accept: */*\r\n"
+            b"Proxy-Connection: Keep-Alive\r\n"
+            b"\r\n")
+
+
+def corpus():
+    c = {}
+
+    # ---- frame: the stream after the auth block, both directions ----
+    f = c.setdefault("frame", {})
+    f["first_flight_record_b"] = RECORD_B
+    f["first_flight_unpadded"] = FIRST_FRAMES
+    f["client_data"] = (frame(CMD_PSH, 1, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n") +
+                        frame(CMD_WASTE, 0, bytes(40)) + frame(CMD_FIN, 1))
+    f["second_stream"] = (frame(CMD_SYN, 3) +
+                          frame(CMD_PSH, 3, socks_addr("v4", V4B, 80) + b"hello") +
+                          frame(CMD_HEART_REQ, 0) + frame(CMD_FIN, 3))
+    f["uot_stream"] = (frame(CMD_SYN, 2) +
+                       frame(CMD_PSH, 2, socks_addr("name", UOT_MAGIC, 0)) +
+                       frame(CMD_PSH, 2, b"\x00" + socks_addr("v4", [8, 8, 8, 8], 53)) +
+                       frame(CMD_PSH, 2, uot_addr("v4", [8, 8, 8, 8], 53) +
+                             struct.pack(">H", 5) + b"query"))
+    f["server_answer"] = (frame(CMD_UPDATE_PADDING, 0, PADDING_DEFAULT) +
+                          frame(CMD_SERVER_SETTINGS, 0, b"v=2") + frame(CMD_SYNACK, 1) +
+                          frame(CMD_PSH, 1, b"HTTP/1.1 200 OK\r\n\r\n"))
+    f["server_errors"] = (frame(CMD_SYNACK, 3, b"dial tcp: connection refused") +
+                          frame(CMD_HEART_RESP, 0) +
+                          frame(CMD_ALERT, 0, b"client did not send its settings"))
+    f["unknown_cmds"] = frame(11, 0, b"x") + frame(200, 7, bytes(20)) + frame(255, 0xffffffff)
+    f["empty_psh"] = frame(CMD_PSH, 1) + frame(CMD_PSH, 1, b"a") + frame(CMD_FIN, 1)
+    f["big_psh"] = frame(CMD_PSH, 1, bytes(range(256)) * 4)
+    f["partial_header"] = FIRST_FRAMES + b"\x02\x00\x00"
+    f["partial_control"] = frame(CMD_SETTINGS, 0, SETTINGS)[:40]
+    f["partial_psh"] = struct.pack(">BIH", CMD_PSH, 1, 1000) + b"partial"
+    f["waste_only"] = frame(CMD_WASTE, 0, bytes(100)) + frame(CMD_WASTE, 0)
+
+    # ---- auth: the server's whole input, auth block first ----
+    a = c.setdefault("auth", {})
+    a["first_flight"] = RECORD_A + RECORD_B
+    a["first_flight_one_record"] = RECORD_A + FIRST_FRAMES
+    a["auth_only"] = RECORD_A
+    a["no_padding"] = PASS_HASH + b"\x00\x00" + FIRST_FRAMES
+    a["long_padding"] = PASS_HASH + struct.pack(">H", 300) + bytes(300) + FIRST_FRAMES
+    a["wrong_password"] = hashlib.sha256(b"wrong").digest() + struct.pack(">H", 30) + bytes(30)
+    a["short"] = RECORD_A[:33]
+    a["padding_pending"] = PASS_HASH + struct.pack(">H", 1000) + bytes(10)
+
+    # ---- padding: scheme texts (UpdatePaddingScheme bodies, --padding-scheme) ----
+    p = c.setdefault("padding", {})
+    p["default"] = PADDING_DEFAULT
+    p["default_crlf_trailing"] = PADDING_DEFAULT.replace(b"\n", b"\r\n") + b"\n"
+    p["small"] = b"stop=3\n0=10-20\n1=c,5-5,100-1\n2=1-2,c,3-4"
+    p["reordered_dupes"] = b"1=10-20\nstop=2\n0=5-5\n1=30-40\nstop=4"
+    p["bad_items"] = b"stop=5\n0=0-10,-5-5,a-b,1--2,c,c,7\n1=1-2147483647,1-2147483648"
+    p["many_items"] = b"stop=64\n" + b"\n".join(
+        b"%d=" % i + b",".join(b"%d-%d" % (j + 1, j + 10) for j in range(8)) for i in range(64))
+    p["long_line"] = b"stop=2\n1=" + b",".join([b"1-3", b"c"] * 40)
+    p["stop_big"] = b"stop=4294967297\n0=1-1"
+    p["stop_bad"] = b"stop=x\n0=30-30"
+    p["no_stop"] = b"0=30-30\n1=100-400"
+    p["keys_odd"] = b"stop=+3\n00=1-1\n-1=1-1\n99=1-1\n1=c\n=\n\n2"
+
+    # ---- kv: capacity byte + Settings / ServerSettings text ----
+    k = c.setdefault("kv", {})
+    k["settings"] = b"\x07" + SETTINGS
+    k["settings_cap1"] = b"\x01" + SETTINGS
+    k["settings_cap0"] = b"\x00" + SETTINGS
+    k["server_settings"] = b"\x06" + b"v=2"
+    k["reordered"] = b"\x05" + b"padding-md5=00\nv=1\nclient=sing-box/1.12\nv=2\n"
+    k["odd_lines"] = b"\x08" + b"=x\nv\nv==2\n\nclient=a=b\n"
+    k["empty"] = b"\x07"
+
+    # ---- addr: form byte + address ----
+    d = c.setdefault("addr", {})
+    for i, (kind, host, port) in enumerate(ADDRS):
+        d["socks_%d_%s" % (i, kind)] = b"\x00" + socks_addr(kind, host, port) + b"trailing"
+        d["uot_%d_%s" % (i, kind)] = b"\x01" + uot_addr(kind, host, port)
+    d["text_v4"] = b"\x02" + b"127.0.0.1:1080"
+    d["text_v6"] = b"\x02" + b"[2001:db8::1]:443"
+    d["text_name"] = b"\x02" + b"example.com:80"
+    d["bad_type"] = b"\x00\x05\x00"
+    d["empty_name"] = b"\x00\x03\x00\x00\x50"
+
+    # ---- inbound: parser byte + what a local application sends ----
+    n = c.setdefault("inbound", {})
+    n["s5_greeting_noauth"] = b"\x00" + b"\x05\x01\x00"
+    n["s5_greeting_two"] = b"\x00" + b"\x05\x02\x02\x00"
+    n["s5_greeting_no_methods"] = b"\x00" + b"\x05\x00"
+    for i, (kind, host, port) in enumerate(ADDRS):
+        n["s5_connect_%d_%s" % (i, kind)] = b"\x01" + b"\x05\x01\x00" + socks_addr(kind, host, port)
+    n["s5_udp_associate"] = b"\x01" + b"\x05\x03\x00" + socks_addr("v4", [0, 0, 0, 0], 0)
+    n["s5_dispatch_greeting"] = b"\x05" + b"\x05\x01\x00"
+    n["s5_dispatch_request"] = b"\x06" + b"\x05\x01\x00" + socks_addr("name", b"example.com", 443)
+    n["s4_connect"] = b"\x02" + b"\x04\x01" + struct.pack(">H", 80) + bytes(V4B) + b"user\x00"
+    n["s4a_connect"] = (b"\x02" + b"\x04\x01" + struct.pack(">H", 443) + b"\x00\x00\x00\x01" +
+                        b"\x00" + b"example.com\x00")
+    n["s4_dispatch"] = b"\x07" + b"\x04\x01\x00\x50\x7f\x00\x00\x01\x00"
+    n["http_connect"] = b"\x03" + (b"CONNECT example.com:443 HTTP/1.1\r\n"
+                                   b"Host: example.com:443\r\n\r\n")
+    n["http_connect_v6"] = b"\x03" + b"CONNECT [::1]:8443 HTTP/1.1\r\n\r\n"
+    n["http_get"] = b"\x03" + HTTP_GET
+    n["http_get_dispatch"] = b"\x07" + HTTP_GET + b"body"
+    n["http_post_headers"] = b"\x03" + (b"POST http://user:pw@10.0.0.1:8080?x#frag HTTP/1.0\n"
+                                        b"Proxy-Authorization: Basic dXNlcjpwdw==\n"
+                                        b"X-Folded: a\n"
+                                        b"\tcontinued\n"
+                                        b"proxy-connection: close\n"
+                                        b"  dropped too\n"
+                                        b"Content-Length: 0\n\n")
+    n["http_get_v6_noport"] = b"\x03" + b"HEAD http://[2001:db8::1]/ HTTP/1.1\r\n\r\n"
+    n["udp_v4"] = b"\x04" + b"\x00\x00\x00" + socks_addr("v4", [8, 8, 8, 8], 53) + b"payload"
+    n["udp_name"] = b"\x04" + b"\x00\x00\x00" + socks_addr("name", b"example.com", 53) + b"q"
+    n["udp_frag"] = b"\x04" + b"\x00\x00\x01" + socks_addr("v4", V4, 53)
+
+    # ---- uot: mode byte + UoT stream ----
+    u = c.setdefault("uot", {})
+    dg = uot_addr("v4", [8, 8, 8, 8], 53) + struct.pack(">H", 5) + b"query"
+    dg6 = uot_addr("v6", V6, 443) + struct.pack(">H", 3) + b"abc"
+    dgn = uot_addr("name", b"example.com", 123) + struct.pack(">H", 0)
+    u["request_not_connect"] = b"\x01" + b"\x00" + socks_addr("v4", [8, 8, 8, 8], 53) + dg + dg6 + dgn
+    u["request_connect"] = (b"\x01" + b"\x01" + socks_addr("name", b"example.com", 53) +
+                            struct.pack(">H", 5) + b"hello" + struct.pack(">H", 0) +
+                            struct.pack(">H", 2) + b"hi")
+    u["request_connect_v6"] = b"\x01" + b"\x02" + socks_addr("v6", V6, 443)
+    u["datagrams_not_connect"] = b"\x00" + dg + dg6 + dgn + dg[:5]
+    u["datagrams_connect"] = b"\x02" + struct.pack(">H", 4) + b"ping" + struct.pack(">H", 600) + bytes(600)
+    u["datagram_partial"] = b"\x02" + struct.pack(">H", 100) + b"short"
+
+    # ---- uri: error-capacity byte + the client's -s argument ----
+    r = c.setdefault("uri", {})
+    r["anytls_sni"] = b"\x05" + b"anytls://password@example.com:8443?sni=example.com"
+    r["anytls_v6_escapes"] = b"\x05" + b"anytls://p%40ss%3Aw0rd@[2001:db8::1]:443/?insecure=1&sni=a.b#my%20label"
+    r["anytls_nopass"] = b"\x04" + b"ANYTLS://example.com:443/"
+    r["hostport"] = b"\x05" + b"example.com:443"
+    r["hostport_v4"] = b"\x03" + b"1.2.3.4:8443"
+    r["hostport_v6"] = b"\x02" + b"[::1]:8443"
+    r["bad_scheme"] = b"\x05" + b"vless://uuid@example.com:443"
+    r["bad_port"] = b"\x01" + b"anytls://pw@example.com:99999"
+    r["bad_escape"] = b"\x15" + b"anytls://%zz@h:1"
+    r["sni_twice"] = b"\x12" + b"anytls://a@h:1?sni=x&sni=y&sni=%41"
+    return c
+
+
+def main():
+    check = "--check" in sys.argv[1:]
+    bad = 0
+    total = 0
+    for target, files in sorted(corpus().items()):
+        d = os.path.join(ROOT, target)
+        if not check:
+            os.makedirs(d, exist_ok=True)
+        for name, data in sorted(files.items()):
+            path = os.path.join(d, name)
+            total += 1
+            if check:
+                try:
+                    with open(path, "rb") as fh:
+                        if fh.read() != data:
+                            print("differs: %s" % path)
+                            bad += 1
+                except FileNotFoundError:
+                    print("missing: %s" % path)
+                    bad += 1
+            else:
+                with open(path, "wb") as fh:
+                    fh.write(data)
+    if check:
+        print("corpus: %d seeds, %d differ or are missing" % (total, bad))
+        return 1 if bad else 0
+    print("corpus: wrote %d seeds under %s" % (total, ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
