@@ -1407,6 +1407,8 @@ int main(int argc, char **argv)
     if (O.drain < 0) O.drain = O.timeout;
     if (O.resp_size > (1ull << 40)) die("--response-size too large");
     if (O.req_size > 256) die("--request-size at most 256");
+    if (O.label && O.label[strcspn(O.label, "\",\\\n")])
+        die("--label must not contain quotes, commas, backslashes or newlines");
 
     /* file descriptors bound the in-flight streams */
     struct rlimit rl;
