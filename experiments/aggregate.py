@@ -26,7 +26,7 @@ machine, not the proxy, may be the bottleneck); lagged reps are kept and counted
 """
 import argparse
 import csv
-import glob
+import math
 import os
 import re
 import sys
@@ -42,6 +42,10 @@ METRICS = ["open_p50_ms", "open_p99_ms", "open_mean_ms", "total_p99_ms", "achiev
            "client_cpu_ms_per_1k", "server_rss_mb", "outbound_per_stream", "cleaned_per_1k",
            "stale_per_1k", "wasted_per_1k", "pool_idle_end", "lag_p99_ms"]
 LAG_LIMIT_MS = 5.0
+# metrics that are compared as ratios (claims): also summarised on the log scale, so a
+# ratio of two cells gets a CI from Welch's t on the difference of mean logs
+LOG_METRICS = ["open_p50_ms", "open_p99_ms", "open_mean_ms", "server_cpu_ms_per_1k",
+               "client_cpu_ms_per_1k", "server_rss_mb"]
 
 
 def f(x):
@@ -136,6 +140,11 @@ def summarize(rows):
             s[k + "_mean"] = "" if n == 0 else round(mu, 6)
             s[k + "_ci"] = "" if h is None else round(h, 6)
             s[k + "_median"] = "" if n == 0 else round(st.median(xs), 6)
+        for k in LOG_METRICS:
+            xs = [math.log(m[k]) for m in reps if m[k] is not None and m[k] > 0]
+            mu, h, n = st.mean_ci(xs)
+            s[k + "_lmean"] = "" if n == 0 else round(mu, 6)
+            s[k + "_lci"] = "" if h is None else round(h, 6)
         out.append(s)
     return out
 
@@ -172,9 +181,11 @@ def summarize_micro(dirs):
     out = []
     for (variant, impl, dist, thr), g in sorted(groups.items()):
         mu, h, n = st.mean_ci(g["ns"])
+        lmu, lh, _ = st.mean_ci([math.log(x) for x in g["ns"] if x > 0])
         out.append({"variant": variant, "impl": impl, "keys": dist, "threads": thr,
                     "ns_per_cycle_mean": round(mu, 3), "ns_per_cycle_ci": "" if h is None else round(h, 3),
                     "ns_per_cycle_median": round(st.median(g["ns"]), 3), "n": n,
+                    "ns_per_cycle_lmean": round(lmu, 6), "ns_per_cycle_lci": "" if lh is None else round(lh, 6),
                     "hit_mean": round(st.mean(g["hit"]), 4) if g["hit"] else "",
                     "mops_mean": round(st.mean(g["ips"]) / 1e6, 3) if g["ips"] else "",
                     "source": ";".join(srcs)})

@@ -8,18 +8,21 @@
 # Figures: reuse_minidle, latency_rate_rtt<R> (one per RTT), micro_<keys>,
 # memory_maxconns, cleaned_idle. A figure without data is skipped with a warning;
 # exit status 1 if gnuplot fails or no figure could be made.
+# RESULTS_OUT=dir writes summary.csv, micro_summary.csv and figures/ there instead of
+# results/ (the CI smoke check uses a scratch directory).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+RES=${RESULTS_OUT:-$ROOT/results}
 command -v gnuplot >/dev/null || { echo "figures.sh: gnuplot missing (scripts/deps.sh installs it)" >&2; exit 1; }
 if [ "${SKIP_AGGREGATE:-0}" != 1 ]; then
-    python3 experiments/aggregate.py --quiet "$@" || exit 1
+    python3 experiments/aggregate.py --quiet --out-dir "$RES" "$@" || exit 1
 fi
-FIG=$ROOT/results/figures
+FIG=$RES/figures
 DATA=$FIG/data
 mkdir -p "$FIG"
 rm -f "$FIG"/*.png "$FIG"/*.svg
-names=$(python3 experiments/plotdata.py "$DATA") || exit 1
+names=$(python3 experiments/plotdata.py "$DATA" "$RES") || exit 1
 rc=0; made=0
 for n in $names; do
     case "$n" in
@@ -33,7 +36,7 @@ for n in $names; do
             echo "figures.sh: gnuplot failed for $n.$fmt:" >&2; cat "$DATA/$n.$fmt.err" >&2; rc=1
         else
             # gnuplot warnings are not fatal but worth seeing
-            grep -v '^$' "$DATA/$n.$fmt.err" | sed "s/^/figures.sh: $n.$fmt: /" >&2
+            grep -v -e '^$' -e 'empty [xy2]* range' "$DATA/$n.$fmt.err" | sed "s/^/figures.sh: $n.$fmt: /" >&2
             rm -f "$DATA/$n.$fmt.err"
         fi
     done

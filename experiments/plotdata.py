@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the gnuplot data for experiments/plots/*.gp from results/summary.csv and
-results/micro_summary.csv into DATA_DIR (default results/figures/data).
+"""Writes the gnuplot data for experiments/plots/*.gp from RESULTS/summary.csv and
+RESULTS/micro_summary.csv into DATA_DIR.
+
+usage: plotdata.py [DATA_DIR [RESULTS]]   (defaults: results/figures/data, results)
 
 For each figure NAME: NAME.dat (one block per series, blocks separated by two blank
 lines, plotted with `index`) and NAME.inc (gnuplot variables: N series, their names,
@@ -68,7 +70,7 @@ def ci(r, k, mul=1.0):
 
 
 def main():
-    res = os.path.join(ROOT, "results")
+    res = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "results")
     dd = sys.argv[1] if len(sys.argv) > 1 else os.path.join(res, "figures", "data")
     os.makedirs(dd, exist_ok=True)
     for fn in os.listdir(dd):

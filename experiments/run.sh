@@ -59,7 +59,10 @@ fi
 SHA=$(git rev-parse --short HEAD 2>/dev/null || echo nogit)
 OUT=${RESULTS_DIR:-$ROOT/results/raw/$(date -u +%Y%m%d)-$SHA-$SWEEP}
 mkdir -p "$OUT"
-ln -sfn "$(realpath --relative-to="$ROOT/results" "$OUT")" "$ROOT/results/latest-$SWEEP"
+OUT=$(realpath "$OUT")
+case "$OUT" in  # results/latest-<sweep> only for runs kept under results/raw
+    "$ROOT"/results/raw/*) ln -sfn "${OUT#"$ROOT"/results/}" "$ROOT/results/latest-$SWEEP" ;;
+esac
 
 # file descriptors: the load generator and the server hold one per stream
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
