@@ -270,6 +270,24 @@ if not ok:
 sys.exit(0 if ok else 1)
 EOF
     rc=$?
+    # cross-check with the bench tools when built: a target in the namespace,
+    # loadgen --direct from the host (connect = 1 RTT, first byte = 2 RTT)
+    local lg=$ROOT/build/bench/loadgen tg=$ROOT/build/bench/target
+    if [ $rc = 0 ] && [ -x "$lg" ] && [ -x "$tg" ]; then
+        ip netns exec "$RTT_NS" "$tg" --listen "$TARGET_FIRST:$((port + 1))" --quiet \
+            --close-after-response --duration 60 < /dev/null > /dev/null 2>&1 &
+        CHECK_TPID=$!
+        trap 'kill_pid "$CHECK_LPID" python3; kill_pid "$CHECK_TPID" target; rm -f "$STATE.check"' EXIT
+        sleep 0.3
+        timeout 60 "$lg" --direct --target-range "$TARGET_FIRST:$((port + 1))" --closed-loop 1 \
+            --max-streams "$n" --duration 50 --json --quiet 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+c, o = d["connect_us"], d["open_us"]
+print("check: loadgen --direct streams=%d errors=%d connect_ms p50=%.2f p99=%.2f  first_byte_ms p50=%.2f (2 RTT)"
+      % (d["streams_ok"], d["errors"], c["p50"] / 1e3, c["p99"] / 1e3, o["p50"] / 1e3))
+' || echo "check: loadgen cross-check failed" >&2
+    fi
     return $rc
 }
 
