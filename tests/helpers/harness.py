@@ -1011,3 +1011,40 @@ class Background:
         if self._exc is not None:
             raise self._exc
         return self._res
+
+
+class BlackHole(_TcpServer):
+    """Accepts and never reads: the sender's data piles up in buffers."""
+
+    def handle(self, conn, n):
+        self._stop.wait(self.idle_timeout)
+
+
+class Firehose(_TcpServer):
+    """After the first request byte, sends pseudo-random data as fast as the
+    connection takes it, up to `limit` bytes (bounded), then closes."""
+
+    BLOCK = None
+
+    def __init__(self, limit=1 << 30, **kw):
+        self.limit = limit
+        Firehose.BLOCK = Firehose.BLOCK or payload(65536, tag=424242)
+        super().__init__(**kw)
+
+    def handle(self, conn, n):
+        if not conn.recv(1):
+            return
+        block = self.BLOCK
+        sent = 0
+        while sent < self.limit and not self._stop.is_set():
+            conn.sendall(block)
+            sent += len(block)
+
+
+def rss_kib(pid):
+    """Resident set size of a process in KiB (from /proc/PID/status)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0

@@ -1,4 +1,5 @@
 """TCP relay end to end: SOCKS5 -> anytls-client -> anytls-server -> echo target."""
+import socket
 import threading
 import time
 
@@ -98,3 +99,73 @@ def test_custom_padding_scheme(procs, echo, tmp_path):
         a.close()
         b.close()
     assert h.established_count(server.port) == 2
+
+
+RSS_GROWTH_LIMIT_KIB = 128 * 1024  # per process; unbounded buffering shows as far more
+
+
+def _push_for(sock, seconds, chunk=65536):
+    """Sends as much as the path takes for `seconds` (non-blocking); returns bytes."""
+    sock.setblocking(False)
+    block = h.payload(chunk, tag=5)
+    sent = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not h.select.select([], [sock], [], 0.05)[1]:
+            continue
+        try:
+            sent += sock.send(block)
+        except (BlockingIOError, InterruptedError):
+            pass
+    sock.setblocking(True)
+    return sent
+
+
+def test_backpressure_target_not_reading(pair, echo):
+    """A target that never reads: the upload must stall (bounded buffering in
+    client and server) instead of the proxies swallowing it into memory; other
+    streams keep working meanwhile."""
+    server, client = pair
+    h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(100,))
+    rss0 = {p.pid: h.rss_kib(p.pid) for p in (server, client)}
+    with h.BlackHole() as hole:
+        s = h.socks5_connect(client.port, h.V4, hole.port)
+        try:
+            sent = _push_for(s, 4.0)
+            # another stream is not blocked by the stalled one
+            h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(1000, 50000), tag=6)
+            grown = {pid: h.rss_kib(pid) - rss0[pid] for pid in rss0}
+        finally:
+            s.close()
+    print("pushed %d KiB, RSS growth KiB %r" % (sent >> 10, grown))
+    assert sent < 512 << 20, "%d MiB went into a target that reads nothing" % (sent >> 20)
+    for p in (server, client):
+        assert grown[p.pid] < RSS_GROWTH_LIMIT_KIB, (
+            "%s grew by %d MiB while %d MiB were pushed at a target that never reads"
+            % (p.describe(), grown[p.pid] >> 10, sent >> 20))
+
+
+def test_backpressure_socks_client_not_reading(pair, echo):
+    """A target that floods while the SOCKS side reads nothing: bounded memory
+    in both proxies, and other streams keep working."""
+    server, client = pair
+    h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(100,))
+    rss0 = {p.pid: h.rss_kib(p.pid) for p in (server, client)}
+    with h.Firehose() as fire:
+        s = h.socks5_connect(client.port, h.V4, fire.port)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.sendall(b"go")
+            time.sleep(4.0)
+            h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(1000, 50000), tag=7)
+            grown = {pid: h.rss_kib(pid) - rss0[pid] for pid in rss0}
+            # the stalled stream still delivers correct data once read
+            first = h.recv_exact(s, 3 * 65536)
+            assert first == h.Firehose.BLOCK * 3, "flooded stream delivered wrong bytes"
+        finally:
+            s.close()
+    print("RSS growth KiB %r" % grown)
+    for p in (server, client):
+        assert grown[p.pid] < RSS_GROWTH_LIMIT_KIB, (
+            "%s grew by %d MiB while a target flooded a stream nobody reads"
+            % (p.describe(), grown[p.pid] >> 10))
