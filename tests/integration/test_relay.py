@@ -169,3 +169,18 @@ def test_backpressure_socks_client_not_reading(pair, echo):
         assert grown[p.pid] < RSS_GROWTH_LIMIT_KIB, (
             "%s grew by %d MiB while a target flooded a stream nobody reads"
             % (p.describe(), grown[p.pid] >> 10))
+
+
+def test_ipv6_listeners(procs, echo):
+    """Server on [::1], client listening on [::1] and dialing the server there."""
+    sp = h.free_port(both_families=True)
+    cp = h.free_port(both_families=True)
+    procs.start([h.binary("anytls-server"), "-l", "[::1]:%d" % sp, "-p", h.PASSWORD], "server",
+                port=sp)
+    procs.start([h.binary("anytls-client"), "-l", "[::1]:%d" % cp, "-s", "[::1]:%d" % sp,
+                 "-p", h.PASSWORD], "client", port=cp)
+    s = h.socks5_connect(cp, h.V4, echo.port, proxy_host=h.V6)
+    try:
+        h.echo_check(s, h.payload(20000, tag=66))
+    finally:
+        s.close()

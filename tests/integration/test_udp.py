@@ -24,3 +24,8 @@ def test_udp_two_targets_one_association(pair, udp_echo):
             data = h.payload(100 + i, tag=i)
             got, src = u.roundtrip(data, h.V4, tgt.port)
             assert got == data and src[1] == tgt.port
+
+
+def test_udp_large_datagrams(pair, udp_echo):
+    _, client = pair
+    h.check_udp_echo_socks5(client.port, h.V4, udp_echo.port, sizes=(16000, 60000, 65000))
