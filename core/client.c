@@ -380,6 +380,13 @@ static void cs_cb(loop_t *l, ioh_t *h, uint32_t ev)
         if (r == 0) return;
         s->state = CS_RUN;
         timer_cancel(l, &s->timer);
+        {
+            struct sockaddr_storage ss; socklen_t sl = sizeof ss; addr_t a; char hp[64];
+            getsockname(s->c.io.fd, (struct sockaddr *)&ss, &sl);
+            sockaddr_to_addr((struct sockaddr *)&ss, &a);
+            addr_format(&a, hp, sizeof hp);
+            log_debug("session %s: TLS handshake done (worker %d)", hp, s->w->id);
+        }
         /* Auth block, alone in one TLS record. */
         uint8_t auth[34 + 65535];
         int pad = padding_auth_len(s->scheme->s, NULL, NULL);
@@ -440,12 +447,12 @@ static csess_t *cs_new(cworker_t *w)
     }
     timer_init(&s->timer, cs_timer, s);
     timer_set(w->loop, &s->timer, (uint64_t)w->cfg->handshake_timeout_ms);
-    char err[200];
-    if (tconn_handshake(w->loop, &s->c, err, sizeof err) < 0) {
-        log_warn("TLS connection to the server failed: %s", err);
-        cs_close(s, NULL);
-        return NULL;
-    }
+    /* The handshake starts on the first EPOLLOUT (connected) and is driven only
+     * by cs_cb. Starting it here could finish it here (when the server answers
+     * before OpenSSL's first read), and then no event would ever come to run
+     * the code that follows a finished handshake. */
+    s->c.hs_wants_w = 1;
+    tconn_update(w->loop, &s->c);
     return s;
 }
 

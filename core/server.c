@@ -868,6 +868,7 @@ static void sess_cb(loop_t *l, ioh_t *h, uint32_t ev)
         int r = tconn_handshake(l, &s->c, err, sizeof err);
         if (r < 0) { log_debug("TLS handshake with %s failed: %s", s->peer, err); sess_close(s, NULL); return; }
         if (r == 0) return;
+        log_debug("session %s: TLS handshake done", s->peer);
         s->state = SS_AUTH;
         sess_read(s);
         return;
@@ -915,6 +916,7 @@ static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
         s->next = w->sessions;
         if (s->next) s->next->prev = s;
         w->sessions = s;
+        log_debug("session %s accepted by worker %d", s->peer, w->id);
         w->nsessions++;
     }
 }
@@ -1117,6 +1119,7 @@ int server_run(server_config_t *cfg)
     if (load_scheme(&srv, cfg->padding_file, err, sizeof err) < 0) { log_error("%s", err); return 1; }
     srv.ctx = tls_server_ctx(cfg->cert, cfg->key, err, sizeof err);
     if (!srv.ctx) { log_error("%s", err); padding_free(srv.scheme); return 1; }
+    tls_server_tickets(srv.ctx, cfg->tls_tickets);
     cfg->pool.nworkers = srv.nworkers;
     if (pool_open(&srv.pool, cfg->pool_type, &cfg->pool) < 0) {
         log_error("cannot create the %s pool", cfg->pool_type);

@@ -19,6 +19,7 @@ typedef struct server_config {
     int stall_timeout_ms;          /* a stream that blocks its session this long is reset */
     int stats_interval_s;
     int drain_timeout_ms;
+    int tls_tickets;               /* TLS 1.3 tickets per handshake (default 0, see tls.h) */
     size_t stream_buf;             /* bytes buffered per stream toward its target before back-pressure */
     const char *pool_type;
     pool_config_t pool;

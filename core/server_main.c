@@ -27,6 +27,8 @@ static void usage(FILE *f)
 "      --auth-timeout-secs N         time a client has to authenticate (default 10)\n"
 "      --connect-timeout-secs N      outbound dial timeout (default 10)\n"
 "      --drain-timeout-secs N        on SIGINT/SIGTERM, time open streams get (default 5)\n"
+"      --tls-tickets N               TLS 1.3 session tickets per handshake (default 0: AnyTLS\n"
+"                                    clients reuse sessions; each ticket costs a client ~13 KB)\n"
 "Outbound connection pool:\n"
 "      --pool-type TYPE              none, lock, lockfree or highperf (default lockfree)\n"
 "      --max-outbound-connections N  per target: active + idle (default 100)\n"
@@ -39,7 +41,7 @@ static void usage(FILE *f)
 }
 
 enum { O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
-       O_DRAIN, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS };
+       O_DRAIN, O_TICKETS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS };
 
 static int num(const char *flag, const char *v, long lo, long hi, long *out)
 {
@@ -54,7 +56,7 @@ int main(int argc, char **argv)
         {"listen", 1, 0, 'l'}, {"password", 1, 0, 'p'}, {"padding-scheme", 1, 0, O_PAD},
         {"cert", 1, 0, O_CERT}, {"key", 1, 0, O_KEY}, {"log-level", 1, 0, O_LOG},
         {"workers", 1, 0, O_WORKERS}, {"max-streams-per-session", 1, 0, O_MAXSTREAMS},
-        {"auth-timeout-secs", 1, 0, O_AUTHTO}, {"connect-timeout-secs", 1, 0, O_CONNTO}, {"drain-timeout-secs", 1, 0, O_DRAIN},
+        {"auth-timeout-secs", 1, 0, O_AUTHTO}, {"connect-timeout-secs", 1, 0, O_CONNTO}, {"drain-timeout-secs", 1, 0, O_DRAIN}, {"tls-tickets", 1, 0, O_TICKETS},
         {"pool-type", 1, 0, O_PTYPE}, {"max-outbound-connections", 1, 0, O_MAXCONN},
         {"max-idle-time-secs", 1, 0, O_IDLE}, {"min-idle-connections", 1, 0, O_MINIDLE},
         {"max-pool-targets", 1, 0, O_TARGETS}, {"stats-interval-secs", 1, 0, O_STATS},
@@ -82,6 +84,7 @@ int main(int argc, char **argv)
         case O_AUTHTO: if (num("--auth-timeout-secs", optarg, 1, 3600, &v)) return 2; c.auth_timeout_ms = (int)v * 1000; break;
         case O_CONNTO: if (num("--connect-timeout-secs", optarg, 1, 600, &v)) return 2; c.connect_timeout_ms = (int)v * 1000; break;
         case O_DRAIN: if (num("--drain-timeout-secs", optarg, 0, 3600, &v)) return 2; c.drain_timeout_ms = (int)v * 1000; break;
+        case O_TICKETS: if (num("--tls-tickets", optarg, 0, 16, &v)) return 2; c.tls_tickets = (int)v; break;
         case O_PTYPE:
             if (!pool_find(optarg)) {
                 fprintf(stderr, "anytls-server: unknown --pool-type '%s' (choose from %s)\n", optarg, pool_names());

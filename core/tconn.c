@@ -1,9 +1,11 @@
 #include "tconn.h"
 #include "tls.h"
+#include "log.h"
 
 #include <errno.h>
 #include <openssl/err.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 

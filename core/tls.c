@@ -88,6 +88,11 @@ fail:
     return NULL;
 }
 
+void tls_server_tickets(SSL_CTX *ctx, int n)
+{
+    SSL_CTX_set_num_tickets(ctx, (size_t)n);
+}
+
 /* The client resumes TLS with the newest ticket it got. Written by any worker
  * thread from OpenSSL's new-session callback, read when a connection starts:
  * guarded by its own mutex. */

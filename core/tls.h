@@ -9,6 +9,11 @@
 /* cert/key files, or both NULL for a fresh self-signed P-256 certificate
  * (logged with its SHA-256 fingerprint). NULL with a message in err on failure. */
 SSL_CTX *tls_server_ctx(const char *cert, const char *key, char *err, size_t errcap);
+/* TLS 1.3 session tickets sent after each handshake (resumption for clients that
+ * reconnect). Each one costs the receiving client about 13 KB for the life of the
+ * connection (OpenSSL keeps its handshake buffer after a post-handshake message),
+ * and AnyTLS clients reuse sessions instead of reconnecting: the server default is 0. */
+void tls_server_tickets(SSL_CTX *ctx, int n);
 /* ca NULL: no verification (as the reference client). Otherwise the server
  * certificate must chain to ca and match sni (or the host when sni is empty).
  * Keeps the latest session ticket so new connections resume. */
