@@ -240,6 +240,78 @@ class RawSession(FrameConn):
         super().__init__(ctx.wrap_socket(raw, server_hostname=sni), timeout)
 
 
+class CoalescedSession(FrameConn):
+    """A client-side TLS connection, driven through memory BIOs, whose first
+    application bytes leave in the SAME TCP write as the client's Finished
+    message (a C client with an event loop may well do that). A server must
+    process application data that arrives together with the end of the
+    handshake, without waiting for more bytes."""
+
+    def __init__(self, port, first_data, host=h.V4, timeout=10.0):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_side=False)
+        self.raw = socket.create_connection((host, port), timeout=timeout)
+        super().__init__(self.raw, timeout)
+        deadline = time.monotonic() + timeout
+        for _ in range(1000):
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pending = self.out.read()
+                if pending:
+                    self.raw.sendall(pending)
+                self._recv_raw(deadline)
+        self.obj.write(first_data)
+        self.raw.sendall(self.out.read())   # Finished + first_data together
+
+    def _recv_raw(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("timed out")
+        self.raw.settimeout(left)
+        try:
+            chunk = self.raw.recv(65536)
+        except ConnectionResetError as e:
+            raise Closed("connection reset: %r" % e)
+        if not chunk:
+            self.inc.write_eof()
+            raise Closed("EOF")
+        self.inc.write(chunk)
+
+    def send(self, data):
+        self.obj.write(data)
+        self.raw.sendall(self.out.read())
+
+    def _fill(self, deadline):
+        for _ in range(100000):
+            try:
+                chunk = self.obj.read(65536)
+            except ssl.SSLWantReadError:
+                pending = self.out.read()
+                if pending:
+                    self.raw.sendall(pending)
+                self._recv_raw(deadline)
+                continue
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                chunk = b""
+            if not chunk:
+                raise Closed("EOF")
+            self.records.append(len(chunk))
+            self.buf += chunk
+            return
+        raise socket.timeout("no TLS record")
+
+    def close(self):
+        try:
+            self.raw.close()
+        except OSError:
+            pass
+
+
 class FakeServer:
     """A TLS listener on loopback standing in for anytls-server, to test what
     anytls-client sends. Accepted, handshaken connections are queued as

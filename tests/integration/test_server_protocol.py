@@ -214,3 +214,24 @@ def test_proto_settings_v1_gets_no_server_settings(server, echo):
         assert s.stream_data(1, n=4) == b"more"
         assert not any(f[0] == r.SERVER_SETTINGS for f in s.frames), \
             "ServerSettings sent to a v=1 client"
+
+
+def test_proto_auth_in_same_tcp_write_as_client_finished(server, echo):
+    """The auth block (and the first frames) leave in the same TCP write as the
+    client's TLS Finished. Repeated: the bug this guards against (data that
+    arrives with the end of the handshake left unread until the auth timeout)
+    depends on how the kernel hands the bytes over."""
+    for i in range(10):
+        first = (r.auth_block(PASSWORD) + r.frame(r.SETTINGS, 0, r.settings_data())
+                 + open_frames(1, h.V4, echo.port, b"together %d" % i))
+        s = r.CoalescedSession(server.port, first, timeout=5)
+        try:
+            want = b"together %d" % i
+            try:
+                got = s.stream_data(1, n=len(want), timeout=5)
+            except (OSError, r.Closed) as e:
+                raise AssertionError("attempt %d: no echo within 5 s (%r): the server did not read "
+                                     "the auth that came with the client's Finished" % (i, e))
+            assert got == want
+        finally:
+            s.close()
