@@ -10,6 +10,7 @@ axis hints). A figure without data gets no files (figures.sh skips it, loudly).
 Prints the names of the figures it prepared, one per line.
 """
 import csv
+import math
 import os
 import sys
 
@@ -69,6 +70,15 @@ def ci(r, k, mul=1.0):
     return 0.0 if v is None else v * mul
 
 
+def gci(r, k):
+    """(geometric mean, lower, upper) from the log-scale summary columns."""
+    lm, lh = fnum(r.get(k + "_lmean")), fnum(r.get(k + "_lci"))
+    if lm is None:
+        return (None, None, None)
+    lh = lh or 0.0
+    return (round(math.exp(lm), 4), round(math.exp(lm - lh), 4), round(math.exp(lm + lh), 4))
+
+
 def main():
     res = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "results")
     dd = sys.argv[1] if len(sys.argv) > 1 else os.path.join(res, "figures", "data")
@@ -95,18 +105,21 @@ def main():
         if write(dd, "reuse_minidle", blocks, names, {"desc": f'"{desc}"'}):
             made.append("reuse_minidle")
 
-    # 2. open latency p50/p99 vs rate per pool type, one figure per RTT
+    # 2. open latency p50/p99 vs rate per pool type, one figure per RTT. Log y axis:
+    # geometric mean over reps with its 95% CI on the log scale (never below zero)
     rows = [r for r in S if in_group(r, "pooltype")]
     for rtt in sorted({rtt_of(r) for r in rows}):
         blocks, names = [], []
         for p in POOLS:
-            b = sorted((fnum(r["rate"]), m(r, "open_p50_ms"), ci(r, "open_p50_ms"),
-                        m(r, "open_p99_ms"), ci(r, "open_p99_ms"), m(r, "reuse_rate", 100))
+            b = sorted((fnum(r["rate"]),) + gci(r, "open_p50_ms") + gci(r, "open_p99_ms")
+                       + (m(r, "reuse_rate", 100),)
                        for r in rows if r["pool_type"] == p and rtt_of(r) == rtt)
             blocks.append(b)
             names.append(p)
         name = f"latency_rate_rtt{rtt:g}"
-        if write(dd, name, blocks, names, {"rtt": f"{rtt:g}"}):
+        rates = [fnum(r["rate"]) for r in rows if rtt_of(r) == rtt]
+        if write(dd, name, blocks, names, {"rtt": f"{rtt:g}", "xmin": min(rates) / 1.4,
+                                            "xmax": max(rates) * 1.4}):
             made.append(name)
 
     # 3. micro: ns per get+put cycle vs threads, per implementation and key set
