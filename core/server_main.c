@@ -1,6 +1,7 @@
 /* anytls-server: flags, then server_run(). Exit codes: 0 clean stop, 1 runtime
  * failure, 2 bad usage. */
 #include "server.h"
+#include "config.h"
 #include "log.h"
 #include "util.h"
 
@@ -36,12 +37,15 @@ static void usage(FILE *f)
 "      --min-idle-connections N      warm spares kept per recently used target (default 5)\n"
 "      --max-pool-targets N          targets tracked at once, LRU beyond (default 1024)\n"
 "      --stats-interval-secs N       [Pool Stats] period (default 60)\n"
+"      --config FILE                 read flags from an INI file (keys: long flags without\n"
+"                                    the dashes; the command line wins; see anytls-server(1))\n"
 "  -h, --help                        this text\n"
 "  -V, --version                     version\n");
 }
 
 enum { O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
        O_DRAIN, O_TICKETS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS };
+enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
 static int num(const char *flag, const char *v, long lo, long hi, long *out)
 {
@@ -60,7 +64,24 @@ int main(int argc, char **argv)
         {"pool-type", 1, 0, O_PTYPE}, {"max-outbound-connections", 1, 0, O_MAXCONN},
         {"max-idle-time-secs", 1, 0, O_IDLE}, {"min-idle-connections", 1, 0, O_MINIDLE},
         {"max-pool-targets", 1, 0, O_TARGETS}, {"stats-interval-secs", 1, 0, O_STATS},
+        {"config", 1, 0, O_CONFIG},
         {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
+    {   /* --config FILE: the file's settings go in front of the command line's */
+        const char *valued[sizeof opts / sizeof *opts], *switches[sizeof opts / sizeof *opts];
+        int nv = 0, ns = 0;
+        for (const struct option *op = opts; op->name; op++) {
+            if (op->has_arg) valued[nv++] = op->name;
+            else if (strcmp(op->name, "help") && strcmp(op->name, "version")) switches[ns++] = op->name;
+        }
+        valued[nv] = switches[ns] = NULL;
+        static char **xargv; /* kept for the process lifetime: the config points into it */
+        char cerr[512];
+        if (config_expand_argv(argc, argv, "server", valued, switches, &argc, &xargv, cerr, sizeof cerr) < 0) {
+            fprintf(stderr, "anytls-server: %s\n", cerr);
+            return 2;
+        }
+        argv = xargv;
+    }
     server_config_t c;
     server_config_defaults(&c);
     long v;
@@ -97,6 +118,7 @@ int main(int argc, char **argv)
         case O_MINIDLE: if (num("--min-idle-connections", optarg, 0, 100000, &v)) return 2; c.pool.min_idle = (int)v; break;
         case O_TARGETS: if (num("--max-pool-targets", optarg, 1, 1000000, &v)) return 2; c.pool.max_targets = (int)v; break;
         case O_STATS: if (num("--stats-interval-secs", optarg, 1, 86400, &v)) return 2; c.stats_interval_s = (int)v; break;
+        case O_CONFIG: fprintf(stderr, "anytls-server: write --config FILE in full, once\n"); return 2;
         case 'h': usage(stdout); return 0;
         case 'V': printf("anytls-server %s\n", ANYTLS_VERSION); return 0;
         case ':': fprintf(stderr, "anytls-server: %s needs a value\n", argv[optind - 1]); usage(stderr); return 2;
