@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int log_level = LOG_INFO;
+_Atomic int log_level = LOG_INFO;
 
 static const char *names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 

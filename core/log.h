@@ -4,11 +4,12 @@
 #define LOG_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
 /* Read by every thread, written only before worker threads start. */
-extern int log_level;
+extern _Atomic int log_level;
 
 int log_parse_level(const char *s); /* -1 if unknown */
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -17,6 +17,7 @@
 #include "kv.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "padding.h"
 #include "tconn.h"
 #include "tls.h"
@@ -31,6 +32,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,34 @@ typedef struct ssess ssess_t;
 typedef struct sstream sstream_t;
 typedef struct refill refill_t;
 
+/* The pool in force. Each worker holds a reference to the current one, and so
+ * does every stream and refill that got its connection from it; a reload
+ * (SIGHUP) installs a new pool in every worker, and the old one closes its
+ * spares once its last stream is done. Counts change from several workers. */
+typedef struct pool_ref {
+    pool_handle_t h;
+    atomic_int refs;
+} pool_ref_t;
+
+static void pref_get(pool_ref_t *p) { atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed); }
+
+static void pref_put(pool_ref_t *p)
+{
+    if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
+        pool_close(&p->h);
+        free(p);
+    }
+}
+
+static pool_ref_t *pref_new(const char *type, const pool_config_t *cfg, int refs)
+{
+    pool_ref_t *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    if (pool_open(&p->h, type, cfg) < 0) { free(p); return NULL; }
+    atomic_init(&p->refs, refs);
+    return p;
+}
+
 enum st_state { ST_ADDR, ST_UOT_REQ, ST_RESOLVING, ST_WAIT_POOL, ST_CONNECTING, ST_RELAY, ST_UDP, ST_DEAD };
 
 struct sstream {
@@ -65,10 +95,12 @@ struct sstream {
     bq_t tq;                   /* toward the target (or UoT reassembly) */
     ltimer_t timer;
     uint64_t started;
+    uint64_t dial_us;          /* when the dial started (0: no dial) */
     addr_t dst;                /* TCP target, or the UoT request's address */
     char key[POOL_KEY_MAX + 1];
     uint8_t hdr[HDR_MAX];      /* address bytes gathered from the first PSH(s) */
     uint16_t hlen;
+    pool_ref_t *pool;          /* the pool it acquired from (reference held) */
     sstream_t *hnext;          /* hash chain */
     sstream_t *bnext;          /* session's blocked list */
 };
@@ -91,7 +123,20 @@ struct ssess {
     ssess_t *prev, *next;
 };
 
+/* Counters of one worker. Written only by that worker (plain load + store, no
+ * locked instruction), read by the main thread for metrics: relaxed atomics. */
+typedef struct wstats {
+    _Atomic uint64_t sessions_open, sessions_total, auth_failures;
+    _Atomic uint64_t streams_open, streams_total, dial_failures;
+    _Atomic uint64_t bytes_up, bytes_down;  /* client->target, target->client */
+    _Atomic uint64_t dial_count, dial_us_sum, dial_buckets[METRICS_DIAL_BUCKETS + 1];
+} wstats_t;
+
+#define WSTAT_ADD(w, f, n) atomic_store_explicit(&(w)->st.f, \
+        atomic_load_explicit(&(w)->st.f, memory_order_relaxed) + (n), memory_order_relaxed)
+
 struct sworker {
+    wstats_t st;
     int id;
     server_t *srv;
     loop_t *loop;
@@ -101,6 +146,7 @@ struct sworker {
     int nsessions;
     int draining;
     ltimer_t tick;
+    pool_ref_t *pool;          /* current pool (reference held) */
     refill_t *refills;
     pool_dial_t dials[64];
 };
@@ -109,8 +155,10 @@ struct server {
     server_config_t *cfg;
     SSL_CTX *ctx;
     uint8_t pass_hash[32];
-    padding_scheme_t *scheme;
-    pool_handle_t pool;
+    _Atomic(padding_scheme_t *) scheme;  /* replaced by a reload */
+    padding_scheme_t *retired[16];        /* replaced schemes, freed at exit */
+    int nretired;
+    pool_ref_t *pool;                     /* current pool, main thread's reference */
     int nworkers;
     sworker_t *workers;
 };
@@ -213,8 +261,8 @@ static void stream_close(sstream_t *st, int send_fin, const char *why)
     ssess_t *s = st->s;
     if (st->state == ST_DEAD) return;
     int resolving = st->state == ST_RESOLVING;
-    server_t *srv = s->w->srv;
     st->state = ST_DEAD;       /* first: a failing FIN write may close the session */
+    WSTAT_ADD(s->w, streams_open, -1);
     remove_stream(s, st);
     if (why) log_debug("stream %u of %s closed: %s", st->sid, s->peer, why);
     if (send_fin && s->state == SS_RUN) send_ctl(s, CMD_FIN, st->sid, NULL, 0);
@@ -223,7 +271,9 @@ static void stream_close(sstream_t *st, int send_fin, const char *why)
         loop_del(LOOP(s), &st->tio);
         close(fd);
     }
-    if (st->counted) srv->pool.ops->stream_done(srv->pool.impl, st->key, s->w->id);
+    if (st->counted) st->pool->h.ops->stream_done(st->pool->h.impl, st->key, s->w->id);
+    pref_put(st->pool);
+    st->pool = NULL;
     timer_cancel(LOOP(s), &st->timer);
     if (st->blocked) {
         for (sstream_t **p = &s->blocked; *p; p = &(*p)->bnext)
@@ -239,6 +289,7 @@ static void stream_close(sstream_t *st, int send_fin, const char *why)
 static void stream_fail(sstream_t *st, const char *msg)
 {
     ssess_t *s = st->s;
+    WSTAT_ADD(s->w, dial_failures, 1);
     if (!st->acked && s->state == SS_RUN) {
         send_ctl(s, CMD_SYNACK, st->sid, msg, strlen(msg));
         st->acked = 1;
@@ -323,7 +374,7 @@ static void stream_timer(loop_t *l, ltimer_t *t)
             return;
         }
         int fd = -1;
-        int r = srv->pool.ops->acquire(srv->pool.impl, st->key, st->s->w->id, &fd);
+        int r = st->pool->h.ops->acquire(st->pool->h.impl, st->key, st->s->w->id, &fd);
         if (r == POOL_FULL) { timer_set(l, t, FULL_RETRY_MS); return; }
         st->counted = 1;
         if (r == POOL_HIT) { relay_start(st, fd); return; }
@@ -347,6 +398,7 @@ static void stream_timer(loop_t *l, ltimer_t *t)
 static void stream_connect_addr(sstream_t *st, const struct sockaddr_storage *ss, socklen_t len)
 {
     ssess_t *s = st->s;
+    st->dial_us = now_us();
     int fd = tcp_connect_start((const struct sockaddr *)ss, len);
     if (fd < 0) {
         char msg[400];
@@ -399,10 +451,11 @@ static int parse_ip_name(addr_t *a)
 static void stream_open_tcp(sstream_t *st)
 {
     ssess_t *s = st->s;
-    server_t *srv = s->w->srv;
     addr_format(&st->dst, st->key, sizeof st->key);
     int fd = -1;
-    int r = srv->pool.ops->acquire(srv->pool.impl, st->key, s->w->id, &fd);
+    st->pool = s->w->pool;
+    pref_get(st->pool);
+    int r = st->pool->h.ops->acquire(st->pool->h.impl, st->key, s->w->id, &fd);
     if (r == POOL_FULL) {
         st->state = ST_WAIT_POOL;
         timer_set(LOOP(s), &st->timer, FULL_RETRY_MS);
@@ -590,6 +643,7 @@ static void stream_data(sstream_t *st, const uint8_t *p, size_t n)
         check_stream_cap(st);
         return;
     case ST_RELAY:
+        WSTAT_ADD(st->s->w, bytes_up, n);
         if (target_write(st, p, n) < 0) stream_close(st, 1, "target write failed");
         return;
     case ST_UDP:
@@ -616,6 +670,7 @@ static void target_read(sstream_t *st)
         ssize_t n = recv(st->tio.fd, buf, FRAME_MAX_DATA, 0);
         if (n > 0) {
             frame_put_hdr(buf - FRAME_HDR, CMD_PSH, st->sid, (uint16_t)n);
+            WSTAT_ADD(s->w, bytes_down, (uint64_t)n);
             if (sess_send(s, buf - FRAME_HDR, (size_t)n + FRAME_HDR) < 0) return;
             if (n < FRAME_MAX_DATA) return;
             continue;
@@ -661,6 +716,15 @@ static void target_cb(loop_t *l, ioh_t *h, uint32_t ev)
             stream_fail(st, m);
             return;
         }
+        if (st->dial_us) {
+            sworker_t *w = st->s->w;
+            uint64_t us = now_us() - st->dial_us;
+            WSTAT_ADD(w, dial_count, 1);
+            WSTAT_ADD(w, dial_us_sum, us);
+#ifdef HAVE_METRICS
+            WSTAT_ADD(w, dial_buckets[metrics_dial_bucket(us / 1e6)], 1);
+#endif
+        }
         relay_start(st, h->fd);
         return;
     }
@@ -680,9 +744,9 @@ static void on_settings(ssess_t *s, const uint8_t *d, size_t n)
     server_t *srv = s->w->srv;
     char md5[40], v[16];
     s->got_settings = 1;
-    if (kv_get((const char *)d, n, "padding-md5", md5, sizeof md5) < 0 ||
-        strcmp(md5, srv->scheme->md5) != 0)
-        send_ctl(s, CMD_UPDATE_PADDING, 0, srv->scheme->raw, srv->scheme->raw_len);
+    padding_scheme_t *sc = atomic_load_explicit(&srv->scheme, memory_order_acquire);
+    if (kv_get((const char *)d, n, "padding-md5", md5, sizeof md5) < 0 || strcmp(md5, sc->md5) != 0)
+        send_ctl(s, CMD_UPDATE_PADDING, 0, sc->raw, sc->raw_len);
     if (kv_get((const char *)d, n, "v", v, sizeof v) >= 0 && atoi(v) >= 2)
         send_ctl(s, CMD_SERVER_SETTINGS, 0, "v=2", 3);
 }
@@ -708,6 +772,8 @@ static void on_syn(ssess_t *s, uint32_t sid)
     st->s = s;
     st->tio.fd = -1;
     st->state = ST_ADDR;
+    WSTAT_ADD(s->w, streams_open, 1);
+    WSTAT_ADD(s->w, streams_total, 1);
     st->started = now_ms();
     timer_init(&st->timer, stream_timer, st);
 }
@@ -780,6 +846,7 @@ static void sess_close(ssess_t *s, const char *why)
     if (s->prev) s->prev->next = s->next; else w->sessions = s->next;
     if (s->next) s->next->prev = s->prev;
     w->nsessions--;
+    WSTAT_ADD(w, sessions_open, -1);
     loop_defer_free(w->loop, s, free_session);
     if (w->draining && w->nsessions == 0) loop_stop(w->loop);
 }
@@ -800,6 +867,7 @@ static void sess_timer(loop_t *l, ltimer_t *t)
     ssess_t *s = t->ud;
     if (s->state != SS_RUN) {
         log_warn("session %s: authentication timeout", s->peer);
+        WSTAT_ADD(s->w, auth_failures, 1);
         sess_close(s, NULL);
         return;
     }
@@ -824,6 +892,7 @@ static int auth_consume(ssess_t *s, const uint8_t *p, int n)
         if (s->auth_got < sizeof s->auth) return n;
         if (CRYPTO_memcmp(s->auth, s->w->srv->pass_hash, 32) != 0) {
             log_warn("session %s: authentication failed (wrong password), closing", s->peer);
+            WSTAT_ADD(s->w, auth_failures, 1);
             return -1;
         }
         s->pad_left = (uint32_t)s->auth[32] << 8 | s->auth[33];
@@ -925,6 +994,7 @@ static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
 
 struct refill {
     sworker_t *w;
+    pool_ref_t *pool;
     ioh_t io;
     ltimer_t timer;
     char key[POOL_KEY_MAX + 1];
@@ -934,7 +1004,6 @@ struct refill {
 
 static void refill_end(loop_t *l, refill_t *r, int fd_ok)
 {
-    server_t *srv = r->w->srv;
     int fd = r->io.fd;
     timer_cancel(l, &r->timer);
     if (fd >= 0) loop_del(l, &r->io);
@@ -943,11 +1012,13 @@ static void refill_end(loop_t *l, refill_t *r, int fd_ok)
         if (r->next) r->next->prev = r->prev;
         r->listed = 0;
     }
-    if (fd_ok) srv->pool.ops->spare_ready(srv->pool.impl, r->key, fd, r->w->id);
+    const pool_ops_t *ops = r->pool->h.ops;
+    if (fd_ok) ops->spare_ready(r->pool->h.impl, r->key, fd, r->w->id);
     else {
         if (fd >= 0) close(fd);
-        srv->pool.ops->spare_failed(srv->pool.impl, r->key, r->w->id);
+        ops->spare_failed(r->pool->h.impl, r->key, r->w->id);
     }
+    pref_put(r->pool);
     loop_defer_free(l, r, free);
 }
 
@@ -984,20 +1055,22 @@ static void refill_dns(loop_t *l, void *arg, int err, const char *msg,
 static void tick_cb(loop_t *l, ltimer_t *t)
 {
     sworker_t *w = t->ud;
-    server_t *srv = w->srv;
-    int n = srv->pool.ops->tick(srv->pool.impl, w->id, w->dials, 64);
+    pool_ref_t *pool = w->pool;
+    int n = pool->h.ops->tick(pool->h.impl, w->id, w->dials, 64);
     for (int i = 0; i < n; i++) {
         addr_t a;
         if (addr_from_string(w->dials[i].key, &a) < 0) {
             for (int k = 0; k < w->dials[i].count; k++)
-                srv->pool.ops->spare_failed(srv->pool.impl, w->dials[i].key, w->id);
+                pool->h.ops->spare_failed(pool->h.impl, w->dials[i].key, w->id);
             continue;
         }
         parse_ip_name(&a);
         for (int k = 0; k < w->dials[i].count; k++) {
             refill_t *r = calloc(1, sizeof *r);
-            if (!r) { srv->pool.ops->spare_failed(srv->pool.impl, w->dials[i].key, w->id); continue; }
+            if (!r) { pool->h.ops->spare_failed(pool->h.impl, w->dials[i].key, w->id); continue; }
             r->w = w;
+            r->pool = pool;
+            pref_get(pool);
             r->io.fd = -1;
             r->listed = 1;
             r->next = w->refills;
@@ -1071,11 +1144,39 @@ static void print_stats(server_t *srv)
 {
     pool_stats_t st;
     char line[8192];
-    srv->pool.ops->stats(srv->pool.impl, &st);
+    srv->pool->h.ops->stats(srv->pool->h.impl, &st);
     pool_format_stats(&st, line, sizeof line);
     log_info("%s", line);
-    pool_format_status(&srv->pool, line, sizeof line);
+    pool_format_status(&srv->pool->h, line, sizeof line);
     log_info("%s", line);
+}
+
+/* Sums the workers' counters (main thread, relaxed reads). */
+static void snapshot(void *arg, server_snapshot_t *o)
+{
+    server_t *srv = arg;
+    memset(o, 0, sizeof *o);
+    o->pool_type = srv->pool->h.ops->name;
+    srv->pool->h.ops->stats(srv->pool->h.impl, &o->pool);
+    uint64_t dial_us = 0;
+    for (int i = 0; i < srv->nworkers; i++) {
+        wstats_t *w = &srv->workers[i].st;
+#define RD(f) atomic_load_explicit(&w->f, memory_order_relaxed)
+        o->sessions_open += RD(sessions_open);
+        o->sessions_total += RD(sessions_total);
+        o->auth_failures += RD(auth_failures);
+        o->streams_open += RD(streams_open);
+        o->streams_total += RD(streams_total);
+        o->dial_failures += RD(dial_failures);
+        o->bytes_client_to_target += RD(bytes_up);
+        o->bytes_target_to_client += RD(bytes_down);
+        o->dial_count += RD(dial_count);
+        dial_us += RD(dial_us_sum);
+        for (int b = 0; b <= METRICS_DIAL_BUCKETS; b++) o->dial_buckets[b] += RD(dial_buckets[b]);
+#undef RD
+    }
+    for (int b = 1; b <= METRICS_DIAL_BUCKETS; b++) o->dial_buckets[b] += o->dial_buckets[b - 1];
+    o->dial_seconds_sum = dial_us / 1e6;
 }
 
 void server_config_defaults(server_config_t *c)
@@ -1090,41 +1191,167 @@ void server_config_defaults(server_config_t *c)
     c->drain_timeout_ms = 5000;
     c->stream_buf = 256 * 1024;
     c->pool_type = "lockfree";
+    c->log_level = -1;
     pool_config_defaults(&c->pool);
 }
 
-static int load_scheme(server_t *srv, const char *file, char *err, size_t cap)
+/* Reads a padding scheme (NULL file: the default). NULL with a message on error. */
+static padding_scheme_t *load_scheme(const char *file, char *err, size_t cap)
 {
-    if (!file) { srv->scheme = padding_default(); return srv->scheme ? 0 : -1; }
+    if (!file) return padding_default();
     FILE *f = fopen(file, "rb");
-    if (!f) { snprintf(err, cap, "cannot open padding scheme %s: %s", file, strerror(errno)); return -1; }
+    if (!f) { snprintf(err, cap, "cannot open padding scheme %s: %s", file, strerror(errno)); return NULL; }
     char buf[65536];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    srv->scheme = padding_parse(buf, n);
-    if (!srv->scheme) { snprintf(err, cap, "padding scheme %s is invalid (needs an integer stop=)", file); return -1; }
-    return 0;
+    padding_scheme_t *sc = padding_parse(buf, n);
+    if (!sc) snprintf(err, cap, "padding scheme %s is invalid (needs an integer stop=)", file);
+    return sc;
+}
+
+/* ---- the main thread: signals, stats, admin port, reloads ---- */
+
+typedef struct mainctx {
+    server_t *srv;
+    loop_t *loop;
+    ioh_t sig;
+    ltimer_t stats;
+} mainctx_t;
+
+typedef struct swap { sworker_t *w; pool_ref_t *pool; } swap_t;
+
+static void swap_task(loop_t *l, void *arg)
+{
+    swap_t *sw = arg;
+    pool_ref_t *old = sw->w->pool;
+    sw->w->pool = sw->pool;  /* the reference counted for this worker */
+    pref_put(old);
+    free(sw);
+}
+
+/* SIGHUP: the pool parameters, log level and padding scheme from the reloaded
+ * configuration. Streams keep the pool they started with; listeners, TLS and
+ * sessions are untouched, so nothing is dropped. */
+static void reload(mainctx_t *m)
+{
+    server_t *srv = m->srv;
+    server_config_t *cfg = srv->cfg;
+    server_config_t nc;
+    char err[512];
+    if (!cfg->reload || cfg->reload(cfg->reload_arg, &nc) < 0) {
+        log_warn("SIGHUP: configuration not reloaded (%s)", cfg->reload ? "errors above" : "nothing to reload from");
+        return;
+    }
+    log_level = nc.log_level >= 0 ? nc.log_level : log_level;
+    padding_scheme_t *sc = load_scheme(nc.padding_file, err, sizeof err);
+    if (!sc) log_warn("SIGHUP: %s; padding scheme kept", err);
+    else if (srv->nretired < (int)(sizeof srv->retired / sizeof srv->retired[0])) {
+        srv->retired[srv->nretired++] = atomic_exchange(&srv->scheme, sc);
+    } else {
+        padding_free(sc);
+        log_warn("SIGHUP: too many padding scheme reloads; restart to change it again");
+    }
+    nc.pool.nworkers = srv->nworkers;
+    pool_ref_t *np = pref_new(nc.pool_type, &nc.pool, srv->nworkers + 1);
+    if (!np) { log_warn("SIGHUP: cannot create the %s pool; kept the old one", nc.pool_type); return; }
+    for (int i = 0; i < srv->nworkers; i++) {
+        swap_t *sw = malloc(sizeof *sw);
+        if (!sw || loop_post(srv->workers[i].loop, swap_task, sw) < 0) {
+            free(sw);
+            pref_put(np);  /* that worker keeps the old pool */
+            continue;
+        }
+        sw->w = &srv->workers[i];
+        sw->pool = np;
+    }
+    pool_ref_t *old = srv->pool;
+    srv->pool = np;
+    pref_put(old);
+    cfg->pool = nc.pool;
+    cfg->pool_type = nc.pool_type;
+    log_info("[Server] Reloaded: pool %s, max connections per target %d, max idle time %d seconds, "
+             "min idle connections %d, log level %d (pool counters start again from 0)",
+             np->h.ops->name, nc.pool.max_conns, nc.pool.max_idle_ms / 1000, nc.pool.min_idle, (int)log_level);
+}
+
+static void on_signal(loop_t *l, ioh_t *h, uint32_t ev)
+{
+    mainctx_t *m = h->ud;
+    struct signalfd_siginfo si;
+    while (read(h->fd, &si, sizeof si) == sizeof si) {
+        switch (si.ssi_signo) {
+        case SIGINT: case SIGTERM:
+            log_info("signal %d: no new connections, draining (up to %d ms)", (int)si.ssi_signo,
+                     m->srv->cfg->drain_timeout_ms);
+            loop_stop(l);
+            return;
+        case SIGHUP:
+            reload(m);
+            break;
+        case SIGUSR1: {
+            server_snapshot_t snap;
+            char json[4096];
+            snapshot(m->srv, &snap);
+#ifdef HAVE_METRICS
+            metrics_render_json(&snap, json, sizeof json);
+#else
+            snprintf(json, sizeof json, "{\"sessions_open\":%llu,\"streams_open\":%llu}",
+                     (unsigned long long)snap.sessions_open, (unsigned long long)snap.streams_open);
+#endif
+            log_info("[Stats] %s", json);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+}
+
+static void stats_tick(loop_t *l, ltimer_t *t)
+{
+    mainctx_t *m = t->ud;
+    print_stats(m->srv);
+    timer_set(l, t, (uint64_t)m->srv->cfg->stats_interval_s * 1000);
+}
+
+static void join_workers(server_t *srv, int drain_ms)
+{
+    for (int i = 0; i < srv->nworkers; i++) loop_post(srv->workers[i].loop, drain_task, &srv->workers[i]);
+    uint64_t deadline = now_ms() + (uint64_t)drain_ms;
+    for (int i = 0; i < srv->nworkers; i++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t left = deadline > now_ms() ? deadline - now_ms() : 0;
+        ts.tv_sec += (time_t)(left / 1000);
+        ts.tv_nsec += (long)(left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+        if (pthread_timedjoin_np(srv->workers[i].th, NULL, &ts) != 0) {
+            loop_post(srv->workers[i].loop, force_close_task, &srv->workers[i]);
+            pthread_join(srv->workers[i].th, NULL);
+        }
+    }
 }
 
 int server_run(server_config_t *cfg)
 {
     server_t srv = { .cfg = cfg };
     char err[512];
-    int rc = 1;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int rc = 1, started = 0;
     long nofile = raise_nofile();
     log_debug("file descriptor limit: %ld", nofile);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     srv.nworkers = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
     SHA256((const unsigned char *)cfg->password, strlen(cfg->password), srv.pass_hash);
-    if (load_scheme(&srv, cfg->padding_file, err, sizeof err) < 0) { log_error("%s", err); return 1; }
-    srv.ctx = tls_server_ctx(cfg->cert, cfg->key, err, sizeof err);
-    if (!srv.ctx) { log_error("%s", err); padding_free(srv.scheme); return 1; }
+    padding_scheme_t *sc = load_scheme(cfg->padding_file, err, sizeof err);
+    if (!sc) { log_error("%s", err); return 1; }
+    atomic_init(&srv.scheme, sc);
+    mainctx_t m = { .srv = &srv, .loop = loop_new() };
+    srv.ctx = m.loop ? tls_server_ctx(cfg->cert, cfg->key, err, sizeof err) : NULL;
+    if (!srv.ctx) { log_error("%s", m.loop ? err : "out of memory"); goto out_scheme; }
     tls_server_tickets(srv.ctx, cfg->tls_tickets);
     cfg->pool.nworkers = srv.nworkers;
-    if (pool_open(&srv.pool, cfg->pool_type, &cfg->pool) < 0) {
-        log_error("cannot create the %s pool", cfg->pool_type);
-        goto out_ctx;
-    }
+    srv.pool = pref_new(cfg->pool_type, &cfg->pool, srv.nworkers + 1);
+    if (!srv.pool) { log_error("cannot create the %s pool", cfg->pool_type); goto out_ctx; }
     log_info("[Server] Outbound connection pool initialized:\n"
              "  - Max connections per target: %d\n"
              "  - Max idle time: %d seconds\n  - Min idle connections: %d",
@@ -1132,14 +1359,16 @@ int server_run(server_config_t *cfg)
 
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM); sigaddset(&set, SIGPIPE);
+    int sigs[] = { SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGUSR1 };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaddset(&set, sigs[i]);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     srv.workers = calloc(srv.nworkers, sizeof *srv.workers);
-    int started = 0;
+    if (!srv.workers) { log_error("out of memory"); goto out_pool; }
     for (int i = 0; i < srv.nworkers; i++) {
         sworker_t *w = &srv.workers[i];
-        w->id = i; w->srv = &srv;
+        w->id = i; w->srv = &srv; w->pool = srv.pool;
+        w->lio.fd = -1;
         w->loop = loop_new();
         int lfd = w->loop ? tcp_listen(cfg->listen, 1, err, sizeof err) : -1;
         if (lfd < 0) { log_error("%s", w->loop ? err : "out of memory"); goto out_workers; }
@@ -1147,46 +1376,34 @@ int server_run(server_config_t *cfg)
         timer_init(&w->tick, tick_cb, w);
         timer_set(w->loop, &w->tick, 200);
     }
+#ifndef HAVE_METRICS
+#define admin_listen(l, hp, f, a, e, n) (snprintf(e, n, "not built in"), -1)
+#define admin_close(l) ((void)0)
+#endif
+    if (cfg->metrics_listen &&
+        admin_listen(m.loop, cfg->metrics_listen, snapshot, &srv, err, sizeof err) < 0) {
+        log_error("--metrics-listen: %s", err);
+        goto out_workers;
+    }
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0 || loop_add(m.loop, &m.sig, sfd, EPOLLIN, on_signal, &m) < 0) {
+        log_error("signalfd: %s", strerror(errno));
+        if (sfd >= 0) close(sfd);
+        goto out_workers;
+    }
+    timer_init(&m.stats, stats_tick, &m);
+    timer_set(m.loop, &m.stats, (uint64_t)cfg->stats_interval_s * 1000);
     for (int i = 0; i < srv.nworkers; i++, started++)
         pthread_create(&srv.workers[i].th, NULL, worker_main, &srv.workers[i]);
-    log_info("anytls-server %s listening on %s (%d workers, pool %s)", ANYTLS_VERSION,
-             cfg->listen, srv.nworkers, srv.pool.ops->name);
+    log_info("anytls-server %s listening on %s (%d workers, pool %s%s%s)", ANYTLS_VERSION, cfg->listen,
+             srv.nworkers, srv.pool->h.ops->name, cfg->metrics_listen ? ", metrics on " : "",
+             cfg->metrics_listen ? cfg->metrics_listen : "");
 
-    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-    uint64_t next_stats = now_ms() + (uint64_t)cfg->stats_interval_s * 1000;
-    for (;;) {
-        struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-        uint64_t now = now_ms();
-        int timeout = next_stats > now ? (int)(next_stats - now) : 0;
-        int r = poll(&pfd, 1, timeout);
-        if (r > 0) {
-            struct signalfd_siginfo si;
-            if (read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGPIPE) {
-                log_info("signal %d: no new connections, draining (up to %d ms)", (int)si.ssi_signo,
-                         cfg->drain_timeout_ms);
-                break;
-            }
-        }
-        if (now_ms() >= next_stats) {
-            print_stats(&srv);
-            next_stats = now_ms() + (uint64_t)cfg->stats_interval_s * 1000;
-        }
-    }
+    loop_run(m.loop);  /* until SIGINT/SIGTERM */
+
+    loop_del(m.loop, &m.sig);
     close(sfd);
-    for (int i = 0; i < srv.nworkers; i++) loop_post(srv.workers[i].loop, drain_task, &srv.workers[i]);
-    uint64_t deadline = now_ms() + (uint64_t)cfg->drain_timeout_ms;
-    for (int i = 0; i < srv.nworkers; i++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t left = deadline > now_ms() ? deadline - now_ms() : 0;
-        ts.tv_sec += (time_t)(left / 1000);
-        ts.tv_nsec += (long)(left % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
-        if (pthread_timedjoin_np(srv.workers[i].th, NULL, &ts) != 0) {
-            loop_post(srv.workers[i].loop, force_close_task, &srv.workers[i]);
-            pthread_join(srv.workers[i].th, NULL);
-        }
-    }
+    join_workers(&srv, cfg->drain_timeout_ms);
     started = 0;
     print_stats(&srv);
     rc = 0;
@@ -1195,20 +1412,26 @@ out_workers:
         loop_post(srv.workers[i].loop, force_close_task, &srv.workers[i]);
         pthread_join(srv.workers[i].th, NULL);
     }
+    if (cfg->metrics_listen) admin_close(m.loop);
     dns_shutdown();
-    for (int i = 0; i < srv.nworkers; i++) {
+    for (int i = 0; srv.workers && i < srv.nworkers; i++) {
         sworker_t *w = &srv.workers[i];
         if (!w->loop) continue;
         while (w->sessions) sess_close(w->sessions, NULL);
         end_refills(w);
-        if (w->lio.fd > 0) { close(w->lio.fd); w->lio.fd = -1; }
+        if (w->lio.fd >= 0) { close(w->lio.fd); w->lio.fd = -1; }
         loop_free(w->loop);
+        pref_put(w->pool);
     }
     free(srv.workers);
-    pool_close(&srv.pool);
+out_pool:
+    pref_put(srv.pool);
 out_ctx:
     SSL_CTX_free(srv.ctx);
-    padding_free(srv.scheme);
+out_scheme:
+    padding_free(atomic_load(&srv.scheme));
+    for (int i = 0; i < srv.nretired; i++) padding_free(srv.retired[i]);
+    loop_free(m.loop);
     if (rc == 0) log_info("anytls-server stopped");
     return rc;
 }

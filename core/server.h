@@ -23,6 +23,12 @@ typedef struct server_config {
     size_t stream_buf;             /* bytes buffered per stream toward its target before back-pressure */
     const char *pool_type;
     pool_config_t pool;
+    const char *metrics_listen;    /* loopback admin port for GET /metrics, or NULL */
+    int log_level;                 /* for reloads: the level the configuration asks for (-1: unchanged) */
+    /* SIGHUP: fills *out with the configuration as it reads now (same flags and
+     * --config file); 0, or -1 after logging why. NULL: SIGHUP changes nothing. */
+    int (*reload)(void *arg, struct server_config *out);
+    void *reload_arg;
 } server_config_t;
 
 void server_config_defaults(server_config_t *c);

@@ -95,7 +95,7 @@ int main(int argc, char **argv)
         case O_CERT: c.cert = optarg; break;
         case O_KEY: c.key = optarg; break;
         case O_LOG:
-            if ((log_level = log_parse_level(optarg)) < 0) {
+            if ((c.log_level = log_level = log_parse_level(optarg)) < 0) {
                 fprintf(stderr, "anytls-server: unknown log level '%s'\n", optarg);
                 return 2;
             }
