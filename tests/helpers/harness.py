@@ -84,6 +84,8 @@ def free_port(both_families=False):
 # ------------------------------------------------------------- /proc/net/tcp readers
 
 def _proc_tcp_rows():
+    """(local_port, remote_port, state, local_addr, remote_addr) per socket,
+    from /proc/net/tcp and /proc/net/tcp6."""
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(name) as f:
@@ -97,12 +99,16 @@ def _proc_tcp_rows():
             local, remote, state = parts[1], parts[2], parts[3]
             lport = int(local.rsplit(":", 1)[1], 16)
             rport = int(remote.rsplit(":", 1)[1], 16)
-            yield lport, rport, state
+            yield lport, rport, state, local, remote
 
 
 def is_listening(port):
     """True when a TCP socket in LISTEN state (0A) has local port `port`."""
-    return any(lport == port and st == "0A" for lport, _, st in _proc_tcp_rows())
+    return any(row[0] == port and row[2] == "0A" for row in _proc_tcp_rows())
+
+
+def _established_once(port):
+    return len({(row[3], row[4]) for row in _proc_tcp_rows() if row[0] == port and row[2] == "01"})
 
 
 def established_count(port):
@@ -110,8 +116,18 @@ def established_count(port):
     connections a server listening on `port` has accepted and not closed. The
     clients' ends (remote port == `port`) are not counted. This is how the suites
     count TLS sessions between anytls-client and anytls-server: one AnyTLS session
-    is exactly one TCP connection to the server port."""
-    return sum(1 for lport, _, st in _proc_tcp_rows() if lport == port and st == "01")
+    is exactly one TCP connection to the server port.
+
+    /proc/net/tcp is read in chunks while sockets come and go, so a big table
+    can list a socket twice (or miss one): rows are deduplicated by their
+    address pair, and the table is read until two reads agree (at most 5)."""
+    last = _established_once(port)
+    for _ in range(4):
+        cur = _established_once(port)
+        if cur == last:
+            return cur
+        last = cur
+    return last
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):
