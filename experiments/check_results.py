@@ -20,6 +20,7 @@ Exit status 0 if all checks pass, 1 otherwise (every failure is listed).
 import argparse
 import csv
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -111,10 +112,13 @@ def main():
     ap.add_argument("--summary-dir", default=os.path.join(ROOT, "results"))
     ap.add_argument("--no-micro", action="store_true")
     ap.add_argument("--reps", type=int, default=0, help="reps the run used (REPS override)")
+    ap.add_argument("--only", default="", help="regex the run used (ONLY override)")
     a = ap.parse_args()
     rd = a.run_dir
     sf = a.sweep_file or os.path.join(ROOT, "experiments", "sweeps", a.sweep + ".txt")
     cells = sweepmod.load(sf)
+    if a.only:
+        cells = [c for c in cells if re.search(a.only, c["cell_id"])]
     if a.reps:
         for c in cells:
             c["reps"] = a.reps

@@ -95,13 +95,14 @@ if [ "$SWEEP" != smoke ] && [ "$MICRO" != skip ]; then
     if [ -s "$OUT/micro.csv" ]; then
         echo "run.sh: micro.csv already present, micro-benchmark skipped (resume)" >&2
     else
+        # quick: the two key sets the paper plots, shorter; full: everything
         case "$SWEEP" in
-            quick) mt=0.02; mr=3; mlimit=120 ;;
-            full) mt=0.2; mr=5; mlimit=900 ;;
+            quick) mt=0.05; mr=3; mlimit=150; mf='cycle/.*/(keys16|zipf1024)/|cycle_syscall/' ;;
+            full) mt=0.2; mr=5; mlimit=900; mf='.' ;;
         esac
-        echo "run.sh: pool micro-benchmark (min_time ${mt}s x $mr repetitions)" >&2
+        echo "run.sh: pool micro-benchmark (min_time ${mt}s x $mr repetitions, filter $mf)" >&2
         timeout -k 5 "$mlimit" "$BUILD/bench/bench_pool" --benchmark_min_time="$mt" \
-            --benchmark_repetitions="$mr" --benchmark_format=csv \
+            --benchmark_repetitions="$mr" --benchmark_format=csv --benchmark_filter="$mf" \
             > "$OUT/micro.csv.tmp" 2> "$OUT/micro.log" &
         CHILD=$!
         trap 'forward TERM; exit 130' TERM INT HUP
