@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Aggregate raw sweep results into results/summary.csv (+ micro_summary.csv).
 
-usage: experiments/aggregate.py [RUN_DIR ...] [--out-dir results] [--quiet]
+usage: experiments/aggregate.py [RUN_DIR|SWEEP ...] [--out-dir results] [--quiet|--print]
+                                [--no-claims]
 
-RUN_DIR: results/raw/<date>-<sha>-<sweep> directories (default: results/latest-full
-if it has rows, else latest-quick, else latest-smoke). Rows of every given
+RUN_DIR: results/raw/<date>-<sha>-<sweep> directories; a sweep name (smoke, quick,
+full) means results/latest-<sweep> (default: results/latest-full if it has rows,
+else latest-quick, else latest-smoke). Prints the per-cell table and the claims
+table (claim | test | measured | verdict, experiments/claims.py) unless --quiet. Rows of every given
 directory are pooled per cell id (a cell id names every parameter, so quick and
 full cells never mix). Only status=ok rows count; failed ones are counted.
 
@@ -247,13 +250,38 @@ def print_table(summary, micro, out=sys.stdout):
             print(f"{t:>8} " + " ".join(f"{c:>16}" for c in cells), file=out)
 
 
+def print_claims(out_dir, out=sys.stdout):
+    import claims as C
+    S, M = C.load(out_dir)
+    rows = C.claims(S, M)
+    if not rows:
+        return
+    print("\nthe seeds' claims (95% CIs; speed-ups: ratio of geometric means, + = first type better):",
+          file=out)
+    w1 = max(len(r["claim"]) for r in rows)
+    w2 = max(len(r["test"]) for r in rows)
+    w3 = max(len(r["measured"]) for r in rows)
+    prev = None
+    for r in rows:
+        c = r["claim"] if r["claim"] != prev else ""
+        prev = r["claim"]
+        print(f"  {c:<{w1}}  {r['test']:<{w2}}  {r['measured']:<{w3}}  {r['verdict']}", file=out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dirs", nargs="*")
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "results"))
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--print", action="store_true", help="print the tables (the default)")
+    ap.add_argument("--no-claims", action="store_true", help="do not print the claims table")
     a = ap.parse_args()
-    dirs = [os.path.realpath(d) for d in a.dirs] or default_dirs()
+    dirs = []
+    for d in a.dirs:
+        if d in ("smoke", "quick", "full") and not os.path.isdir(d):
+            d = os.path.join(ROOT, "results", f"latest-{d}")
+        dirs.append(os.path.realpath(d))
+    dirs = dirs or default_dirs()
     if not dirs:
         print("aggregate: no results (run experiments/run.sh first)", file=sys.stderr)
         return 1
@@ -275,6 +303,8 @@ def main():
         print(f"summary of {', '.join(os.path.relpath(d, ROOT) for d in dirs)} "
               f"({len(summary)} cells; mean ± 95% CI over reps; rtt = effective RTT ms)")
         print_table(summary, micro)
+        if not a.no_claims:
+            print_claims(a.out_dir)
         print(f"\nwrote {os.path.relpath(os.path.join(a.out_dir, 'summary.csv'), ROOT)}"
               + (f", {os.path.relpath(os.path.join(a.out_dir, 'micro_summary.csv'), ROOT)}" if micro else ""))
     return 0

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# experiments/figures.sh [RUN_DIR ...] -- aggregate and plot.
+# experiments/figures.sh [RUN_DIR|SWEEP ...] -- aggregate and plot.
+#   (SWEEP = smoke|quick|full means results/latest-SWEEP)
 #   1. experiments/aggregate.py RUN_DIR... -> results/summary.csv, micro_summary.csv
 #      (default run dirs: results/latest-full, else latest-quick, else latest-smoke;
 #      SKIP_AGGREGATE=1 plots the existing summary as it is)
