@@ -594,6 +594,8 @@ static void uot_read(sstream_t *st)
 
 static void stream_data(sstream_t *st, const uint8_t *p, size_t n)
 {
+    /* payload only: the destination address (and UoT header) is not counted */
+    if (st->state != ST_ADDR && st->state != ST_UOT_REQ) WSTAT_ADD(st->s->w, bytes_up, n);
     switch (st->state) {
     case ST_ADDR:
     case ST_UOT_REQ: {
@@ -634,6 +636,7 @@ static void stream_data(sstream_t *st, const uint8_t *p, size_t n)
             }
             return;
         }
+        WSTAT_ADD(st->s->w, bytes_up, st->tq.len);
         if (st->state == ST_UOT_REQ) uot_start(st);
         else stream_open_tcp(st);
         return;
@@ -643,7 +646,6 @@ static void stream_data(sstream_t *st, const uint8_t *p, size_t n)
         check_stream_cap(st);
         return;
     case ST_RELAY:
-        WSTAT_ADD(st->s->w, bytes_up, n);
         if (target_write(st, p, n) < 0) stream_close(st, 1, "target write failed");
         return;
     case ST_UDP:
@@ -985,6 +987,8 @@ static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
         s->next = w->sessions;
         if (s->next) s->next->prev = s;
         w->sessions = s;
+        WSTAT_ADD(w, sessions_open, 1);
+        WSTAT_ADD(w, sessions_total, 1);
         log_debug("session %s accepted by worker %d", s->peer, w->id);
         w->nsessions++;
     }

@@ -37,13 +37,14 @@ static void usage(FILE *f)
 "      --min-idle-connections N      warm spares kept per recently used target (default 5)\n"
 "      --max-pool-targets N          targets tracked at once, LRU beyond (default 1024)\n"
 "      --stats-interval-secs N       [Pool Stats] period (default 60)\n"
+"      --metrics-listen ADDR:PORT    Prometheus metrics on GET /metrics (loopback only)\n"
 "      --config FILE                 read flags from an INI file (keys: long flags without\n"
 "                                    the dashes; the command line wins; see anytls-server(1))\n"
 "  -h, --help                        this text\n"
 "  -V, --version                     version\n");
 }
 
-enum { O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
+enum { O_METRICS = 300, O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
        O_DRAIN, O_TICKETS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
@@ -54,9 +55,7 @@ static int num(const char *flag, const char *v, long lo, long hi, long *out)
     return -1;
 }
 
-int main(int argc, char **argv)
-{
-    static const struct option opts[] = {
+static const struct option opts[] = {
         {"listen", 1, 0, 'l'}, {"password", 1, 0, 'p'}, {"padding-scheme", 1, 0, O_PAD},
         {"cert", 1, 0, O_CERT}, {"key", 1, 0, O_KEY}, {"log-level", 1, 0, O_LOG},
         {"workers", 1, 0, O_WORKERS}, {"max-streams-per-session", 1, 0, O_MAXSTREAMS},
@@ -64,74 +63,120 @@ int main(int argc, char **argv)
         {"pool-type", 1, 0, O_PTYPE}, {"max-outbound-connections", 1, 0, O_MAXCONN},
         {"max-idle-time-secs", 1, 0, O_IDLE}, {"min-idle-connections", 1, 0, O_MINIDLE},
         {"max-pool-targets", 1, 0, O_TARGETS}, {"stats-interval-secs", 1, 0, O_STATS},
-        {"config", 1, 0, O_CONFIG},
+        {"config", 1, 0, O_CONFIG}, {"metrics-listen", 1, 0, O_METRICS},
         {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
-    {   /* --config FILE: the file's settings go in front of the command line's */
-        const char *valued[sizeof opts / sizeof *opts], *switches[sizeof opts / sizeof *opts];
-        int nv = 0, ns = 0;
-        for (const struct option *op = opts; op->name; op++) {
-            if (op->has_arg) valued[nv++] = op->name;
-            else if (strcmp(op->name, "help") && strcmp(op->name, "version")) switches[ns++] = op->name;
-        }
-        valued[nv] = switches[ns] = NULL;
-        static char **xargv; /* kept for the process lifetime: the config points into it */
-        char cerr[512];
-        if (config_expand_argv(argc, argv, "server", valued, switches, &argc, &xargv, cerr, sizeof cerr) < 0) {
-            fprintf(stderr, "anytls-server: %s\n", cerr);
-            return 2;
-        }
-        argv = xargv;
+
+/* --config FILE: the file's settings go in front of the command line's. The
+ * expanded argv is kept for the process lifetime (the config points into it). */
+static int expand(int argc, char **argv, int *out_argc, char ***out_argv)
+{
+    const char *valued[sizeof opts / sizeof *opts], *switches[sizeof opts / sizeof *opts];
+    int nv = 0, ns = 0;
+    for (const struct option *op = opts; op->name; op++) {
+        if (op->has_arg) valued[nv++] = op->name;
+        else if (strcmp(op->name, "help") && strcmp(op->name, "version")) switches[ns++] = op->name;
     }
-    server_config_t c;
-    server_config_defaults(&c);
+    valued[nv] = switches[ns] = NULL;
+    char cerr[512];
+    if (config_expand_argv(argc, argv, "server", valued, switches, out_argc, out_argv, cerr, sizeof cerr) < 0) {
+        fprintf(stderr, "anytls-server: %s\n", cerr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Flags into *c. 0 ok, 1 done (-h or -V printed), 2 bad usage (message printed). */
+static int parse(int argc, char **argv, server_config_t *c)
+{
     long v;
     int o;
+    optind = 0;   /* full re-initialisation: a reload parses again */
     opterr = 0;
     while ((o = getopt_long(argc, argv, ":l:p:hV", opts, NULL)) != -1) {
         switch (o) {
-        case 'l': c.listen = optarg; break;
-        case 'p': c.password = optarg; break;
-        case O_PAD: c.padding_file = optarg; break;
-        case O_CERT: c.cert = optarg; break;
-        case O_KEY: c.key = optarg; break;
+        case 'l': c->listen = optarg; break;
+        case 'p': c->password = optarg; break;
+        case O_PAD: c->padding_file = optarg; break;
+        case O_CERT: c->cert = optarg; break;
+        case O_KEY: c->key = optarg; break;
         case O_LOG:
-            if ((c.log_level = log_level = log_parse_level(optarg)) < 0) {
+            if ((c->log_level = log_level = log_parse_level(optarg)) < 0) {
                 fprintf(stderr, "anytls-server: unknown log level '%s'\n", optarg);
                 return 2;
             }
             break;
-        case O_WORKERS: if (num("--workers", optarg, 1, 256, &v)) return 2; c.workers = (int)v; break;
-        case O_MAXSTREAMS: if (num("--max-streams-per-session", optarg, 1, 65536, &v)) return 2; c.max_streams = (int)v; break;
-        case O_AUTHTO: if (num("--auth-timeout-secs", optarg, 1, 3600, &v)) return 2; c.auth_timeout_ms = (int)v * 1000; break;
-        case O_CONNTO: if (num("--connect-timeout-secs", optarg, 1, 600, &v)) return 2; c.connect_timeout_ms = (int)v * 1000; break;
-        case O_DRAIN: if (num("--drain-timeout-secs", optarg, 0, 3600, &v)) return 2; c.drain_timeout_ms = (int)v * 1000; break;
-        case O_TICKETS: if (num("--tls-tickets", optarg, 0, 16, &v)) return 2; c.tls_tickets = (int)v; break;
+        case O_WORKERS: if (num("--workers", optarg, 1, 256, &v)) return 2; c->workers = (int)v; break;
+        case O_MAXSTREAMS: if (num("--max-streams-per-session", optarg, 1, 65536, &v)) return 2; c->max_streams = (int)v; break;
+        case O_AUTHTO: if (num("--auth-timeout-secs", optarg, 1, 3600, &v)) return 2; c->auth_timeout_ms = (int)v * 1000; break;
+        case O_CONNTO: if (num("--connect-timeout-secs", optarg, 1, 600, &v)) return 2; c->connect_timeout_ms = (int)v * 1000; break;
+        case O_DRAIN: if (num("--drain-timeout-secs", optarg, 0, 3600, &v)) return 2; c->drain_timeout_ms = (int)v * 1000; break;
+        case O_TICKETS: if (num("--tls-tickets", optarg, 0, 16, &v)) return 2; c->tls_tickets = (int)v; break;
         case O_PTYPE:
             if (!pool_find(optarg)) {
                 fprintf(stderr, "anytls-server: unknown --pool-type '%s' (choose from %s)\n", optarg, pool_names());
                 return 2;
             }
-            c.pool_type = optarg;
+            c->pool_type = optarg;
             break;
-        case O_MAXCONN: if (num("--max-outbound-connections", optarg, 1, 1000000, &v)) return 2; c.pool.max_conns = (int)v; break;
-        case O_IDLE: if (num("--max-idle-time-secs", optarg, 1, 86400 * 7, &v)) return 2; c.pool.max_idle_ms = (int)v * 1000; break;
-        case O_MINIDLE: if (num("--min-idle-connections", optarg, 0, 100000, &v)) return 2; c.pool.min_idle = (int)v; break;
-        case O_TARGETS: if (num("--max-pool-targets", optarg, 1, 1000000, &v)) return 2; c.pool.max_targets = (int)v; break;
-        case O_STATS: if (num("--stats-interval-secs", optarg, 1, 86400, &v)) return 2; c.stats_interval_s = (int)v; break;
+        case O_MAXCONN: if (num("--max-outbound-connections", optarg, 1, 1000000, &v)) return 2; c->pool.max_conns = (int)v; break;
+        case O_IDLE: if (num("--max-idle-time-secs", optarg, 1, 86400 * 7, &v)) return 2; c->pool.max_idle_ms = (int)v * 1000; break;
+        case O_MINIDLE: if (num("--min-idle-connections", optarg, 0, 100000, &v)) return 2; c->pool.min_idle = (int)v; break;
+        case O_TARGETS: if (num("--max-pool-targets", optarg, 1, 1000000, &v)) return 2; c->pool.max_targets = (int)v; break;
+        case O_STATS: if (num("--stats-interval-secs", optarg, 1, 86400, &v)) return 2; c->stats_interval_s = (int)v; break;
+        case O_METRICS: c->metrics_listen = optarg; break;
         case O_CONFIG: fprintf(stderr, "anytls-server: write --config FILE in full, once\n"); return 2;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("anytls-server %s\n", ANYTLS_VERSION); return 0;
+        case 'h': usage(stdout); return 1;
+        case 'V': printf("anytls-server %s\n", ANYTLS_VERSION); return 1;
         case ':': fprintf(stderr, "anytls-server: %s needs a value\n", argv[optind - 1]); usage(stderr); return 2;
         default: fprintf(stderr, "anytls-server: unknown option '%s'\n", argv[optind - 1]); usage(stderr); return 2;
         }
     }
     if (optind < argc) { fprintf(stderr, "anytls-server: unexpected argument '%s'\n", argv[optind]); return 2; }
-    if (!c.password || !*c.password) { fprintf(stderr, "anytls-server: -p PASSWORD is required\n"); return 2; }
-    if ((c.cert == NULL) != (c.key == NULL)) { fprintf(stderr, "anytls-server: --cert and --key go together\n"); return 2; }
-    if (c.pool.min_idle > c.pool.max_conns) {
+    if (!c->password || !*c->password) { fprintf(stderr, "anytls-server: -p PASSWORD is required\n"); return 2; }
+    if ((c->cert == NULL) != (c->key == NULL)) { fprintf(stderr, "anytls-server: --cert and --key go together\n"); return 2; }
+    if (c->pool.min_idle > c->pool.max_conns) {
         fprintf(stderr, "anytls-server: --min-idle-connections (%d) exceeds --max-outbound-connections (%d)\n",
-                c.pool.min_idle, c.pool.max_conns);
+                c->pool.min_idle, c->pool.max_conns);
         return 2;
     }
+    return 0;
+}
+
+
+/* SIGHUP: the same command line and --config file, read again. */
+static int orig_argc;
+static char **orig_argv;
+static char **reload_argvs[16];   /* kept: a reloaded config points into them */
+static int nreloads;
+
+static int reload(void *arg, server_config_t *out)
+{
+    int ac;
+    char **av;
+    if (nreloads >= (int)(sizeof reload_argvs / sizeof *reload_argvs)) {
+        log_warn("SIGHUP: too many reloads; restart the server to change its configuration again");
+        return -1;
+    }
+    if (expand(orig_argc, orig_argv, &ac, &av) < 0) return -1;
+    if (av != orig_argv) reload_argvs[nreloads++] = av;
+    server_config_defaults(out);
+    int r = parse(ac, av, out);
+    if (r != 0) return -1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int ac;
+    char **av;
+    orig_argc = argc;
+    orig_argv = argv;
+    if (expand(argc, argv, &ac, &av) < 0) return 2;
+    server_config_t c;
+    server_config_defaults(&c);
+    int r = parse(ac, av, &c);
+    if (r == 1) return 0;
+    if (r) return 2;
+    c.reload = reload;
     return server_run(&c);
 }
