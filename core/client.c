@@ -130,6 +130,7 @@ struct cworker {
     int nall;
     cconn_t *conns;
     ltimer_t check;
+    ltimer_t accept_pause;     /* listener resumes after running out of fds */
     SSL_CTX *ctx;
     struct sockaddr_storage *server;
     socklen_t server_len;
@@ -843,13 +844,20 @@ static cworker_t *pick_worker(cworker_t *w)
     return best;
 }
 
+static void accept_resume(loop_t *l, ltimer_t *t)
+{
+    cworker_t *w = t->ud;
+    if (!w->draining) listener_resume(l, &w->lio);
+}
+
 static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
 {
     cworker_t *w = h->ud;
     for (int i = 0; i < 64; i++) {
         int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE) log_warn("accept: out of file descriptors");
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                listener_pause(l, h, &w->accept_pause, 200, "accept");
             return;
         }
         set_nodelay(fd);
@@ -896,6 +904,7 @@ static void drain_task(loop_t *l, void *arg)
     w->draining = 1;
     if (w->lio.fd >= 0) { int fd = w->lio.fd; loop_del(l, &w->lio); close(fd); }
     timer_cancel(l, &w->check);
+    timer_cancel(l, &w->accept_pause);
     while (w->idle_top) cs_close(w->idle_top, NULL);
     for (cconn_t *cc = w->conns, *n; cc; cc = n) {
         n = cc->next;
@@ -970,6 +979,7 @@ int client_run(client_config_t *cfg)
         int lfd = w->loop ? tcp_listen(cfg->listen, 1, err, sizeof err) : -1;
         if (lfd < 0) { log_error("%s", w->loop ? err : "out of memory"); goto out; }
         loop_add(w->loop, &w->lio, lfd, EPOLLIN, accept_cb, w);
+        timer_init(&w->accept_pause, accept_resume, w);
         timer_init(&w->check, check_cb, w);
         timer_set(w->loop, &w->check, (uint64_t)cfg->check_interval_ms);
     }

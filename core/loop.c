@@ -1,4 +1,5 @@
 #include "loop.h"
+#include "log.h"
 #include "util.h"
 
 #include <errno.h>
@@ -221,6 +222,19 @@ static void run_ends(loop_t *l)
         e.fn(l, e.arg);
     }
     l->nends = 0;
+}
+
+void listener_pause(loop_t *l, ioh_t *h, ltimer_t *t, int ms, const char *who)
+{
+    if (h->fd < 0 || !(h->events & EPOLLIN)) return;
+    log_warn("%s: out of file descriptors (%s); not accepting for %d ms", who, strerror(errno), ms);
+    loop_mod(l, h, 0);
+    timer_set(l, t, (uint64_t)ms);
+}
+
+void listener_resume(loop_t *l, ioh_t *h)
+{
+    if (h->fd >= 0) loop_mod(l, h, EPOLLIN);
 }
 
 void loop_run(loop_t *l)

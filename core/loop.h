@@ -54,6 +54,12 @@ void loop_defer_free(loop_t *l, void *p, void (*fn)(void *));
  * fn runs. */
 void loop_at_end(loop_t *l, void (*fn)(loop_t *, void *), void *arg, unsigned char *queued);
 
+/* Out of file descriptors on accept: a level-triggered listener would report
+ * the waiting connection again at once and spin. Stops watching the listener
+ * for `ms` (t's callback must call listener_resume), logging once per pause. */
+void listener_pause(loop_t *l, ioh_t *listener, ltimer_t *t, int ms, const char *who);
+void listener_resume(loop_t *l, ioh_t *listener);
+
 /* Per-loop scratch buffer for reads (LOOP_SCRATCH bytes + 64 bytes of headroom
  * in front for a frame header). */
 #define LOOP_SCRATCH (64 * 1024)

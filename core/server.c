@@ -146,6 +146,7 @@ struct sworker {
     int nsessions;
     int draining;
     ltimer_t tick;
+    ltimer_t accept_pause;     /* listener resumes after running out of fds */
     pool_ref_t *pool;          /* current pool (reference held) */
     refill_t *refills;
     pool_dial_t dials[64];
@@ -956,6 +957,12 @@ static void sess_cb(loop_t *l, ioh_t *h, uint32_t ev)
     if (s->state != SS_DEAD && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) sess_read(s);
 }
 
+static void accept_resume(loop_t *l, ltimer_t *t)
+{
+    sworker_t *w = t->ud;
+    if (!w->draining) listener_resume(l, &w->lio);
+}
+
 static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
 {
     sworker_t *w = h->ud;
@@ -965,8 +972,8 @@ static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
         socklen_t sl = sizeof ss;
         int fd = accept4(h->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                log_warn("accept: out of file descriptors (%s); new connections wait", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                listener_pause(l, h, &w->accept_pause, 200, "accept");
             return;
         }
         set_nodelay(fd);
@@ -1113,6 +1120,7 @@ static void drain_task(loop_t *l, void *arg)
         close(fd);
     }
     timer_cancel(l, &w->tick);
+    timer_cancel(l, &w->accept_pause);
     for (ssess_t *s = w->sessions, *n; s; s = n) {
         n = s->next;
         if (s->nstreams == 0) sess_close(s, "draining");
@@ -1377,6 +1385,7 @@ int server_run(server_config_t *cfg)
         int lfd = w->loop ? tcp_listen(cfg->listen, 1, err, sizeof err) : -1;
         if (lfd < 0) { log_error("%s", w->loop ? err : "out of memory"); goto out_workers; }
         loop_add(w->loop, &w->lio, lfd, EPOLLIN, accept_cb, w);
+        timer_init(&w->accept_pause, accept_resume, w);
         timer_init(&w->tick, tick_cb, w);
         timer_set(w->loop, &w->tick, 200);
     }
