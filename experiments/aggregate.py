@@ -22,7 +22,8 @@ median over reps. Metrics (per rep first, then over reps):
   outbound_per_stream  target connections opened per stream (1 = no waste)
   cleaned_per_1k   spares the pool closed (Cleaned) per 1000 streams
   stale_per_1k     connections the target closed idle (spares gone stale) per 1000
-  wasted_per_1k    connections opened that never carried a request, per 1000 streams
+  wasted_per_1k    connections opened that never carried a request (minus the spares
+                   still idle at exit), per 1000 streams
   lag_p99_ms       load generator start lag (health: > 1 ms = behind schedule)
 A rep is "lagged" when the load generator's start lag p99 exceeded 5 ms (the
 machine, not the proxy, may be the bottleneck); lagged reps are kept and counted.
@@ -58,6 +59,16 @@ def f(x):
         return None
 
 
+def wasted_per_1k(r, streams):
+    """Target connections that never carried a stream and were not still spares at
+    exit, per 1000 streams (recomputed from the counts, so older rows that did not
+    subtract the spares left at exit are treated the same way)."""
+    acc, req, idle = f(r["outbound_opened"]), f(r["target_requests"]), f(r.get("pool_idle_end"))
+    if not streams or acc is None or req is None:
+        return None
+    return 1000 * max(0.0, acc - req - (idle or 0)) / streams
+
+
 def per_rep(r):
     ok, err = f(r["streams_ok"]) or 0, f(r["errors"]) or 0
     streams = (f(r["pool_total"]) or 0)
@@ -76,7 +87,7 @@ def per_rep(r):
         "outbound_per_stream": f(r["outbound_per_stream"]),
         "cleaned_per_1k": 1000 * f(r["pool_cleaned"]) / streams if streams and f(r["pool_cleaned"]) is not None else None,
         "stale_per_1k": 1000 * f(r["target_closed_idle"]) / streams if streams and f(r["target_closed_idle"]) is not None else None,
-        "wasted_per_1k": 1000 * f(r["wasted_spares"]) / streams if streams and f(r["wasted_spares"]) is not None else None,
+        "wasted_per_1k": wasted_per_1k(r, streams),
         "pool_idle_end": f(r["pool_idle_end"]),
         "lag_p99_ms": f(r["lag_p99_us"]) / 1000 if f(r["lag_p99_us"]) is not None else None,
     }

@@ -417,8 +417,10 @@ def run_one(cell, rep, args, ns, rundir):
                     "target_requests": T["requests"]})
         if tot:
             row["outbound_per_stream"] = round(T["accepted"] / tot, 4)
-            # opened connections that never carried a stream: spares closed unused
-            row["wasted_spares"] = max(0, T["accepted"] - T["requests"])
+        # opened connections that never carried a stream and were not still waiting
+        # as spares at exit: spares closed unused (expired or gone stale)
+        idle_end = row.get("pool_idle_end") or 0
+        row["wasted_spares"] = max(0, T["accepted"] - T["requests"] - idle_end)
         row["status"] = "ok"
         row["reason"] = ""
     except Exception as e:  # noqa: BLE001 (a broken run is a failed row, not a crash)

@@ -343,6 +343,10 @@ CAPTIONS = {
 
 def gen_figures():
     figdir = os.path.join(RES, "figures")
+    if os.path.isdir(OUT):
+        for fn in os.listdir(OUT):
+            if fn.startswith("fig_") and fn.endswith(".tex"):
+                os.remove(os.path.join(OUT, fn))
     names = sorted(os.path.splitext(n)[0] for n in os.listdir(figdir) if n.endswith(".png")) \
         if os.path.isdir(figdir) else []
     expected = ["reuse_minidle", "latency_rate_rtt0", "latency_rate_rtt20", "latency_rate_rtt50",

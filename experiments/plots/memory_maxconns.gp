@@ -10,6 +10,7 @@ set yrange [0:*]
 set y2range [0:*]
 set ytics nomirror
 set y2tics
-set key top right
+set key top center
+set offsets 0, 0, graph 0.4, 0
 plot dat using 1:2:3 with yerrorlines lw 2 pt 7 lc rgb "#1f77b4" title "peak RSS (MB)", \
      dat using 1:4:5 axes x1y2 with yerrorlines lw 2 dt 2 pt 5 lc rgb "#d62728" title "errors (%)"
