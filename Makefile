@@ -14,7 +14,6 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 WARN = -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-sign-compare
 CPPFLAGS += -Icore -Ipools -D_GNU_SOURCE -DANYTLS_VERSION='"$(VERSION)"'
-CPPFLAGS += $(if $(wildcard core/metrics.c),-DHAVE_METRICS)
 CFLAGS ?= $(OPT) -g
 CFLAGS += -std=gnu11 $(WARN) -pthread -fno-omit-frame-pointer
 CXXFLAGS ?= $(OPT) -g

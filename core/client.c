@@ -965,6 +965,7 @@ int client_run(client_config_t *cfg)
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM); sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGHUP); sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     cworker_t *ws = calloc((size_t)nw, sizeof *ws);
@@ -991,7 +992,14 @@ int client_run(client_config_t *cfg)
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
     for (;;) {
         struct signalfd_siginfo si;
-        if (read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGPIPE) break;
+        if (read(sfd, &si, sizeof si) != sizeof si) continue;
+        if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) break;
+        if (si.ssi_signo == SIGHUP) log_info("SIGHUP: the client has nothing to reload; restart it to change flags");
+        if (si.ssi_signo == SIGUSR1) {
+            int idle = 0;
+            for (int k = 0; k < nw; k++) idle += atomic_load_explicit(&ws[k].nidle_pub, memory_order_relaxed);
+            log_info("[Stats] {\"workers\":%d,\"idle_sessions\":%d}", nw, idle);
+        }
     }
     close(sfd);
     log_info("stopping: no new connections, draining");

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -16,7 +17,7 @@ typedef struct endcb { void (*fn)(loop_t *, void *); void *arg; unsigned char *q
 struct loop {
     int ep, evfd;
     ioh_t evh;
-    volatile int stop;           /* set by any thread, read by the loop */
+    atomic_int stop;             /* set by any thread, read by the loop */
     uint64_t now;
     ltimer_t **heap; int nheap, capheap;
     pthread_mutex_t mu;          /* guards tasks: the only cross-thread state */

@@ -724,9 +724,7 @@ static void target_cb(loop_t *l, ioh_t *h, uint32_t ev)
             uint64_t us = now_us() - st->dial_us;
             WSTAT_ADD(w, dial_count, 1);
             WSTAT_ADD(w, dial_us_sum, us);
-#ifdef HAVE_METRICS
             WSTAT_ADD(w, dial_buckets[metrics_dial_bucket(us / 1e6)], 1);
-#endif
         }
         relay_start(st, h->fd);
         return;
@@ -1304,12 +1302,7 @@ static void on_signal(loop_t *l, ioh_t *h, uint32_t ev)
             server_snapshot_t snap;
             char json[4096];
             snapshot(m->srv, &snap);
-#ifdef HAVE_METRICS
             metrics_render_json(&snap, json, sizeof json);
-#else
-            snprintf(json, sizeof json, "{\"sessions_open\":%llu,\"streams_open\":%llu}",
-                     (unsigned long long)snap.sessions_open, (unsigned long long)snap.streams_open);
-#endif
             log_info("[Stats] %s", json);
             break;
         }
@@ -1389,10 +1382,6 @@ int server_run(server_config_t *cfg)
         timer_init(&w->tick, tick_cb, w);
         timer_set(w->loop, &w->tick, 200);
     }
-#ifndef HAVE_METRICS
-#define admin_listen(l, hp, f, a, e, n) (snprintf(e, n, "not built in"), -1)
-#define admin_close(l) ((void)0)
-#endif
     if (cfg->metrics_listen &&
         admin_listen(m.loop, cfg->metrics_listen, snapshot, &srv, err, sizeof err) < 0) {
         log_error("--metrics-listen: %s", err);
