@@ -480,6 +480,12 @@ def env_report(path, args, nets):
         else:
             lines.append(f"rtt_{rtt:g}ms: UNAVAILABLE ({n.error if n else '?'}), "
                          "cells ran at loopback RTT (rtt_effective=0)")
+    if os.path.exists(path):  # a resumed run: keep the first environment, note this one
+        with open(path, "a") as f:
+            f.write(f"resumed: {lines[0][6:]}; git {sh('git describe --always --dirty --tags')}; "
+                    f"server {sh(args.build + '/anytls-server --version 2>&1 | head -1')}; "
+                    f"load {load}\n")
+        return
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
