@@ -72,9 +72,9 @@ tsan:
 
 # The README's test command. Everything it needs is installed first.
 test: deps
-	$(MAKE) all unit
-	$(MAKE) asan
-	$(MAKE) tsan
+	$(MAKE) -j2 all unit
+	$(MAKE) -j2 asan
+	$(MAKE) -j2 tsan
 	scripts/run_tests.sh
 
 bench: deps

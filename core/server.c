@@ -448,6 +448,16 @@ static int parse_ip_name(addr_t *a)
     return 0;
 }
 
+/* After an acquire the pool may want spares replaced: run this worker's pool
+ * tick in 2 ms (one timer, coalesced) rather than at the next 200 ms tick, so
+ * a busy target's spares are refilled at the rate they are taken. */
+#define REFILL_SOON_MS 2
+static void refill_soon(sworker_t *w)
+{
+    uint64_t due = now_ms() + REFILL_SOON_MS;
+    if (w->tick.idx < 0 || w->tick.when > due) timer_set(w->loop, &w->tick, REFILL_SOON_MS);
+}
+
 /* Destination known: take a spare, or dial (resolving first if needed). */
 static void stream_open_tcp(sstream_t *st)
 {
@@ -457,6 +467,7 @@ static void stream_open_tcp(sstream_t *st)
     st->pool = s->w->pool;
     pref_get(st->pool);
     int r = st->pool->h.ops->acquire(st->pool->h.impl, st->key, s->w->id, &fd);
+    if (!s->w->draining) refill_soon(s->w);
     if (r == POOL_FULL) {
         st->state = ST_WAIT_POOL;
         timer_set(LOOP(s), &st->timer, FULL_RETRY_MS);

@@ -168,7 +168,7 @@ static int reload(void *arg, server_config_t *out)
 int main(int argc, char **argv)
 {
     int ac;
-    char **av;
+    static char **av;   /* static: the configuration points into it until exit */
     orig_argc = argc;
     orig_argv = argv;
     if (expand(argc, argv, &ac, &av) < 0) return 2;
