@@ -7,6 +7,9 @@
 #   build-tsan/tests/test_pool* the pool tests under TSan (pools are the shared state)
 #   tests/integration/          loopback end-to-end tests (pytest), ASan binaries
 #   tests/interop/              against a real sing-box (pytest); never skipped
+#   scripts/fuzz_regress.sh     every fuzz target over its corpus (+2000 fixed-seed runs)
+#   scripts/test_connection_pool.sh  the seed's pool script, as a user runs it
+#   scripts/smoke_bench.sh      the research pipeline end to end, seconds per cell
 set -uo pipefail
 cd "$(dirname "$0")/.."
 passed=0; failed=0; failures=()
@@ -30,7 +33,9 @@ if [ -d tests/integration ]; then
     run integration-pools env ANYTLS_BIN=build $PYTEST tests/integration -k pool
 fi
 [ -d tests/interop ] && run interop env ANYTLS_BIN=build-asan $PYTEST tests/interop
-[ -x scripts/smoke_bench.sh ] && run smoke-pipeline scripts/smoke_bench.sh
+run fuzz-regress scripts/fuzz_regress.sh
+run seed-pool-script scripts/test_connection_pool.sh
+run smoke-pipeline scripts/smoke_bench.sh
 
 echo
 for f in "${failures[@]}"; do echo "FAILED: $f"; done
