@@ -13,7 +13,7 @@
 
 typedef struct flog {
     fuzz_buf_t log;
-    int stop_cmd;       /* control cmd whose first frame makes the callback return 7 */
+    int stop_cmd;       /* cmd whose first (whole) frame makes the callback return 7 */
     int stopped;
     int in_psh;
     frame_hdr_t psh;
@@ -57,6 +57,11 @@ static inline int frame_log_cb(void *arg, const frame_hdr_t *h, const uint8_t *d
         if (last) {
             l->in_psh = 0;
             fuzz_put8(&l->log, 'E');
+            /* a PSH stops only once whole, so the log stays split-independent */
+            if (l->stop_cmd == CMD_PSH) {
+                l->stopped = 1;
+                return 7;
+            }
         }
         return 0;
     }
@@ -92,8 +97,14 @@ static inline void frame_log_reference(const uint8_t *p, size_t n, int stop_cmd,
             /* no callback until a body byte is there (or the PSH is empty) */
             log_hdr(out, 'P', &h);
             fuzz_put(out, p + pos, avail);
-            if (avail == h.len)
+            if (avail == h.len) {
                 fuzz_put8(out, 'E');
+                if (stop_cmd == CMD_PSH) {
+                    fuzz_put8(out, 'S');
+                    fuzz_put8(out, 1);
+                    return;
+                }
+            }
         } else if (h.cmd != CMD_WASTE && h.cmd != CMD_PSH && avail == h.len) {
             log_hdr(out, 'C', &h);
             fuzz_put(out, p + pos, avail);

@@ -12,8 +12,9 @@
  *    random offsets for longer ones) or cut into random chunks (including empty
  *    feeds; the chunking is drawn from the input's hash), and equal to what a
  *    trivial whole-buffer reference decoder says.
- * A callback "stops" (returns 7) at the first control frame whose cmd is picked
- * from the input's hash, so the early-return path is covered too. */
+ * A callback "stops" (returns 7) at the first frame whose cmd is picked from
+ * the input's hash (a PSH at its last piece), so the early-return paths are
+ * covered too. */
 #include "frame_log.h"
 
 /* Feeds p[0..n) cut at the given offsets (cuts[] ascending, within [0, n]).

@@ -41,6 +41,7 @@ static size_t request(const uint8_t *b, size_t n, int *is_connect)
     FUZZ_CHECK(el == rc && enc[0] == (uint8_t)ic);
     FUZZ_CHECK(memcmp(enc + 1, b + 1, (size_t)rc - 1) == 0);
     FUZZ_CHECK(uot_encode_request(ic, &dst, enc, (size_t)rc - 1) == -1);
+    FUZZ_CHECK(uot_encode_request(ic, &dst, enc, 0) == -1);
     for (size_t k = 0; k < (size_t)rc; k++) {
         int ic2;
         addr_t d2;
@@ -79,6 +80,8 @@ static size_t datagram(const uint8_t *b, size_t n, int is_connect)
     FUZZ_CHECK(uot_datagram_header(is_connect, &dst, plen, small, hl - 1) == -1);
     free(small);
     FUZZ_CHECK(uot_datagram_header(is_connect, &dst, 0x10000, hdr, sizeof(hdr)) == -1);
+    if (!is_connect) /* no room for the address */
+        FUZZ_CHECK(uot_datagram_header(is_connect, &dst, plen, hdr, hl - 3) == -1);
     /* prefixes: all of the header, a few of the payload */
     for (size_t k = 0; k < (size_t)rc; k++) {
         if (k > hl + 4 && k + 4 < (size_t)rc)
