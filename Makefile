@@ -113,9 +113,10 @@ FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -g -O1 -std=gnu11 $(FUZZ_SAN) -fno-omit-frame-pointer -Wall -Wextra \
 	-Wno-unused-parameter -Wno-sign-compare -Icore -Ifuzz -D_GNU_SOURCE
 FUZZ_SRCS_frame := core/frame.c
-FUZZ_SRCS_auth := core/frame.c
+FUZZ_SRCS_auth := core/frame.c core/auth.c
 FUZZ_SRCS_padding := core/padding.c
 FUZZ_LIBS_padding := -lcrypto
+FUZZ_LIBS_auth := -lcrypto
 FUZZ_SRCS_kv := core/kv.c
 FUZZ_SRCS_addr := core/addr.c
 FUZZ_SRCS_inbound := core/inbound_parse.c core/addr.c

@@ -40,19 +40,8 @@ int main(int argc, char **argv)
         {"config", 1, 0, O_CONFIG},
         {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
     {   /* --config FILE: the file's settings go in front of the command line's */
-        const char *valued[sizeof opts / sizeof *opts], *switches[sizeof opts / sizeof *opts];
-        int nv = 0, ns = 0;
-        for (const struct option *op = opts; op->name; op++) {
-            if (op->has_arg) valued[nv++] = op->name;
-            else if (strcmp(op->name, "help") && strcmp(op->name, "version")) switches[ns++] = op->name;
-        }
-        valued[nv] = switches[ns] = NULL;
         static char **xargv; /* kept for the process lifetime: the config points into it */
-        char cerr[512];
-        if (config_expand_argv(argc, argv, "client", valued, switches, &argc, &xargv, cerr, sizeof cerr) < 0) {
-            fprintf(stderr, "anytls-client: %s\n", cerr);
-            return 2;
-        }
+        if (config_expand_options(argc, argv, "anytls-client", "client", opts, &argc, &xargv) < 0) return 2;
         argv = xargv;
     }
     client_config_t c;

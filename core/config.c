@@ -12,6 +12,7 @@
  * starts with ';' after whitespace; one pair of surrounding double quotes is
  * removed here ("a b" -> a b). */
 #include "config.h"
+#include <getopt.h>
 
 #include <errno.h>
 #include <ini.h>
@@ -258,4 +259,28 @@ void config_free_argv(int argc, char **argv, char **orig)
 {
     (void)argc;
     if (argv && argv != orig) free(argv);
+}
+
+int config_expand_options(int argc, char **argv, const char *prog, const char *self,
+                          const struct option *opts, int *out_argc, char ***out_argv)
+{
+    size_t n = 0;
+    while (opts[n].name) n++;
+    const char **valued = calloc(n + 1, sizeof *valued), **switches = calloc(n + 1, sizeof *switches);
+    if (!valued || !switches) {
+        free(valued); free(switches);
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return -1;
+    }
+    int nv = 0, ns = 0;
+    for (const struct option *op = opts; op->name; op++) {
+        if (op->has_arg) valued[nv++] = op->name;
+        else if (strcmp(op->name, "help") && strcmp(op->name, "version")) switches[ns++] = op->name;
+    }
+    char err[512];
+    int r = config_expand_argv(argc, argv, self, valued, switches, out_argc, out_argv, err, sizeof err);
+    free(valued);
+    free(switches);
+    if (r < 0) { fprintf(stderr, "%s: %s\n", prog, err); return -1; }
+    return 0;
 }

@@ -25,4 +25,11 @@ int config_expand_argv(int argc, char **argv, const char *self, const char *cons
                        char *err, size_t errcap);
 void config_free_argv(int argc, char **argv, char **orig);
 
+/* config_expand_argv with the flag lists taken from a getopt_long table (flags
+ * with an argument take values; the others, but help and version, are switches).
+ * On failure prints "prog: message" to stderr and returns -1. */
+struct option;
+int config_expand_options(int argc, char **argv, const char *prog, const char *self,
+                          const struct option *opts, int *out_argc, char ***out_argv);
+
 #endif

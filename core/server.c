@@ -12,6 +12,7 @@
  * loop's scratch buffer and handed to OpenSSL without a copy. */
 #include "server.h"
 #include "addr.h"
+#include "auth.h"
 #include "dns.h"
 #include "frame.h"
 #include "kv.h"
@@ -29,7 +30,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -109,9 +112,7 @@ struct ssess {
     sworker_t *w;
     tconn_t c;
     enum { SS_HANDSHAKE, SS_AUTH, SS_RUN, SS_DEAD } state;
-    uint8_t auth[34];
-    uint8_t auth_got;
-    uint32_t pad_left;
+    auth_state_t auth;
     unsigned got_settings : 1;
     frame_dec_t dec;
     sstream_t **tab;
@@ -147,6 +148,9 @@ struct sworker {
     int draining;
     ltimer_t tick;
     ltimer_t accept_pause;     /* listener resumes after running out of fds */
+    uint64_t dial_window;      /* second in which dials_in_window refill connects started */
+    int dials_in_window;
+    uint64_t last_cap_log;     /* ms of the last "session cap" log line */
     pool_ref_t *pool;          /* current pool (reference held) */
     refill_t *refills;
     pool_dial_t dials[64];
@@ -255,6 +259,17 @@ static void unblock_all(ssess_t *s)
 }
 
 static void sess_resume(ssess_t *s);
+
+/* The session's output is full: stop reading this target until it drains
+ * (sess_cb's EPOLLOUT handler unblocks every blocked stream). */
+static void block_target(sstream_t *st)
+{
+    ssess_t *s = st->s;
+    loop_mod(LOOP(s), &st->tio, st->tio.events & ~EPOLLIN);
+    st->blocked = 1; st->bnext = s->blocked; s->blocked = st;
+    s->c.notify_w = 1;
+    tconn_update(LOOP(s), &s->c);
+}
 
 /* A stream leaves its session: FIN (if asked), pool accounting, fd closed. */
 static void stream_close(sstream_t *st, int send_fin, const char *why)
@@ -494,6 +509,19 @@ static void stream_open_tcp(sstream_t *st)
 
 /* ---- UDP over TCP ---- */
 
+/* The UoT socket is AF_INET6 dual-stack: an IPv4 destination becomes ::ffff:a.b.c.d. */
+static void map_v4(struct sockaddr_storage *ss, socklen_t *len)
+{
+    if (ss->ss_family != AF_INET) return;
+    struct sockaddr_in s4;
+    memcpy(&s4, ss, sizeof s4);
+    struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = s4.sin_port };
+    memset((uint8_t *)&s6.sin6_addr + 10, 0xff, 2);
+    memcpy((uint8_t *)&s6.sin6_addr + 12, &s4.sin_addr, 4);
+    memcpy(ss, &s6, sizeof s6);
+    *len = sizeof s6;
+}
+
 static void uot_send(sstream_t *st, const addr_t *dst, const uint8_t *p, size_t n)
 {
     addr_t ip = *dst;
@@ -506,15 +534,7 @@ static void uot_send(sstream_t *st, const addr_t *dst, const uint8_t *p, size_t 
         return;
     }
     addr_to_sockaddr(&ip, &ss, &len);
-    if (ss.ss_family == AF_INET && st->tio.fd >= 0) {
-        /* our UDP socket is AF_INET6 dual-stack: map */
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = s4->sin_port };
-        memset((uint8_t *)&s6.sin6_addr + 10, 0xff, 2);
-        memcpy((uint8_t *)&s6.sin6_addr + 12, &s4->sin_addr, 4);
-        memcpy(&ss, &s6, sizeof s6);
-        len = sizeof s6;
-    }
+    map_v4(&ss, &len);
     if (sendto(st->tio.fd, p, n, MSG_NOSIGNAL, st->uot_connect ? NULL : (struct sockaddr *)&ss,
                st->uot_connect ? 0 : len) < 0)
         log_debug("UoT sendto: %s", strerror(errno));
@@ -553,14 +573,7 @@ static void uot_start(sstream_t *st)
         if (ip.type == ADDR_DOMAIN) { stream_fail(st, "UoT connect to a name is not supported"); return; }
         struct sockaddr_storage ss; socklen_t len;
         addr_to_sockaddr(&ip, &ss, &len);
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-            struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = s4->sin_port };
-            memset((uint8_t *)&s6.sin6_addr + 10, 0xff, 2);
-            memcpy((uint8_t *)&s6.sin6_addr + 12, &s4->sin_addr, 4);
-            memcpy(&ss, &s6, sizeof s6);
-            len = sizeof s6;
-        }
+        map_v4(&ss, &len);
         if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
             char m[120];
             snprintf(m, sizeof m, "UDP connect: %s", strerror(errno));
@@ -578,13 +591,7 @@ static void uot_read(sstream_t *st)
     ssess_t *s = st->s;
     uint8_t *buf = loop_scratch(LOOP(s));
     for (int i = 0; i < 64; i++) {
-        if (s->c.out.len > SESS_OUT_HIGH) {
-            loop_mod(LOOP(s), &st->tio, st->tio.events & ~EPOLLIN);
-            st->blocked = 1; st->bnext = s->blocked; s->blocked = st;
-            s->c.notify_w = 1;
-            tconn_update(LOOP(s), &s->c);
-            return;
-        }
+        if (s->c.out.len > SESS_OUT_HIGH) { block_target(st); return; }
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         /* leave room for frame header + datagram header in the headroom */
@@ -674,13 +681,7 @@ static void target_read(sstream_t *st)
     ssess_t *s = st->s;
     uint8_t *buf = loop_scratch(LOOP(s));
     for (int i = 0; i < 4; i++) {
-        if (s->c.out.len > SESS_OUT_HIGH) {
-            loop_mod(LOOP(s), &st->tio, st->tio.events & ~EPOLLIN);
-            st->blocked = 1; st->bnext = s->blocked; s->blocked = st;
-            s->c.notify_w = 1;
-            tconn_update(LOOP(s), &s->c);
-            return;
-        }
+        if (s->c.out.len > SESS_OUT_HIGH) { block_target(st); return; }
         ssize_t n = recv(st->tio.fd, buf, FRAME_MAX_DATA, 0);
         if (n > 0) {
             frame_put_hdr(buf - FRAME_HDR, CMD_PSH, st->sid, (uint16_t)n);
@@ -890,33 +891,22 @@ static void sess_timer(loop_t *l, ltimer_t *t)
     }
 }
 
-/* Consumes the auth block (sha256(password), u16 padding length, padding) in
- * as many reads as it comes in; returns the offset where frames start, or -1. */
+/* Consumes the auth block (core/auth.c); returns the offset where frames start,
+ * n while the block is incomplete, or -1 on a wrong password. */
 static int auth_consume(ssess_t *s, const uint8_t *p, int n)
 {
-    int i = 0;
-    if (s->auth_got < sizeof s->auth) {
-        int k = (int)sizeof s->auth - s->auth_got;
-        if (k > n) k = n;
-        memcpy(s->auth + s->auth_got, p, (size_t)k);
-        s->auth_got += (uint8_t)k;
-        i = k;
-        if (s->auth_got < sizeof s->auth) return n;
-        if (CRYPTO_memcmp(s->auth, s->w->srv->pass_hash, 32) != 0) {
-            log_warn("session %s: authentication failed (wrong password), closing", s->peer);
-            WSTAT_ADD(s->w, auth_failures, 1);
-            return -1;
-        }
-        s->pad_left = (uint32_t)s->auth[32] << 8 | s->auth[33];
+    size_t used = 0;
+    int r = auth_feed(&s->auth, s->w->srv->pass_hash, p, (size_t)n, &used);
+    if (r == AUTH_MORE) return n;
+    if (r == AUTH_BAD) {
+        log_warn("session %s: authentication failed (wrong password), closing", s->peer);
+        WSTAT_ADD(s->w, auth_failures, 1);
+        return -1;
     }
-    uint32_t k = (uint32_t)(n - i) < s->pad_left ? (uint32_t)(n - i) : s->pad_left;
-    i += (int)k;
-    s->pad_left -= k;
-    if (s->pad_left) return n;
     s->state = SS_RUN;
     timer_cancel(LOOP(s), &s->timer);
     log_debug("session %s authenticated", s->peer);
-    return i;
+    return (int)used;
 }
 
 static void sess_read(ssess_t *s)
@@ -984,6 +974,15 @@ static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 listener_pause(l, h, &w->accept_pause, 200, "accept");
             return;
+        }
+        if (w->nsessions >= (srv->cfg->max_sessions + srv->nworkers - 1) / srv->nworkers) {
+            if (loop_now(l) - w->last_cap_log > 10000) {
+                log_warn("session cap reached (--max-sessions %d): refusing new connections",
+                         srv->cfg->max_sessions);
+                w->last_cap_log = loop_now(l);
+            }
+            close(fd);
+            continue;
         }
         set_nodelay(fd);
         ssess_t *s = calloc(1, sizeof *s);
@@ -1086,6 +1085,15 @@ static void tick_cb(loop_t *l, ltimer_t *t)
         }
         parse_ip_name(&a);
         for (int k = 0; k < w->dials[i].count; k++) {
+            /* No amplification: at most max_spare_dials refill connects per
+             * second per worker; the rest are handed back as failed. */
+            uint64_t sec = loop_now(l) / 1000;
+            if (sec != w->dial_window) { w->dial_window = sec; w->dials_in_window = 0; }
+            if (w->dials_in_window >= w->srv->cfg->max_spare_dials) {
+                pool->h.ops->spare_failed(pool->h.impl, w->dials[i].key, w->id);
+                continue;
+            }
+            w->dials_in_window++;
             refill_t *r = calloc(1, sizeof *r);
             if (!r) { pool->h.ops->spare_failed(pool->h.impl, w->dials[i].key, w->id); continue; }
             r->w = w;
@@ -1213,6 +1221,8 @@ void server_config_defaults(server_config_t *c)
     c->stream_buf = 256 * 1024;
     c->pool_type = "lockfree";
     c->log_level = -1;
+    c->max_sessions = 10000;
+    c->max_spare_dials = 200;
     pool_config_defaults(&c->pool);
 }
 
@@ -1348,6 +1358,20 @@ static void join_workers(server_t *srv, int drain_ms)
     }
 }
 
+/* After the listeners are bound and the key is read: become `user`. */
+static int drop_privileges(const char *user, char *err, size_t cap)
+{
+    struct passwd *pw = getpwnam(user);
+    if (!pw) { snprintf(err, cap, "no such user '%s'", user); return -1; }
+    if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+        snprintf(err, cap, "cannot become %s: %s", user, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0 && pw->pw_uid != 0) { snprintf(err, cap, "privileges could be regained"); return -1; }
+    log_info("running as user %s (uid %u)", user, (unsigned)pw->pw_uid);
+    return 0;
+}
+
 int server_run(server_config_t *cfg)
 {
     server_t srv = { .cfg = cfg };
@@ -1402,6 +1426,12 @@ int server_run(server_config_t *cfg)
     if (sfd < 0 || loop_add(m.loop, &m.sig, sfd, EPOLLIN, on_signal, &m) < 0) {
         log_error("signalfd: %s", strerror(errno));
         if (sfd >= 0) close(sfd);
+        goto out_workers;
+    }
+    if (cfg->user && drop_privileges(cfg->user, err, sizeof err) < 0) {
+        log_error("--user: %s", err);
+        loop_del(m.loop, &m.sig);
+        close(sfd);
         goto out_workers;
     }
     timer_init(&m.stats, stats_tick, &m);

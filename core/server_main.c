@@ -28,6 +28,8 @@ static void usage(FILE *f)
 "      --auth-timeout-secs N         time a client has to authenticate (default 10)\n"
 "      --connect-timeout-secs N      outbound dial timeout (default 10)\n"
 "      --drain-timeout-secs N        on SIGINT/SIGTERM, time open streams get (default 5)\n"
+"      --max-sessions N              sessions open at once (default 10000)\n"
+"      --user NAME                   drop privileges to NAME after binding the port\n"
 "      --tls-tickets N               TLS 1.3 session tickets per handshake (default 0: AnyTLS\n"
 "                                    clients reuse sessions; each ticket costs a client ~13 KB)\n"
 "Outbound connection pool:\n"
@@ -37,6 +39,7 @@ static void usage(FILE *f)
 "      --min-idle-connections N      warm spares kept per recently used target (default 5)\n"
 "      --max-pool-targets N          targets tracked at once, LRU beyond (default 1024)\n"
 "      --stats-interval-secs N       [Pool Stats] period (default 60)\n"
+"      --max-spare-dials N           refill connects per second per worker (default 200)\n"
 "      --metrics-listen ADDR:PORT    Prometheus metrics on GET /metrics (loopback only)\n"
 "      --config FILE                 read flags from an INI file (keys: long flags without\n"
 "                                    the dashes; the command line wins; see anytls-server(1))\n"
@@ -45,7 +48,7 @@ static void usage(FILE *f)
 }
 
 enum { O_METRICS = 300, O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
-       O_DRAIN, O_TICKETS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS };
+       O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
 static int num(const char *flag, const char *v, long lo, long hi, long *out)
@@ -60,6 +63,7 @@ static const struct option opts[] = {
         {"cert", 1, 0, O_CERT}, {"key", 1, 0, O_KEY}, {"log-level", 1, 0, O_LOG},
         {"workers", 1, 0, O_WORKERS}, {"max-streams-per-session", 1, 0, O_MAXSTREAMS},
         {"auth-timeout-secs", 1, 0, O_AUTHTO}, {"connect-timeout-secs", 1, 0, O_CONNTO}, {"drain-timeout-secs", 1, 0, O_DRAIN}, {"tls-tickets", 1, 0, O_TICKETS},
+        {"max-sessions", 1, 0, O_MAXSESS}, {"user", 1, 0, O_USER}, {"max-spare-dials", 1, 0, O_SPAREDIALS},
         {"pool-type", 1, 0, O_PTYPE}, {"max-outbound-connections", 1, 0, O_MAXCONN},
         {"max-idle-time-secs", 1, 0, O_IDLE}, {"min-idle-connections", 1, 0, O_MINIDLE},
         {"max-pool-targets", 1, 0, O_TARGETS}, {"stats-interval-secs", 1, 0, O_STATS},
@@ -70,19 +74,7 @@ static const struct option opts[] = {
  * expanded argv is kept for the process lifetime (the config points into it). */
 static int expand(int argc, char **argv, int *out_argc, char ***out_argv)
 {
-    const char *valued[sizeof opts / sizeof *opts], *switches[sizeof opts / sizeof *opts];
-    int nv = 0, ns = 0;
-    for (const struct option *op = opts; op->name; op++) {
-        if (op->has_arg) valued[nv++] = op->name;
-        else if (strcmp(op->name, "help") && strcmp(op->name, "version")) switches[ns++] = op->name;
-    }
-    valued[nv] = switches[ns] = NULL;
-    char cerr[512];
-    if (config_expand_argv(argc, argv, "server", valued, switches, out_argc, out_argv, cerr, sizeof cerr) < 0) {
-        fprintf(stderr, "anytls-server: %s\n", cerr);
-        return -1;
-    }
-    return 0;
+    return config_expand_options(argc, argv, "anytls-server", "server", opts, out_argc, out_argv);
 }
 
 /* Flags into *c. 0 ok, 1 done (-h or -V printed), 2 bad usage (message printed). */
@@ -124,6 +116,9 @@ static int parse(int argc, char **argv, server_config_t *c)
         case O_TARGETS: if (num("--max-pool-targets", optarg, 1, 1000000, &v)) return 2; c->pool.max_targets = (int)v; break;
         case O_STATS: if (num("--stats-interval-secs", optarg, 1, 86400, &v)) return 2; c->stats_interval_s = (int)v; break;
         case O_METRICS: c->metrics_listen = optarg; break;
+        case O_MAXSESS: if (num("--max-sessions", optarg, 1, 10000000, &v)) return 2; c->max_sessions = (int)v; break;
+        case O_USER: c->user = optarg; break;
+        case O_SPAREDIALS: if (num("--max-spare-dials", optarg, 1, 1000000, &v)) return 2; c->max_spare_dials = (int)v; break;
         case O_CONFIG: fprintf(stderr, "anytls-server: write --config FILE in full, once\n"); return 2;
         case 'h': usage(stdout); return 1;
         case 'V': printf("anytls-server %s\n", ANYTLS_VERSION); return 1;

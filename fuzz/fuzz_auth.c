@@ -1,13 +1,10 @@
 /* fuzz_auth.c -- the server's first application bytes: the auth block
  * (sha256(password) 32, padding length u16, padding) then frames.
  *
- * The server's auth_consume() is static in core/server.c, which cannot be built
- * without the event loop, TLS and the pools, so this target carries a copy of
- * it (auth_consume_copy below, taken from server.c at 8b55ceb; keep it in step)
- * and feeds what follows it to the real frame decoder (core/frame.c), exactly as
- * sess_read() does. What it tests is therefore the frame decoder behind a
- * 34+N-byte prefix, cut into TLS-read-sized pieces, and the copy's chunk
- * handling; server.c's own copy is not linked in.
+ * The server's auth step is core/auth.c (auth_feed), used here exactly as
+ * sess_read() uses it, followed by the real frame decoder (core/frame.c). What it
+ * tests is the auth step and the frame decoder behind a 34+N-byte prefix, cut into
+ * TLS-read-sized pieces.
  *
  * The input is the stream (password "password"). Property: the outcome
  * (waiting for more auth bytes / wrong password / running) and the normal-form
@@ -18,6 +15,7 @@
  * to a one-shot
  * reading of the spec (PROTOCOL.md section 2). */
 #include "frame_log.h"
+#include "auth.h"
 
 /* sha256("password") */
 static const uint8_t PASS_HASH[32] = {
@@ -28,34 +26,19 @@ static const uint8_t PASS_HASH[32] = {
 enum { SS_AUTH = 1, SS_RUN = 2, SS_DEAD = 3 };
 
 typedef struct asess {
-    uint8_t auth[34];
-    uint8_t auth_got;
-    uint32_t pad_left;
+    auth_state_t a;
     int state;
 } asess_t;
 
-/* server.c auth_consume(), with CRYPTO_memcmp -> memcmp, the log lines and the
- * timer call dropped. */
+/* The server's own auth step (core/auth.c), as sess_read() uses it. */
 static int auth_consume_copy(asess_t *s, const uint8_t *p, int n)
 {
-    int i = 0;
-    if (s->auth_got < sizeof s->auth) {
-        int k = (int)sizeof s->auth - s->auth_got;
-        if (k > n) k = n;
-        memcpy(s->auth + s->auth_got, p, (size_t)k);
-        s->auth_got += (uint8_t)k;
-        i = k;
-        if (s->auth_got < sizeof s->auth) return n;
-        if (memcmp(s->auth, PASS_HASH, 32) != 0)
-            return -1;
-        s->pad_left = (uint32_t)s->auth[32] << 8 | s->auth[33];
-    }
-    uint32_t k = (uint32_t)(n - i) < s->pad_left ? (uint32_t)(n - i) : s->pad_left;
-    i += (int)k;
-    s->pad_left -= k;
-    if (s->pad_left) return n;
+    size_t used = 0;
+    int r = auth_feed(&s->a, PASS_HASH, p, (size_t)n, &used);
+    if (r == AUTH_MORE) return n;
+    if (r == AUTH_BAD) return -1;
     s->state = SS_RUN;
-    return i;
+    return (int)used;
 }
 
 static fuzz_buf_t want, got;

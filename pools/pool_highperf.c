@@ -30,6 +30,7 @@
  *    for the dial, stream_done normally from the worker that acquired (another
  *    one works, it just searches). */
 #include "pool.h"
+#include "pool_impl.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -92,60 +93,10 @@ static void bump(_Atomic int64_t *c, int64_t d) /* caller holds the cache lock *
 static int64_t get(_Atomic int64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
 /* A key as the pool sees it: text, length and hash, computed once per call.
- * key_parse() is false for a NULL or overlong key (such a stream is served
+ * pool_key_parse() is false for a NULL or overlong key (such a stream is served
  * untracked). pool_lock.c, pool_lockfree.c and pool_highperf.c each carry
  * this block: one self-contained file per implementation. */
-typedef struct pkey {
-    const char *s;
-    size_t len;
-    uint64_t hash;
-} pkey_t;
-
-/* 8 bytes per step, murmur3-style mixing. Seeded per pool, so that clients
- * choosing target names cannot line them all up on one hash chain. */
-static bool key_parse(uint64_t seed, const char *s, pkey_t *k)
-{
-    if (!s) return false;
-    size_t len = strnlen(s, POOL_KEY_MAX + 1), i = 0;
-    if (len > POOL_KEY_MAX) return false;
-    uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull), w;
-    for (; i + 8 <= len; i += 8) {
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 29;
-    }
-    w = 0;
-    memcpy(&w, s + i, len - i);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 32;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 29;
-    *k = (pkey_t){s, len, h};
-    return true;
-}
-
-/* A stored key (NUL-terminated, in a POOL_KEY_MAX + 1 buffer) equals k? */
-static bool key_eq(const char *stored, const pkey_t *k) { return memcmp(stored, k->s, k->len + 1) == 0; }
-
-static uint64_t hash_seed(void)
-{
-    uint64_t s;
-    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
-        s = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&s;
-    return s;
-}
-
-static uint64_t now_ms(const pool_t *p)
-{
-    if (p->cfg.now_ms) return p->cfg.now_ms(p->cfg.now_arg);
-    /* CLOCK_MONOTONIC at tick resolution: milliseconds are all the pool needs,
-     * and the coarse read costs a fraction of the precise one. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static bool older(uint64_t now, uint64_t ts, int age) { return now > ts && now - ts > (uint64_t)age; }
+static uint64_t now_ms(const pool_t *p) { return pool_cfg_now_ms(&p->cfg); }
 
 static void close_fd(pool_t *p, int fd)
 {
@@ -174,13 +125,13 @@ static int worker_of(const pool_t *p, int worker)
 
 /* ---- one cache's target table (cache lock held) ---- */
 
-static int slot_find(const hp_cache_t *c, const pkey_t *k)
+static int slot_find(const hp_cache_t *c, const pool_key_t *k)
 {
     for (uint32_t i = (uint32_t)k->hash & c->mask;; i = (i + 1) & c->mask) {
         uint32_t e = c->index[i];
         if (!e) return -1;
         const hp_slot_t *s = &c->slots[e - 1];
-        if (s->hash == k->hash && key_eq(s->key, k)) return (int)e - 1;
+        if (s->hash == k->hash && pool_key_eq(s->key, k)) return (int)e - 1;
     }
 }
 
@@ -270,7 +221,7 @@ static void evict_lru(pool_t *p, hp_cache_t *c, hp_closer_t *k)
     if (best >= 0) slot_forget(p, c, best, k, false);
 }
 
-static int slot_get(pool_t *p, hp_cache_t *c, const pkey_t *key, uint64_t now, hp_closer_t *k)
+static int slot_get(pool_t *p, hp_cache_t *c, const pool_key_t *key, uint64_t now, hp_closer_t *k)
 {
     int id = slot_find(c, key);
     if (id >= 0) return id;
@@ -303,7 +254,7 @@ static pool_t *hp_create(const pool_config_t *cfg)
     p->cfg = *cfg;
     p->cap = cfg->min_idle < cfg->max_conns ? cfg->min_idle : cfg->max_conns;
     p->nw = cfg->nworkers;
-    p->seed = hash_seed();
+    p->seed = pool_hash_seed();
     p->caches = aligned_alloc(_Alignof(hp_cache_t), (size_t)p->nw * sizeof(hp_cache_t));
     if (!p->caches) {
         free(p);
@@ -345,7 +296,7 @@ static void hp_destroy(pool_t *p)
 /* After a local miss: take a spare from another worker's cache, summing the
  * target's counts there on the way. Returns a live fd or -1; *others gets the
  * counts seen (complete only when no spare was found). */
-static int steal(pool_t *p, int w, const pkey_t *key, int *others, int *stale)
+static int steal(pool_t *p, int w, const pool_key_t *key, int *others, int *stale)
 {
     *others = 0;
     for (int i = 1; i < p->nw; i++) {
@@ -376,8 +327,8 @@ static int hp_acquire(pool_t *p, const char *key, int worker, int *fd_out)
     hp_cache_t *c = &p->caches[w];
     hp_closer_t cl = {0};
     *fd_out = -1;
-    pkey_t k;
-    bool ok = key_parse(p->seed, key, &k);
+    pool_key_t k;
+    bool ok = pool_key_parse(p->seed, key, &k);
     uint64_t now = now_ms(p);
     int r = POOL_MISS;
 
@@ -441,8 +392,8 @@ static void hp_stream_done(pool_t *p, const char *key, int worker)
 {
     int w = worker_of(p, worker);
     hp_cache_t *c = &p->caches[w];
-    pkey_t k;
-    bool ok = key_parse(p->seed, key, &k);
+    pool_key_t k;
+    bool ok = pool_key_parse(p->seed, key, &k);
     pthread_mutex_lock(&c->lock);
     bump(&c->c.active, -1); /* gauges are summed: any worker's will do */
     int id = ok ? slot_find(c, &k) : -1;
@@ -464,8 +415,8 @@ static void hp_spare_ready(pool_t *p, const char *key, int fd, int worker)
 {
     hp_cache_t *c = &p->caches[worker_of(p, worker)];
     uint64_t now = now_ms(p);
-    pkey_t k;
-    bool ok = key_parse(p->seed, key, &k), kept = false;
+    pool_key_t k;
+    bool ok = pool_key_parse(p->seed, key, &k), kept = false;
     pthread_mutex_lock(&c->lock);
     int id = ok ? slot_find(c, &k) : -1;
     if (id >= 0) {
@@ -491,8 +442,8 @@ static void hp_spare_ready(pool_t *p, const char *key, int fd, int worker)
 static void hp_spare_failed(pool_t *p, const char *key, int worker)
 {
     hp_cache_t *c = &p->caches[worker_of(p, worker)];
-    pkey_t k;
-    bool ok = key_parse(p->seed, key, &k);
+    pool_key_t k;
+    bool ok = pool_key_parse(p->seed, key, &k);
     pthread_mutex_lock(&c->lock);
     bump(&c->c.dial_failed, 1);
     int id = ok ? slot_find(c, &k) : -1;
@@ -509,7 +460,7 @@ static void expire_spares(pool_t *p, hp_cache_t *c, int id, uint64_t now, bool a
     hp_slot_t *s = &c->slots[id];
     size_t base = (size_t)id * p->cap;
     int n = 0;
-    while (n < s->idle && (all || older(now, c->since[base + n], p->cfg.max_idle_ms))) {
+    while (n < s->idle && (all || pool_older(now, c->since[base + n], p->cfg.max_idle_ms))) {
         closer_add(p, c, k, c->fds[base + n]);
         n++;
     }
@@ -532,7 +483,7 @@ static int hp_tick(pool_t *p, int worker, pool_dial_t *out, int max)
     for (int id = 0; id < c->nslots; id++) {
         hp_slot_t *s = &c->slots[id];
         if (!s->used) continue;
-        bool unused = older(now, s->last_used, p->cfg.max_idle_ms);
+        bool unused = pool_older(now, s->last_used, p->cfg.max_idle_ms);
         expire_spares(p, c, id, now, unused, &k);
         if (unused) {
             if (s->active == 0) slot_forget(p, c, id, &k, true);

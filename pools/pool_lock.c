@@ -13,6 +13,7 @@
  * Spares are handed out newest first (the freshest is the least likely to have
  * been closed by the target); expiry removes the oldest. */
 #include "pool.h"
+#include "pool_impl.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -71,61 +72,10 @@ static uint64_t get_gauge(_Atomic int64_t *c)
 }
 
 /* A key as the pool sees it: text, length and hash, computed once per call.
- * key_parse() is false for a NULL or overlong key (such a stream is served
+ * pool_key_parse() is false for a NULL or overlong key (such a stream is served
  * untracked). pool_lock.c, pool_lockfree.c and pool_highperf.c each carry
  * this block: one self-contained file per implementation. */
-typedef struct pkey {
-    const char *s;
-    size_t len;
-    uint64_t hash;
-} pkey_t;
-
-/* 8 bytes per step, murmur3-style mixing. Seeded per pool, so that clients
- * choosing target names cannot line them all up on one hash chain. */
-static bool key_parse(uint64_t seed, const char *s, pkey_t *k)
-{
-    if (!s) return false;
-    size_t len = strnlen(s, POOL_KEY_MAX + 1), i = 0;
-    if (len > POOL_KEY_MAX) return false;
-    uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull), w;
-    for (; i + 8 <= len; i += 8) {
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 29;
-    }
-    w = 0;
-    memcpy(&w, s + i, len - i);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 32;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 29;
-    *k = (pkey_t){s, len, h};
-    return true;
-}
-
-/* A stored key (NUL-terminated, in a POOL_KEY_MAX + 1 buffer) equals k? */
-static bool key_eq(const char *stored, const pkey_t *k) { return memcmp(stored, k->s, k->len + 1) == 0; }
-
-static uint64_t hash_seed(void)
-{
-    uint64_t s;
-    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
-        s = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&s;
-    return s;
-}
-
-static uint64_t now_ms(const pool_t *p)
-{
-    if (p->cfg.now_ms) return p->cfg.now_ms(p->cfg.now_arg);
-    /* CLOCK_MONOTONIC at tick resolution: milliseconds are all the pool needs,
-     * and the coarse read costs a fraction of the precise one. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* "older than age": now - ts > age, a clock going backwards is not old. */
-static bool older(uint64_t now, uint64_t ts, int age) { return now > ts && now - ts > (uint64_t)age; }
+static uint64_t now_ms(const pool_t *p) { return pool_cfg_now_ms(&p->cfg); }
 
 static void close_spare(pool_t *p, int fd)
 {
@@ -145,10 +95,10 @@ static int refill_want(const pool_t *p, const lk_target_t *t)
 
 /* ---- the map (caller holds the map lock) ---- */
 
-static lk_target_t *find(pool_t *p, const pkey_t *k)
+static lk_target_t *find(pool_t *p, const pool_key_t *k)
 {
     for (lk_target_t *t = p->buckets[k->hash & p->mask]; t; t = t->next)
-        if (t->hash == k->hash && key_eq(t->key, k)) return t;
+        if (t->hash == k->hash && pool_key_eq(t->key, k)) return t;
     return NULL;
 }
 
@@ -184,7 +134,7 @@ static void evict_lru(pool_t *p)
     drop_target(p, victim, false);
 }
 
-static lk_target_t *insert(pool_t *p, const pkey_t *k, uint64_t now)
+static lk_target_t *insert(pool_t *p, const pool_key_t *k, uint64_t now)
 {
     if (p->ntargets >= p->cfg.max_targets) evict_lru(p);
     lk_target_t *t = calloc(1, sizeof *t + (size_t)p->cap * sizeof(lk_spare_t));
@@ -212,7 +162,7 @@ static pool_t *lk_create(const pool_config_t *cfg)
     if (!p) return NULL;
     p->cfg = *cfg;
     p->cap = cfg->min_idle < cfg->max_conns ? cfg->min_idle : cfg->max_conns;
-    p->seed = hash_seed();
+    p->seed = pool_hash_seed();
     size_t n = 16;
     while (n < (size_t)cfg->max_targets) n <<= 1;
     p->buckets = calloc(n, sizeof *p->buckets);
@@ -286,8 +236,8 @@ static int lk_acquire(pool_t *p, const char *key, int worker, int *fd_out)
 {
     (void)worker; /* any worker may use any target */
     *fd_out = -1;
-    pkey_t k;
-    if (!key_parse(p->seed, key, &k)) return untracked_miss(p, fd_out);
+    pool_key_t k;
+    if (!pool_key_parse(p->seed, key, &k)) return untracked_miss(p, fd_out);
     uint64_t now = now_ms(p);
     pthread_rwlock_rdlock(&p->map);
     lk_target_t *t = find(p, &k);
@@ -312,8 +262,8 @@ static void lk_stream_done(pool_t *p, const char *key, int worker)
 {
     (void)worker;
     add_i(&p->c.active, -1);
-    pkey_t k;
-    if (!key_parse(p->seed, key, &k)) return;
+    pool_key_t k;
+    if (!pool_key_parse(p->seed, key, &k)) return;
     pthread_rwlock_rdlock(&p->map);
     lk_target_t *t = find(p, &k);
     if (t) {
@@ -329,8 +279,8 @@ static void lk_spare_ready(pool_t *p, const char *key, int fd, int worker)
     (void)worker;
     lk_target_t *t = NULL;
     uint64_t now = now_ms(p);
-    pkey_t k;
-    bool ok = key_parse(p->seed, key, &k);
+    pool_key_t k;
+    bool ok = pool_key_parse(p->seed, key, &k);
     pthread_rwlock_rdlock(&p->map);
     if (ok) t = find(p, &k);
     bool kept = false;
@@ -357,8 +307,8 @@ static void lk_spare_failed(pool_t *p, const char *key, int worker)
 {
     (void)worker;
     add_u(&p->c.dial_failed, 1);
-    pkey_t k;
-    if (!key_parse(p->seed, key, &k)) return;
+    pool_key_t k;
+    if (!pool_key_parse(p->seed, key, &k)) return;
     pthread_rwlock_rdlock(&p->map);
     lk_target_t *t = find(p, &k);
     if (t) {
@@ -376,7 +326,7 @@ static void lk_spare_failed(pool_t *p, const char *key, int worker)
 static void expire_spares(pool_t *p, lk_target_t *t, uint64_t now, bool all)
 {
     int k = 0;
-    while (k < t->idle && (all || older(now, t->spares[k].since, p->cfg.max_idle_ms))) {
+    while (k < t->idle && (all || pool_older(now, t->spares[k].since, p->cfg.max_idle_ms))) {
         close_spare(p, t->spares[k].fd);
         k++;
     }
@@ -389,7 +339,7 @@ static void expire_spares(pool_t *p, lk_target_t *t, uint64_t now, bool all)
 
 static bool forgettable(const pool_t *p, const lk_target_t *t, uint64_t now)
 {
-    return t->active == 0 && older(now, t->last_used, p->cfg.max_idle_ms);
+    return t->active == 0 && pool_older(now, t->last_used, p->cfg.max_idle_ms);
 }
 
 static int lk_tick(pool_t *p, int worker, pool_dial_t *out, int max)
@@ -402,7 +352,7 @@ static int lk_tick(pool_t *p, int worker, pool_dial_t *out, int max)
         for (lk_target_t *t = p->buckets[b]; t; t = t->next) {
             if (t->owner != worker) continue;
             pthread_mutex_lock(&t->mu);
-            bool unused = older(now, t->last_used, p->cfg.max_idle_ms);
+            bool unused = pool_older(now, t->last_used, p->cfg.max_idle_ms);
             expire_spares(p, t, now, unused);
             if (unused) {
                 forget |= t->active == 0;

@@ -49,6 +49,7 @@
  * Refill ownership: target hash(key) % nworkers is maintained (expired,
  * forgotten, refilled) by that worker's tick. */
 #include "pool.h"
+#include "pool_impl.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -166,60 +167,10 @@ static bool dec_if_positive(_Atomic int *c)
 }
 
 /* A key as the pool sees it: text, length and hash, computed once per call.
- * key_parse() is false for a NULL or overlong key (such a stream is served
+ * pool_key_parse() is false for a NULL or overlong key (such a stream is served
  * untracked). pool_lock.c, pool_lockfree.c and pool_highperf.c each carry
  * this block: one self-contained file per implementation. */
-typedef struct pkey {
-    const char *s;
-    size_t len;
-    uint64_t hash;
-} pkey_t;
-
-/* 8 bytes per step, murmur3-style mixing. Seeded per pool, so that clients
- * choosing target names cannot line them all up on one hash chain. */
-static bool key_parse(uint64_t seed, const char *s, pkey_t *k)
-{
-    if (!s) return false;
-    size_t len = strnlen(s, POOL_KEY_MAX + 1), i = 0;
-    if (len > POOL_KEY_MAX) return false;
-    uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull), w;
-    for (; i + 8 <= len; i += 8) {
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 29;
-    }
-    w = 0;
-    memcpy(&w, s + i, len - i);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 32;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 29;
-    *k = (pkey_t){s, len, h};
-    return true;
-}
-
-/* A stored key (NUL-terminated, in a POOL_KEY_MAX + 1 buffer) equals k? */
-static bool key_eq(const char *stored, const pkey_t *k) { return memcmp(stored, k->s, k->len + 1) == 0; }
-
-static uint64_t hash_seed(void)
-{
-    uint64_t s;
-    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
-        s = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&s;
-    return s;
-}
-
-static uint64_t now_ms(const pool_t *p)
-{
-    if (p->cfg.now_ms) return p->cfg.now_ms(p->cfg.now_arg);
-    /* CLOCK_MONOTONIC at tick resolution: milliseconds are all the pool needs,
-     * and the coarse read costs a fraction of the precise one. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static bool older(uint64_t now, uint64_t ts, int age) { return now > ts && now - ts > (uint64_t)age; }
+static uint64_t now_ms(const pool_t *p) { return pool_cfg_now_ms(&p->cfg); }
 
 static void close_spare(pool_t *p, int fd)
 {
@@ -292,12 +243,12 @@ static lf_target_t *tgt(struct cds_lfht_node *n)
 static int lf_match(struct cds_lfht_node *n, const void *arg)
 {
     const lf_target_t *t = tgt(n);
-    const pkey_t *k = arg;
-    return t->hash == k->hash && key_eq(t->key, k);
+    const pool_key_t *k = arg;
+    return t->hash == k->hash && pool_key_eq(t->key, k);
 }
 
 /* In a read-side critical section. */
-static lf_target_t *lf_find(pool_t *p, const pkey_t *k)
+static lf_target_t *lf_find(pool_t *p, const pool_key_t *k)
 {
     struct cds_lfht_iter it;
     cds_lfht_lookup(p->ht, (unsigned long)k->hash, lf_match, k, &it);
@@ -402,7 +353,7 @@ static void evict_lru(pool_t *p, lf_target_t *self)
     }
 }
 
-static lf_target_t *lf_get(pool_t *p, const pkey_t *k, uint64_t now)
+static lf_target_t *lf_get(pool_t *p, const pool_key_t *k, uint64_t now)
 {
     lf_target_t *t = lf_find(p, k);
     if (t) return t;
@@ -437,7 +388,7 @@ static pool_t *lf_create(const pool_config_t *cfg)
     if (!p) return NULL;
     p->cfg = *cfg;
     p->cap = cfg->min_idle < cfg->max_conns ? cfg->min_idle : cfg->max_conns;
-    p->seed = hash_seed();
+    p->seed = pool_hash_seed();
     unsigned long n = 16;
     while (n < (unsigned long)cfg->max_targets && n < (1ul << 16)) n <<= 1;
     /* Sized for max_targets up front: no resize worker needed. */
@@ -470,8 +421,8 @@ static int lf_acquire(pool_t *p, const char *key, int worker, int *fd_out)
     (void)worker; /* any worker may use any target */
     *fd_out = -1;
     uint64_t now = now_ms(p);
-    pkey_t k;
-    bool ok = key_parse(p->seed, key, &k);
+    pool_key_t k;
+    bool ok = pool_key_parse(p->seed, key, &k);
     lf_enter();
     lf_target_t *t = ok ? lf_get(p, &k, now) : NULL;
     if (!t) { /* untracked (bad key, out of memory): a plain dial */
@@ -520,8 +471,8 @@ static void lf_stream_done(pool_t *p, const char *key, int worker)
 {
     (void)worker;
     add_i(&p->c.active, -1);
-    pkey_t k;
-    if (!key_parse(p->seed, key, &k)) return;
+    pool_key_t k;
+    if (!pool_key_parse(p->seed, key, &k)) return;
     lf_enter();
     lf_target_t *t = lf_find(p, &k);
     if (t && dec_if_positive(&t->active)) add(&t->conns, -1);
@@ -532,8 +483,8 @@ static void lf_spare_ready(pool_t *p, const char *key, int fd, int worker)
 {
     (void)worker;
     uint64_t now = now_ms(p);
-    pkey_t k;
-    bool ok = key_parse(p->seed, key, &k);
+    pool_key_t k;
+    bool ok = pool_key_parse(p->seed, key, &k);
     lf_enter();
     lf_target_t *t = ok ? lf_find(p, &k) : NULL;
     if (!t) goto reject;
@@ -563,8 +514,8 @@ static void lf_spare_failed(pool_t *p, const char *key, int worker)
 {
     (void)worker;
     add_u(&p->c.dial_failed, 1);
-    pkey_t k;
-    if (!key_parse(p->seed, key, &k)) return;
+    pool_key_t k;
+    if (!pool_key_parse(p->seed, key, &k)) return;
     lf_enter();
     lf_target_t *t = lf_find(p, &k);
     if (t && dec_if_positive(&t->dialing)) {
@@ -586,7 +537,7 @@ static void expire_spares(pool_t *p, lf_target_t *t, uint64_t now, bool all)
     bool any = all && top;
     struct cds_lfs_node *n = top && !all ? &top->node : NULL;
     while (n && !any) {
-        any = older(now, spare_since(spare_of(n)), p->cfg.max_idle_ms);
+        any = pool_older(now, spare_since(spare_of(n)), p->cfg.max_idle_ms);
         n = __atomic_load_n(&n->next, __ATOMIC_RELAXED);
     }
     if (!any) return;
@@ -597,7 +548,7 @@ static void expire_spares(pool_t *p, lf_target_t *t, uint64_t now, bool all)
         lf_spare_t *s = spare_of(m);
         uint64_t since = spare_since(s);
         next = m->next;
-        lf_spare_t *c = all || older(now, since, p->cfg.max_idle_ms)
+        lf_spare_t *c = all || pool_older(now, since, p->cfg.max_idle_ms)
                         ? NULL : new_spare(atomic_load_explicit(&s->fd, memory_order_relaxed), since);
         if (!c) {
             discard_spare(p, t, s, true);
@@ -640,7 +591,7 @@ static int lf_tick(pool_t *p, int worker, pool_dial_t *out, int max)
     cds_lfht_for_each(p->ht, &it, n) {
         lf_target_t *t = tgt(n);
         if (t->owner != worker || atomic_load_explicit(&t->dead, memory_order_relaxed)) continue;
-        bool unused = older(now, atomic_load_explicit(&t->last_used, memory_order_relaxed),
+        bool unused = pool_older(now, atomic_load_explicit(&t->last_used, memory_order_relaxed),
                             p->cfg.max_idle_ms);
         if (unused && ld(&t->active) == 0) {
             if (cds_lfht_del(p->ht, n) == 0) retire(p, t, true);

@@ -1,0 +1,66 @@
+/* pool_impl.h -- helpers shared by the pool implementations (not part of the
+ * interface in pool.h): key hashing, the hash seed, the clock, age tests. */
+#ifndef POOL_IMPL_H
+#define POOL_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include "pool.h"
+
+typedef struct pool_key {
+    const char *s;
+    size_t len;
+    uint64_t hash;
+} pool_key_t;
+
+/* 8 bytes per step, murmur3-style mixing. Seeded per pool, so that clients
+ * choosing target names cannot line them all up on one hash chain. */
+static inline bool pool_key_parse(uint64_t seed, const char *s, pool_key_t *k)
+{
+    if (!s) return false;
+    size_t len = strnlen(s, POOL_KEY_MAX + 1), i = 0;
+    if (len > POOL_KEY_MAX) return false;
+    uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull), w;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s + i, len - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 32;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+    *k = (pool_key_t){s, len, h};
+    return true;
+}
+
+/* A stored key (NUL-terminated, in a POOL_KEY_MAX + 1 buffer) equals k? */
+static inline bool pool_key_eq(const char *stored, const pool_key_t *k) { return memcmp(stored, k->s, k->len + 1) == 0; }
+
+static inline uint64_t pool_hash_seed(void)
+{
+    uint64_t s;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
+        s = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&s;
+    return s;
+}
+
+static inline uint64_t pool_cfg_now_ms(const pool_config_t *cfg)
+{
+    if (cfg->now_ms) return cfg->now_ms(cfg->now_arg);
+    /* CLOCK_MONOTONIC at tick resolution: milliseconds are all the pool needs,
+     * and the coarse read costs a fraction of the precise one. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* "older than age": now - ts > age, a clock going backwards is not old. */
+static inline bool pool_older(uint64_t now, uint64_t ts, int age) { return now > ts && now - ts > (uint64_t)age; }
+
+#endif
