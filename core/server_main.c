@@ -33,7 +33,7 @@ static void usage(FILE *f)
 "      --tls-tickets N               TLS 1.3 session tickets per handshake (default 0: AnyTLS\n"
 "                                    clients reuse sessions; each ticket costs a client ~13 KB)\n"
 "Outbound connection pool:\n"
-"      --pool-type TYPE              none, lock, lockfree or highperf (default lockfree)\n"
+"      --pool-type TYPE              none, lock, lockfree or highperf (default highperf)\n"
 "      --max-outbound-connections N  per target: active + idle (default 100)\n"
 "      --max-idle-time-secs N        idle spares and targets expire after (default 300)\n"
 "      --min-idle-connections N      warm spares kept per recently used target (default 5)\n"
