@@ -3,6 +3,7 @@
 #ifndef POOL_IMPL_H
 #define POOL_IMPL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -62,5 +63,40 @@ static inline uint64_t pool_cfg_now_ms(const pool_config_t *cfg)
 
 /* "older than age": now - ts > age, a clock going backwards is not old. */
 static inline bool pool_older(uint64_t now, uint64_t ts, int age) { return now > ts && now - ts > (uint64_t)age; }
+
+/* Counters shared by the lock and lockfree pools: written by every worker,
+ * relaxed atomics (nothing is published through them; readers only want a
+ * recent value of each). */
+typedef struct pool_counters {
+    _Atomic uint64_t reused, created, cleaned, stale, expired, rejected;
+    _Atomic uint64_t dial_failed, spares_dialed;
+    _Atomic int64_t active, idle, dialing, targets;
+} pool_counters_t;
+
+static inline void pool_add_u(_Atomic uint64_t *c, uint64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
+static inline void pool_add_i(_Atomic int64_t *c, int64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
+static inline uint64_t pool_get_u(_Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+static inline uint64_t pool_get_gauge(_Atomic int64_t *c)
+{
+    int64_t v = atomic_load_explicit(c, memory_order_relaxed);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+static inline void pool_counters_read(pool_counters_t *c, pool_stats_t *s)
+{
+    s->reused = pool_get_u(&c->reused);
+    s->created = pool_get_u(&c->created);
+    s->total = s->reused + s->created;
+    s->cleaned = pool_get_u(&c->cleaned);
+    s->stale = pool_get_u(&c->stale);
+    s->expired = pool_get_u(&c->expired);
+    s->rejected = pool_get_u(&c->rejected);
+    s->dial_failed = pool_get_u(&c->dial_failed);
+    s->spares_dialed = pool_get_u(&c->spares_dialed);
+    s->active = pool_get_gauge(&c->active);
+    s->idle = pool_get_gauge(&c->idle);
+    s->dialing = pool_get_gauge(&c->dialing);
+    s->targets = pool_get_gauge(&c->targets);
+}
 
 #endif

@@ -40,14 +40,7 @@ typedef struct lk_target {
     lk_spare_t spares[];       /* cap entries; [0, idle) oldest first */
 } lk_target_t;
 
-/* Statistics, written by every worker without a common lock: atomics with
- * relaxed ordering (nothing is published through them; readers only want a
- * recent value of each). */
-typedef struct lk_counters {
-    _Atomic uint64_t reused, created, cleaned, stale, expired, rejected;
-    _Atomic uint64_t dial_failed, spares_dialed;
-    _Atomic int64_t active, idle, dialing, targets;
-} lk_counters_t;
+/* Statistics: pool_counters_t (pool_impl.h), relaxed atomics. */
 
 struct pool {
     pool_config_t cfg;
@@ -57,19 +50,11 @@ struct pool {
     lk_target_t **buckets;
     size_t mask;
     int ntargets;
-    lk_counters_t c;
+    pool_counters_t c;
 };
 
 /* ---- small helpers ---- */
 
-static void add_u(_Atomic uint64_t *c, uint64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
-static void add_i(_Atomic int64_t *c, int64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
-static uint64_t get_u(_Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
-static uint64_t get_gauge(_Atomic int64_t *c)
-{
-    int64_t v = atomic_load_explicit(c, memory_order_relaxed);
-    return v > 0 ? (uint64_t)v : 0;
-}
 
 /* A key as the pool sees it: text, length and hash, computed once per call.
  * pool_key_parse() is false for a NULL or overlong key (such a stream is served
@@ -81,7 +66,7 @@ static void close_spare(pool_t *p, int fd)
 {
     if (p->cfg.close_fd) p->cfg.close_fd(fd, p->cfg.close_arg);
     else close(fd);
-    add_u(&p->c.cleaned, 1);
+    pool_add_u(&p->c.cleaned, 1);
 }
 
 /* Dials wanted: up to min_idle spares, never past max_conns. */
@@ -106,10 +91,10 @@ static lk_target_t *find(pool_t *p, const pool_key_t *k)
 static void drop_target(pool_t *p, lk_target_t *t, bool expired)
 {
     for (int i = 0; i < t->idle; i++) close_spare(p, t->spares[i].fd);
-    if (expired) add_u(&p->c.expired, (uint64_t)t->idle);
-    add_i(&p->c.idle, -t->idle);
-    add_i(&p->c.dialing, -t->dialing); /* their results will find no target */
-    add_i(&p->c.targets, -1);
+    if (expired) pool_add_u(&p->c.expired, (uint64_t)t->idle);
+    pool_add_i(&p->c.idle, -t->idle);
+    pool_add_i(&p->c.dialing, -t->dialing); /* their results will find no target */
+    pool_add_i(&p->c.targets, -1);
     p->ntargets--;
     pthread_mutex_destroy(&t->mu);
     free(t);
@@ -147,7 +132,7 @@ static lk_target_t *insert(pool_t *p, const pool_key_t *k, uint64_t now)
     t->next = p->buckets[k->hash & p->mask];
     p->buckets[k->hash & p->mask] = t;
     p->ntargets++;
-    add_i(&p->c.targets, 1);
+    pool_add_i(&p->c.targets, 1);
     return t;
 }
 
@@ -200,8 +185,8 @@ static void lk_destroy(pool_t *p)
 static int untracked_miss(pool_t *p, int *fd_out)
 {
     *fd_out = -1;
-    add_u(&p->c.created, 1);
-    add_i(&p->c.active, 1);
+    pool_add_u(&p->c.created, 1);
+    pool_add_i(&p->c.active, 1);
     return POOL_MISS;
 }
 
@@ -211,24 +196,24 @@ static int take(pool_t *p, lk_target_t *t, uint64_t now, int *fd_out)
     t->last_used = now;
     while (t->idle > 0) {
         int fd = t->spares[--t->idle].fd;
-        add_i(&p->c.idle, -1);
+        pool_add_i(&p->c.idle, -1);
         if (pool_spare_alive(fd)) {
             t->active++;
-            add_i(&p->c.active, 1);
-            add_u(&p->c.reused, 1);
+            pool_add_i(&p->c.active, 1);
+            pool_add_u(&p->c.reused, 1);
             *fd_out = fd;
             return POOL_HIT;
         }
         close_spare(p, fd);
-        add_u(&p->c.stale, 1);
+        pool_add_u(&p->c.stale, 1);
     }
     if (t->active + t->idle + t->dialing >= p->cfg.max_conns) {
-        add_u(&p->c.rejected, 1);
+        pool_add_u(&p->c.rejected, 1);
         return POOL_FULL;
     }
     t->active++;
-    add_i(&p->c.active, 1);
-    add_u(&p->c.created, 1);
+    pool_add_i(&p->c.active, 1);
+    pool_add_u(&p->c.created, 1);
     return POOL_MISS;
 }
 
@@ -261,7 +246,7 @@ static int lk_acquire(pool_t *p, const char *key, int worker, int *fd_out)
 static void lk_stream_done(pool_t *p, const char *key, int worker)
 {
     (void)worker;
-    add_i(&p->c.active, -1);
+    pool_add_i(&p->c.active, -1);
     pool_key_t k;
     if (!pool_key_parse(p->seed, key, &k)) return;
     pthread_rwlock_rdlock(&p->map);
@@ -289,12 +274,12 @@ static void lk_spare_ready(pool_t *p, const char *key, int fd, int worker)
         bool asked = t->dialing > 0; /* a dial tick asked for: already counted */
         if (asked) {
             t->dialing--;
-            add_i(&p->c.dialing, -1);
+            pool_add_i(&p->c.dialing, -1);
         }
         if (t->idle < p->cap &&
             (asked || t->active + t->idle + t->dialing < p->cfg.max_conns)) {
             t->spares[t->idle++] = (lk_spare_t){fd, now};
-            add_i(&p->c.idle, 1);
+            pool_add_i(&p->c.idle, 1);
             kept = true;
         }
         pthread_mutex_unlock(&t->mu);
@@ -306,7 +291,7 @@ static void lk_spare_ready(pool_t *p, const char *key, int fd, int worker)
 static void lk_spare_failed(pool_t *p, const char *key, int worker)
 {
     (void)worker;
-    add_u(&p->c.dial_failed, 1);
+    pool_add_u(&p->c.dial_failed, 1);
     pool_key_t k;
     if (!pool_key_parse(p->seed, key, &k)) return;
     pthread_rwlock_rdlock(&p->map);
@@ -315,7 +300,7 @@ static void lk_spare_failed(pool_t *p, const char *key, int worker)
         pthread_mutex_lock(&t->mu);
         if (t->dialing > 0) {
             t->dialing--;
-            add_i(&p->c.dialing, -1);
+            pool_add_i(&p->c.dialing, -1);
         }
         pthread_mutex_unlock(&t->mu);
     }
@@ -333,8 +318,8 @@ static void expire_spares(pool_t *p, lk_target_t *t, uint64_t now, bool all)
     if (!k) return;
     memmove(t->spares, t->spares + k, (size_t)(t->idle - k) * sizeof t->spares[0]);
     t->idle -= k;
-    add_i(&p->c.idle, -k);
-    add_u(&p->c.expired, (uint64_t)k);
+    pool_add_i(&p->c.idle, -k);
+    pool_add_u(&p->c.expired, (uint64_t)k);
 }
 
 static bool forgettable(const pool_t *p, const lk_target_t *t, uint64_t now)
@@ -362,8 +347,8 @@ static int lk_tick(pool_t *p, int worker, pool_dial_t *out, int max)
                     strcpy(out[n].key, t->key);
                     out[n++].count = want;
                     t->dialing += want;
-                    add_i(&p->c.dialing, want);
-                    add_u(&p->c.spares_dialed, (uint64_t)want);
+                    pool_add_i(&p->c.dialing, want);
+                    pool_add_u(&p->c.spares_dialed, (uint64_t)want);
                 }
             }
             pthread_mutex_unlock(&t->mu);
@@ -386,22 +371,7 @@ static int lk_tick(pool_t *p, int worker, pool_dial_t *out, int max)
     return n;
 }
 
-static void lk_stats(pool_t *p, pool_stats_t *s)
-{
-    s->reused = get_u(&p->c.reused);
-    s->created = get_u(&p->c.created);
-    s->total = s->reused + s->created;
-    s->cleaned = get_u(&p->c.cleaned);
-    s->stale = get_u(&p->c.stale);
-    s->expired = get_u(&p->c.expired);
-    s->rejected = get_u(&p->c.rejected);
-    s->dial_failed = get_u(&p->c.dial_failed);
-    s->spares_dialed = get_u(&p->c.spares_dialed);
-    s->active = get_gauge(&p->c.active);
-    s->idle = get_gauge(&p->c.idle);
-    s->dialing = get_gauge(&p->c.dialing);
-    s->targets = get_gauge(&p->c.targets);
-}
+static void lk_stats(pool_t *p, pool_stats_t *s) { pool_counters_read(&p->c, s); }
 
 typedef struct lk_entry {
     char key[POOL_KEY_MAX + 1];

@@ -113,32 +113,18 @@ typedef struct lf_target {
     char key[POOL_KEY_MAX + 1];
 } lf_target_t;
 
-/* Statistics, written by every worker: atomics, relaxed (nothing is published
- * through them). */
-typedef struct lf_counters {
-    _Atomic uint64_t reused, created, cleaned, stale, expired, rejected;
-    _Atomic uint64_t dial_failed, spares_dialed;
-    _Atomic int64_t active, idle, dialing, targets;
-} lf_counters_t;
+/* Statistics: pool_counters_t (pool_impl.h), relaxed atomics. */
 
 struct pool {
     pool_config_t cfg;
     int cap;                   /* spares kept per target: min_idle */
     uint64_t seed;             /* of the key hash */
     struct cds_lfht *ht;
-    lf_counters_t c;
+    pool_counters_t c;
 };
 
 /* ---- small helpers ---- */
 
-static void add_u(_Atomic uint64_t *c, uint64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
-static void add_i(_Atomic int64_t *c, int64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
-static uint64_t get_u(_Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
-static uint64_t get_gauge(_Atomic int64_t *c)
-{
-    int64_t v = atomic_load_explicit(c, memory_order_relaxed);
-    return v > 0 ? (uint64_t)v : 0;
-}
 static int ld(_Atomic int *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 static void add(_Atomic int *c, int n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
 
@@ -176,7 +162,7 @@ static void close_spare(pool_t *p, int fd)
 {
     if (p->cfg.close_fd) p->cfg.close_fd(fd, p->cfg.close_arg);
     else close(fd);
-    add_u(&p->c.cleaned, 1);
+    pool_add_u(&p->c.cleaned, 1);
 }
 
 /* ---- RCU: registration, critical sections, reclamation ---- */
@@ -288,8 +274,8 @@ static void discard_spare(pool_t *p, lf_target_t *t, lf_spare_t *s, bool expired
     close_spare(p, atomic_load_explicit(&s->fd, memory_order_relaxed));
     add(&t->idle, -1);
     add(&t->conns, -1);
-    add_i(&p->c.idle, -1);
-    if (expired) add_u(&p->c.expired, 1);
+    pool_add_i(&p->c.idle, -1);
+    if (expired) pool_add_u(&p->c.expired, 1);
     defer_free(&s->rcu, free_spare_cb);
 }
 
@@ -318,8 +304,8 @@ static void retire(pool_t *p, lf_target_t *t, bool expired)
     drain(p, t, expired);
     int d = atomic_exchange_explicit(&t->dialing, 0, memory_order_seq_cst); /* see start_dials */
     add(&t->conns, -d);
-    add_i(&p->c.dialing, -d); /* their results will find no target */
-    add_i(&p->c.targets, -1);
+    pool_add_i(&p->c.dialing, -d); /* their results will find no target */
+    pool_add_i(&p->c.targets, -1);
     defer_free(&t->rcu, free_target_cb);
 }
 
@@ -427,8 +413,8 @@ static int lf_acquire(pool_t *p, const char *key, int worker, int *fd_out)
     lf_target_t *t = ok ? lf_get(p, &k, now) : NULL;
     if (!t) { /* untracked (bad key, out of memory): a plain dial */
         lf_exit();
-        add_u(&p->c.created, 1);
-        add_i(&p->c.active, 1);
+        pool_add_u(&p->c.created, 1);
+        pool_add_i(&p->c.active, 1);
         return POOL_MISS;
     }
     atomic_store_explicit(&t->last_used, now, memory_order_relaxed);
@@ -442,24 +428,24 @@ static int lf_acquire(pool_t *p, const char *key, int worker, int *fd_out)
         if (pool_spare_alive(fd)) {
             add(&t->idle, -1);
             add(&t->active, 1);
-            add_i(&p->c.idle, -1);
-            add_i(&p->c.active, 1);
-            add_u(&p->c.reused, 1);
+            pool_add_i(&p->c.idle, -1);
+            pool_add_i(&p->c.active, 1);
+            pool_add_u(&p->c.reused, 1);
             defer_free(&s->rcu, free_spare_cb);
             *fd_out = fd;
             r = POOL_HIT;
             goto out;
         }
         discard_spare(p, t, s, false);
-        add_u(&p->c.stale, 1);
+        pool_add_u(&p->c.stale, 1);
     }
     if (!reserve(&t->conns, p->cfg.max_conns)) {
-        add_u(&p->c.rejected, 1);
+        pool_add_u(&p->c.rejected, 1);
         r = POOL_FULL;
     } else {
         add(&t->active, 1);
-        add_i(&p->c.active, 1);
-        add_u(&p->c.created, 1);
+        pool_add_i(&p->c.active, 1);
+        pool_add_u(&p->c.created, 1);
         r = POOL_MISS;
     }
 out:
@@ -470,7 +456,7 @@ out:
 static void lf_stream_done(pool_t *p, const char *key, int worker)
 {
     (void)worker;
-    add_i(&p->c.active, -1);
+    pool_add_i(&p->c.active, -1);
     pool_key_t k;
     if (!pool_key_parse(p->seed, key, &k)) return;
     lf_enter();
@@ -489,7 +475,7 @@ static void lf_spare_ready(pool_t *p, const char *key, int fd, int worker)
     lf_target_t *t = ok ? lf_find(p, &k) : NULL;
     if (!t) goto reject;
     if (dec_if_positive(&t->dialing)) {
-        add_i(&p->c.dialing, -1); /* asked for by tick: already in conns */
+        pool_add_i(&p->c.dialing, -1); /* asked for by tick: already in conns */
     } else if (!reserve(&t->conns, p->cfg.max_conns)) {
         goto reject;
     }
@@ -499,7 +485,7 @@ static void lf_spare_ready(pool_t *p, const char *key, int fd, int worker)
         add(&t->idle, -1);
         goto surplus;
     }
-    add_i(&p->c.idle, 1);
+    pool_add_i(&p->c.idle, 1);
     push_spare(p, t, s);
     lf_exit();
     return;
@@ -513,14 +499,14 @@ reject:
 static void lf_spare_failed(pool_t *p, const char *key, int worker)
 {
     (void)worker;
-    add_u(&p->c.dial_failed, 1);
+    pool_add_u(&p->c.dial_failed, 1);
     pool_key_t k;
     if (!pool_key_parse(p->seed, key, &k)) return;
     lf_enter();
     lf_target_t *t = lf_find(p, &k);
     if (t && dec_if_positive(&t->dialing)) {
         add(&t->conns, -1);
-        add_i(&p->c.dialing, -1);
+        pool_add_i(&p->c.dialing, -1);
     }
     lf_exit();
 }
@@ -573,11 +559,11 @@ static void expire_spares(pool_t *p, lf_target_t *t, uint64_t now, bool all)
 static bool start_dials(pool_t *p, lf_target_t *t, int n)
 {
     atomic_fetch_add_explicit(&t->dialing, n, memory_order_seq_cst);
-    add_i(&p->c.dialing, n);
+    pool_add_i(&p->c.dialing, n);
     if (!atomic_load_explicit(&t->dead, memory_order_seq_cst)) return true;
     int d = atomic_exchange_explicit(&t->dialing, 0, memory_order_seq_cst);
     add(&t->conns, -d);
-    add_i(&p->c.dialing, -d);
+    pool_add_i(&p->c.dialing, -d);
     return false;
 }
 
@@ -602,7 +588,7 @@ static int lf_tick(pool_t *p, int worker, pool_dial_t *out, int max)
         int want = p->cap - ld(&t->idle) - ld(&t->dialing);
         int got = want > 0 ? reserve_upto(&t->conns, p->cfg.max_conns, want) : 0;
         if (got > 0 && start_dials(p, t, got)) {
-            add_u(&p->c.spares_dialed, (uint64_t)got);
+            pool_add_u(&p->c.spares_dialed, (uint64_t)got);
             strcpy(out[nout].key, t->key);
             out[nout++].count = got;
         }
@@ -611,22 +597,7 @@ static int lf_tick(pool_t *p, int worker, pool_dial_t *out, int max)
     return nout;
 }
 
-static void lf_stats(pool_t *p, pool_stats_t *s)
-{
-    s->reused = get_u(&p->c.reused);
-    s->created = get_u(&p->c.created);
-    s->total = s->reused + s->created;
-    s->cleaned = get_u(&p->c.cleaned);
-    s->stale = get_u(&p->c.stale);
-    s->expired = get_u(&p->c.expired);
-    s->rejected = get_u(&p->c.rejected);
-    s->dial_failed = get_u(&p->c.dial_failed);
-    s->spares_dialed = get_u(&p->c.spares_dialed);
-    s->active = get_gauge(&p->c.active);
-    s->idle = get_gauge(&p->c.idle);
-    s->dialing = get_gauge(&p->c.dialing);
-    s->targets = get_gauge(&p->c.targets);
-}
+static void lf_stats(pool_t *p, pool_stats_t *s) { pool_counters_read(&p->c, s); }
 
 typedef struct lf_entry {
     char key[POOL_KEY_MAX + 1];
