@@ -1,0 +1,145 @@
+"""Fault injection on loopback, each scenario bounded in time: the failing
+stream ends promptly and cleanly, and the session and the server keep serving.
+
+- a target that resets the connection in the middle of a stream
+- a destination name that does not resolve
+- a target that never completes the TCP handshake (its accept queue is full):
+  the stream is acknowledged before the client's 3 s watchdog, fails at the
+  dial timeout, and the session survives
+- the server killed and restarted under load: no SOCKS connection hangs past
+  its timeout, and the client opens new sessions to the new server"""
+import socket
+import struct
+import threading
+import time
+
+import harness as h
+from harness import PASSWORD
+
+
+def _still_serves(client_port, echo):
+    s = h.socks5_connect(client_port, h.V4, echo.port, timeout=5)
+    h.echo_check(s, b"still serving", timeout=5)
+    s.close()
+
+
+def test_target_reset_mid_stream(procs, echo):
+    lsock = socket.socket()
+    lsock.bind((h.V4, 0))
+    lsock.listen(4)
+    port = lsock.getsockname()[1]
+
+    def reset_after_first_bytes():
+        c, _ = lsock.accept()
+        c.recv(100)
+        c.sendall(b"partial")
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()   # RST
+
+    t = threading.Thread(target=reset_after_first_bytes, daemon=True)
+    t.start()
+    server = procs.server(password=PASSWORD, args=["--pool-type", "none"])
+    client = procs.client(server.port, password=PASSWORD)
+    s = h.socks5_connect(client.port, h.V4, port, timeout=5)
+    s.sendall(b"request")
+    got = h.recv_until_eof(s, timeout=5)
+    assert got == b"partial", got
+    s.close()
+    t.join(5)
+    lsock.close()
+    _still_serves(client.port, echo)
+    assert server.alive() and client.alive()
+
+
+def test_unresolvable_name_fails_stream_not_session(procs, echo):
+    server = procs.server(password=PASSWORD)
+    client = procs.client(server.port, password=PASSWORD)
+    t0 = time.monotonic()
+    failed = False
+    try:
+        s = h.socks5_connect(client.port, "no-such-host.invalid", 80, timeout=10)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        failed = h.recv_until_eof(s, timeout=10) == b""
+        s.close()
+    except (OSError, h.Socks5Error):
+        failed = True
+    assert failed
+    assert time.monotonic() - t0 < 10
+    assert h.wait_until(lambda: "no-such-host.invalid" in server.log(), 5), server.log_tail()
+    _still_serves(client.port, echo)
+
+
+def test_blackholed_target_times_out_without_killing_session(procs, echo):
+    # A listener whose accept queue is full and that never accepts: further SYNs
+    # are dropped, so a connect to it hangs like one to a blackholed address.
+    hole = socket.socket()
+    hole.bind((h.V4, 0))
+    hole.listen(0)
+    port = hole.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex((h.V4, port))
+        fillers.append(f)
+    time.sleep(0.2)
+    server = procs.server(password=PASSWORD, args=["--pool-type", "none", "--connect-timeout-secs", "4"])
+    client = procs.client(server.port, password=PASSWORD)
+    # the first stream keeps the session; the blackholed one is its second (sid 2:
+    # the client's 3 s SYNACK watchdog applies)
+    first = h.socks5_connect(client.port, h.V4, echo.port, timeout=5)
+    h.echo_check(first, b"first stream", timeout=5)
+    first.close()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    s = h.socks5_connect(client.port, h.V4, port, timeout=10)
+    s.sendall(b"hello?")
+    assert h.recv_until_eof(s, timeout=10) == b""
+    took = time.monotonic() - t0
+    s.close()
+    assert 3.0 < took < 9.0, "blackholed stream ended after %.1f s (dial timeout 4 s)" % took
+    assert "no SYNACK" not in client.log(), "the session was killed by the SYNACK watchdog"
+    _still_serves(client.port, echo)
+    for f in fillers:
+        f.close()
+    hole.close()
+
+
+def test_server_restart_under_load(procs, echo):
+    port = h.free_port()
+    server = procs.server(password=PASSWORD, port=port)
+    client = procs.client(port, password=PASSWORD)
+    stop = threading.Event()
+    results = {"ok": 0, "failed": 0, "slow": 0}
+
+    def load():
+        deadline = time.monotonic() + 20
+        while not stop.is_set() and time.monotonic() < deadline:
+            t0 = time.monotonic()
+            try:
+                s = h.socks5_connect(client.port, h.V4, echo.port, timeout=5)
+                h.echo_check(s, b"under load", timeout=5)
+                s.close()
+                results["ok"] += 1
+            except (OSError, AssertionError, h.Socks5Error):
+                results["failed"] += 1
+            if time.monotonic() - t0 > 11:
+                results["slow"] += 1
+            time.sleep(0.01)
+
+    workers = [threading.Thread(target=load, daemon=True) for _ in range(4)]
+    for w in workers:
+        w.start()
+    time.sleep(1.0)
+    server.signal(9)       # killed, not drained
+    server.wait(5)
+    procs.expected_nonzero.add(server)
+    time.sleep(0.5)
+    procs.server(password=PASSWORD, port=port)
+    before = results["ok"]
+    assert h.wait_until(lambda: results["ok"] > before + 20, 10), results
+    stop.set()
+    for w in workers:
+        w.join(15)
+    assert results["slow"] == 0, "a SOCKS connection hung past its timeout: %s" % results
+    assert client.alive()
