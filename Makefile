@@ -41,7 +41,7 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCH_TOOLS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 BENCH_CXX := $(patsubst bench/%.cc,$(BUILD)/bench/%,$(wildcard bench/*.cc))
 
-.PHONY: all deps test unit asan tsan bench experiments figures paper clean tools
+.PHONY: all deps test unit asan tsan bench experiments figures paper clean tools reliability
 all: $(BINS) tools
 tools: $(BENCH_TOOLS)
 
@@ -84,6 +84,12 @@ bench: deps
 experiments: deps
 	$(MAKE) all $(BENCH_CXX)
 	experiments/run.sh full
+
+# The soak (10 min, as many streams as the fd limit allows up to 10,000) and the
+# fault scenarios, written up in results/reliability.md.
+reliability: deps
+	$(MAKE) -j2 all tools
+	scripts/reliability.sh
 
 figures:
 	experiments/figures.sh
