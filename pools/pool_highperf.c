@@ -92,10 +92,6 @@ static void bump(_Atomic int64_t *c, int64_t d) /* caller holds the cache lock *
 
 static int64_t get(_Atomic int64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
-/* A key as the pool sees it: text, length and hash, computed once per call.
- * pool_key_parse() is false for a NULL or overlong key (such a stream is served
- * untracked). pool_lock.c, pool_lockfree.c and pool_highperf.c each carry
- * this block: one self-contained file per implementation. */
 static uint64_t now_ms(const pool_t *p) { return pool_cfg_now_ms(&p->cfg); }
 
 static void close_fd(pool_t *p, int fd)

@@ -11,6 +11,9 @@
 #include <time.h>
 #include "pool.h"
 
+/* A key as the pool sees it: text, length and hash, computed once per call.
+ * pool_key_parse() is false for a NULL or overlong key (such a stream is served
+ * untracked). */
 typedef struct pool_key {
     const char *s;
     size_t len;

@@ -53,13 +53,8 @@ struct pool {
     pool_counters_t c;
 };
 
-/* ---- small helpers ---- */
+/* ---- small helpers (keys, clock and counters: pool_impl.h) ---- */
 
-
-/* A key as the pool sees it: text, length and hash, computed once per call.
- * pool_key_parse() is false for a NULL or overlong key (such a stream is served
- * untracked). pool_lock.c, pool_lockfree.c and pool_highperf.c each carry
- * this block: one self-contained file per implementation. */
 static uint64_t now_ms(const pool_t *p) { return pool_cfg_now_ms(&p->cfg); }
 
 static void close_spare(pool_t *p, int fd)

@@ -152,10 +152,6 @@ static bool dec_if_positive(_Atomic int *c)
     return true;
 }
 
-/* A key as the pool sees it: text, length and hash, computed once per call.
- * pool_key_parse() is false for a NULL or overlong key (such a stream is served
- * untracked). pool_lock.c, pool_lockfree.c and pool_highperf.c each carry
- * this block: one self-contained file per implementation. */
 static uint64_t now_ms(const pool_t *p) { return pool_cfg_now_ms(&p->cfg); }
 
 static void close_spare(pool_t *p, int fd)
