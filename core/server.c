@@ -117,6 +117,7 @@ struct ssess {
     frame_dec_t dec;
     sstream_t **tab;
     uint32_t tcap, nstreams;
+    uint32_t refused;          /* streams refused at the cap (logged once, counted after) */
     sstream_t *blocked;
     sstream_t *pauser;         /* stream whose full queue paused our reads */
     ltimer_t timer;            /* auth timeout, then stall watchdog */
@@ -769,8 +770,11 @@ static void on_syn(ssess_t *s, uint32_t sid)
     server_t *srv = s->w->srv;
     if (find_stream(s, sid)) return;
     if ((int)s->nstreams >= srv->cfg->max_streams) {
-        log_warn("session %s: stream %u refused, %d streams open (--max-streams-per-session)",
-                 s->peer, sid, srv->cfg->max_streams);
+        /* the peer chooses how often this happens: one line per session, not per stream */
+        if (!s->refused++)
+            log_warn("session %s: stream %u refused, %d streams open (--max-streams-per-session); "
+                     "further refusals on this session are counted, not logged",
+                     s->peer, sid, srv->cfg->max_streams);
         send_ctl(s, CMD_SYNACK, sid, "too many streams in this session", 32);
         send_ctl(s, CMD_FIN, sid, NULL, 0);
         return;
@@ -849,6 +853,8 @@ static void sess_close(ssess_t *s, const char *why)
     if (s->state == SS_DEAD) return;
     sworker_t *w = s->w;
     if (why) log_debug("session %s closed: %s", s->peer, why);
+    if (s->refused > 1)
+        log_warn("session %s: %u streams refused in all (--max-streams-per-session)", s->peer, s->refused);
     int was_run = s->state == SS_RUN;
     s->state = SS_DEAD;
     for (uint32_t i = 0; i < s->tcap; i++)

@@ -1,9 +1,11 @@
-"""Caps an operator relies on: sessions open at once (--max-sessions) and the
-privilege drop after binding (--user)."""
+"""Caps an operator relies on: sessions open at once (--max-sessions), streams
+per session (--max-streams-per-session) and the privilege drop after binding
+(--user)."""
 import socket
 import time
 
 import harness as h
+import anytls_raw as r
 from harness import PASSWORD
 
 
@@ -37,6 +39,36 @@ def test_max_sessions_refuses_beyond_cap_and_recovers(procs, echo):
         except (OSError, AssertionError, h.Socks5Error):
             time.sleep(0.2)
     assert ok, server.log_tail()
+
+
+def test_max_streams_per_session_refuses_and_logs_once(procs, echo):
+    """Streams over the cap get a SYNACK carrying the error and a FIN; the
+    session and its open streams keep working; a peer that keeps opening
+    streams gets one log line per session, not one per stream (it cannot flood
+    the log), and the total is logged when the session ends."""
+    server = procs.server(password=PASSWORD, args=["--max-streams-per-session", "4"])
+    addr = h.encode_socks_addr(h.V4, echo.port)
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD, first=b"".join(
+            r.frame(r.SYN, sid) + r.frame(r.PSH, sid, addr + b"held %d" % sid) for sid in range(1, 5)))
+        for sid in range(1, 5):
+            assert s.stream_data(sid, n=6) == b"held %d" % sid
+        over = list(range(5, 55))
+        s.send(b"".join(r.frame(r.SYN, sid) + r.frame(r.PSH, sid, addr + b"x") for sid in over))
+        refused = {}
+        for _ in range(1000):
+            if len(refused) == len(over):
+                break
+            cmd, sid, data = s.read_frame(5)
+            if cmd == r.SYNACK and sid in over:
+                refused[sid] = data
+        assert set(refused) == set(over), "not refused: %s" % sorted(set(over) - set(refused))
+        assert all(b"too many streams" in d for d in refused.values()), refused
+        assert s.echo_stream(2, b"still relaying", timeout=5) == b"still relaying"
+        log = server.log()
+        assert log.count("refused") == 1, "one line per refused stream (log flood):\n" + log
+    assert h.wait_until(lambda: "50 streams refused in all" in server.log(), 5), server.log_tail()
+    assert server.alive()
 
 
 def _uid(pid):
