@@ -600,20 +600,32 @@ static void stream_run(int32_t i, uint32_t ev, uint64_t t)
  * Timings: connect = TCP connected (a reused session: the stream's start);
  * socks = SYN sent on a ready session. Error kind "socks" here means TLS, Alert,
  * SYNACK with an error, or the session dying under the stream. A stream that
- * times out takes its session down with it (its state is unknown). */
+ * times out takes its session down with it (its state is unknown).
+ *
+ * --anytls-sessions N: N sessions carry all streams at once (multiplexed, as
+ * the protocol allows and a hostile or busy client may do): a stream goes on
+ * the session with the fewest streams, waiting there while it connects; a
+ * session lost takes its streams with it and is reopened by the next stream.
+ * A stream that times out sends FIN and leaves its session up. --hold-idle S:
+ * afterwards, keep the sessions open and idle for S s (to measure them). */
 
 enum ss_state { SS_FREE = 0, SS_TCP, SS_TLS, SS_RUN };
 
 typedef struct srec { struct srec *next; uint32_t len; uint8_t data[]; } srec_t;
 
+#define MUX_SLOTS 1024           /* streams per multiplexed session, at most - 1 */
+#define E_AUTO (-1)              /* at_kill: "short" if the stream had data, else "socks" */
+
 typedef struct sess {
     int fd;
     uint32_t gen;
-    uint8_t state, idle, padding_done;
+    uint8_t state, idle, padding_done, settings_sent;
     SSL *ssl;
     frame_dec_t dec;
     uint32_t pkt, next_sid;
     int32_t cur;                 /* stream using it, or -1 */
+    int32_t *slot;               /* --anytls-sessions: stream by sid & (MUX_SLOTS-1), or -1 */
+    uint32_t nstreams;           /* --anytls-sessions: streams on it */
     int32_t inext, iprev;        /* idle stack (newest first) / free list */
     srec_t *oq, *oq_tail;        /* TLS records waiting for the socket */
     uint64_t t_tcp;
@@ -625,6 +637,8 @@ static struct {
     target_t server;
     uint8_t pass_hash[32];
     int new_session;
+    int nmux;                    /* --anytls-sessions (this process's share); 0: one stream each */
+    double hold_idle;            /* --hold-idle seconds */
     SSL_CTX *ctx;
     SSL_SESSION *resume;         /* latest ticket: new sessions resume */
     padding_scheme_t *scheme;
@@ -655,11 +669,17 @@ static void at_init(const char *pass)
     SSL_CTX_sess_set_new_cb(AT.ctx, at_new_session_cb);
     AT.scheme = padding_default();
     if (!AT.scheme) die("padding_default failed");
-    AT.ss = calloc((size_t)O.cap, sizeof *AT.ss);
+    int nss = AT.nmux ? AT.nmux : O.cap;
+    AT.ss = calloc((size_t)nss, sizeof *AT.ss);
     if (!AT.ss) die("out of memory");
-    for (int32_t i = O.cap - 1; i >= 0; i--) {
+    for (int32_t i = nss - 1; i >= 0; i--) {
         AT.ss[i].fd = -1;
         AT.ss[i].cur = -1;
+        if (AT.nmux) {
+            AT.ss[i].slot = malloc(MUX_SLOTS * sizeof(int32_t));
+            if (!AT.ss[i].slot) die("out of memory");
+            for (int j = 0; j < MUX_SLOTS; j++) AT.ss[i].slot[j] = -1;
+        }
         AT.ss[i].inext = AT.free_head;
         AT.free_head = i;
     }
@@ -684,7 +704,49 @@ static void at_idle_push(int32_t k)
     AT.idle_head = k;
 }
 
-/* Frees the session; a stream still on it fails with `kind`. */
+/* Puts stream i on session k under a fresh sid (one whose slot is free). */
+static void at_bind(int32_t k, int32_t i)
+{
+    sess_t *x = &AT.ss[k];
+    stream_t *s = &S[i];
+    s->sess = k;
+    if (!AT.nmux) {
+        x->cur = i;
+        s->sid = ++x->next_sid;
+        return;
+    }
+    do s->sid = ++x->next_sid; while (!s->sid || x->slot[s->sid & (MUX_SLOTS - 1)] >= 0);
+    x->slot[s->sid & (MUX_SLOTS - 1)] = i;
+    x->nstreams++;
+}
+
+/* Takes stream i off its session k; sends nothing. */
+static void at_unbind(int32_t k, int32_t i)
+{
+    sess_t *x = &AT.ss[k];
+    if (AT.nmux) {
+        x->slot[S[i].sid & (MUX_SLOTS - 1)] = -1;
+        x->nstreams--;
+    } else {
+        x->cur = -1;
+    }
+    S[i].sess = -1;
+}
+
+/* The live stream with this sid on session k, or -1. */
+static int32_t at_stream_of(int32_t k, uint32_t sid)
+{
+    sess_t *x = &AT.ss[k];
+    int32_t i = AT.nmux ? x->slot[sid & (MUX_SLOTS - 1)] : x->cur;
+    return i >= 0 && S[i].st != ST_FREE && S[i].sess == k && S[i].sid == sid ? i : -1;
+}
+
+static int kind_for(int32_t i, int kind)
+{
+    return kind != E_AUTO ? kind : S[i].resp_got ? E_SHORT : E_SOCKS;
+}
+
+/* Frees the session; streams still on it fail with `kind` (or E_AUTO). */
 static void at_kill(int32_t k, int kind)
 {
     sess_t *x = &AT.ss[k];
@@ -705,19 +767,40 @@ static void at_kill(int32_t k, int kind)
     x->gen++;
     x->inext = AT.free_head;
     AT.free_head = k;
-    if (cur >= 0 && S[cur].st != ST_FREE && S[cur].sess == k) {
-        S[cur].sess = -1;   /* already gone: stream_free must not come back here */
-        stream_fail(cur, kind);
+    /* the session is already gone: stream_free must not come back here */
+    if (AT.nmux) {
+        for (int j = 0; j < MUX_SLOTS && x->nstreams; j++) {
+            int32_t i = x->slot[j];
+            if (i < 0) continue;
+            at_unbind(k, i);
+            stream_fail(i, kind_for(i, kind));
+        }
+    } else if (cur >= 0 && S[cur].st != ST_FREE && S[cur].sess == k) {
+        S[cur].sess = -1;
+        stream_fail(cur, kind_for(cur, kind));
     }
 }
 
+static int at_ctl(int32_t k, uint8_t cmd, uint32_t sid);
+static int at_flush(int32_t k);
+
 /* stream_free hook: a stream leaving while still on its session (error,
- * timeout) takes the session down; the ok path detaches first. */
+ * timeout) takes the session down, or with --anytls-sessions sends its FIN;
+ * the ok path detaches first. */
 static void at_stream_detach(int32_t i)
 {
     int32_t k = S[i].sess;
+    if (k < 0) return;
+    if (AT.nmux) {
+        uint32_t sid = S[i].sid;
+        int sent = S[i].st == ST_RESPONSE;
+        at_unbind(k, i);
+        if (sent && AT.ss[k].state == SS_RUN && (at_ctl(k, CMD_FIN, sid) < 0 || at_flush(k) < 0))
+            at_kill(k, E_IO);
+        return;
+    }
     S[i].sess = -1;
-    if (k >= 0 && AT.ss[k].cur == i) {
+    if (AT.ss[k].cur == i) {
         AT.ss[k].cur = -1;
         at_kill(k, E_SOCKS);
     }
@@ -799,18 +882,19 @@ static int at_ctl(int32_t k, uint8_t cmd, uint32_t sid)
     return at_write(k, b, FRAME_HDR);
 }
 
-/* Starts stream i on ready session k: [Settings] SYN PSH(dst) in one write,
- * then the request in a second PSH. */
-static int at_open_stream(int32_t k, int32_t i, uint64_t t)
+static void at_stream_done(int32_t k, int32_t i, uint64_t t);
+
+/* Sends bound stream i on ready session k: [Settings] SYN PSH(dst) in one
+ * write, then the request in a second PSH. A zero-byte response is done at
+ * once. -1: the session is dead. */
+static int at_send_open(int32_t k, int32_t i)
 {
     sess_t *x = &AT.ss[k];
     stream_t *s = &S[i];
     uint8_t b[512];
     size_t n = 0;
-    x->cur = i;
-    s->sess = k;
-    s->sid = ++x->next_sid;
-    if (s->sid == 1) {
+    if (!x->settings_sent) {
+        x->settings_sent = 1;
         char st[160];
         int sl = snprintf(st, sizeof st, "v=2\nclient=anytls/0.0.13\npadding-md5=%s", AT.scheme->md5);
         frame_put_hdr(b, CMD_SETTINGS, 0, (uint16_t)sl);
@@ -828,22 +912,20 @@ static int at_open_stream(int32_t k, int32_t i, uint64_t t)
     size_t rl = put_request(b + FRAME_HDR);
     frame_put_hdr(b, CMD_PSH, s->sid, (uint16_t)rl);
     if (at_write(k, b, FRAME_HDR + rl) < 0) return -1;
-    s->t_socks = now_ns();   /* not `t`: the TLS work before this took time */
-    (void)t;
+    s->t_socks = now_ns();   /* the TLS work before this took time */
     s->st = ST_RESPONSE;
+    if (!O.resp_size) { s->t_first = s->t_socks; at_stream_done(k, i, s->t_first); }
     return 0;
 }
 
 static void at_stream_done(int32_t k, int32_t i, uint64_t t)
 {
-    sess_t *x = &AT.ss[k];
-    x->cur = -1;
-    S[i].sess = -1;
     uint32_t sid = S[i].sid;
+    at_unbind(k, i);
     stream_ok(i, t);
     if (AT.new_session) { at_kill(k, E_IO); return; }
     if (at_ctl(k, CMD_FIN, sid) < 0) { at_kill(k, E_IO); return; }
-    at_idle_push(k);
+    if (!AT.nmux) at_idle_push(k);
 }
 
 /* Frame callback: returns non-zero when the session must go. */
@@ -852,11 +934,10 @@ static int at_on_frame(void *arg, const frame_hdr_t *h, const uint8_t *data, siz
 {
     (void)first;
     int32_t k = (int32_t)(intptr_t)arg;
-    sess_t *x = &AT.ss[k];
-    int32_t i = x->cur;
+    int32_t i = at_stream_of(k, h->sid);
     switch (h->cmd) {
     case CMD_PSH:
-        if (i >= 0 && S[i].sid == h->sid && n) {
+        if (i >= 0 && n) {
             stream_t *s = &S[i];
             uint64_t t = now_ns();
             if (!s->resp_got) s->t_first = t;
@@ -865,22 +946,20 @@ static int at_on_frame(void *arg, const frame_hdr_t *h, const uint8_t *data, siz
         }
         return 0;
     case CMD_SYNACK:
-        if (i >= 0 && S[i].sid == h->sid && h->len) {
+        if (i >= 0 && h->len) {
             AT.synack_err++;
-            x->cur = -1;
-            S[i].sess = -1;
+            at_unbind(k, i);
             stream_fail(i, E_SOCKS);
             if (AT.new_session) return 1;
-            at_idle_push(k);
+            if (!AT.nmux) at_idle_push(k);
         }
         return 0;
     case CMD_FIN:
-        if (i >= 0 && S[i].sid == h->sid) {
-            x->cur = -1;
-            S[i].sess = -1;
+        if (i >= 0) {
+            at_unbind(k, i);
             stream_fail(i, E_SHORT);
             if (AT.new_session) return 1;
-            at_idle_push(k);
+            if (!AT.nmux) at_idle_push(k);
         }
         return 0;
     case CMD_HEART_REQ: {
@@ -938,23 +1017,30 @@ static void at_event(int32_t k, uint32_t ev, uint64_t t)
         auth[33] = (uint8_t)pad;
         memset(auth + 34, 0, (size_t)pad);
         if (at_record(k, auth, 34 + (size_t)pad) < 0) { at_kill(k, E_SOCKS); return; }
-        if (x->cur >= 0) {
-            int32_t i = x->cur;
-            if (at_open_stream(k, i, t) < 0) { at_kill(k, E_SOCKS); return; }
-            if (!O.resp_size) { S[i].t_first = now_ns(); at_stream_done(k, i, S[i].t_first); }
+        if (AT.nmux) {
+            /* the streams that waited for it, in sid order (slot order but for wrap) */
+            for (int j = 0; j < MUX_SLOTS && x->nstreams; j++) {
+                int32_t i = x->slot[j];
+                if (i < 0 || S[i].st != ST_CONNECTING) continue;
+                S[i].t_conn = x->t_tcp > S[i].t_start ? x->t_tcp : S[i].t_start;
+                if (at_send_open(k, i) < 0) { at_kill(k, E_SOCKS); return; }
+                if (x->state == SS_FREE) return;
+            }
+        } else if (x->cur >= 0) {
+            if (at_send_open(k, x->cur) < 0) { at_kill(k, E_SOCKS); return; }
             if (x->state == SS_FREE) return;
         } else {
             at_idle_push(k);
         }
     }
-    if (at_flush(k) < 0) { at_kill(k, x->cur >= 0 ? E_IO : E_IO); return; }
+    if (at_flush(k) < 0) { at_kill(k, E_IO); return; }
     for (;;) {
         ERR_clear_error();
         int r = SSL_read(x->ssl, g_scratch, sizeof g_scratch);
         if (r <= 0) {
             int e = SSL_get_error(x->ssl, r);
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
-            at_kill(k, x->cur >= 0 && S[x->cur].resp_got ? E_SHORT : E_SOCKS);
+            at_kill(k, E_AUTO);
             return;
         }
         int stop = frame_dec_feed(&x->dec, (const uint8_t *)g_scratch, (size_t)r, at_on_frame,
@@ -965,35 +1051,18 @@ static void at_event(int32_t k, uint32_t ev, uint64_t t)
     if (at_flush(k) < 0) at_kill(k, E_IO);
 }
 
-/* Puts stream i on a session: the newest idle one, else a new connection. */
-static int at_stream_start(int32_t i, uint64_t t)
+/* Opens session k (free): a non-blocking connect, TLS follows in at_event.
+ * -1: failed at once (the session is freed again). */
+static int at_sess_open(int32_t k)
 {
-    stream_t *s = &S[i];
-    while (!AT.new_session && AT.idle_head >= 0) {
-        int32_t k = AT.idle_head;
-        at_idle_remove(k);
-        AT.reused++;
-        s->t_conn = t;
-        if (at_open_stream(k, i, t) == 0) {
-            if (!O.resp_size) { s->t_first = now_ns(); at_stream_done(k, i, s->t_first); }
-            if (AT.ss[k].state != SS_FREE && at_flush(k) < 0) at_kill(k, E_IO);
-            return 0;
-        }
-        /* a dead idle session: drop it (not the stream) and try the next */
-        AT.ss[k].cur = -1;
-        s->sess = -1;
-        at_kill(k, E_IO);
-    }
-    int32_t k = AT.free_head;
-    if (k < 0) { stream_fail(i, E_DROP); return -1; }
     sess_t *x = &AT.ss[k];
-    AT.free_head = x->inext;
     uint32_t gen = x->gen;
+    int32_t *slot = x->slot;
     memset(x, 0, sizeof *x);
     x->gen = gen;
-    x->cur = i;
+    x->slot = slot;
+    x->cur = -1;
     x->iprev = x->inext = -1;
-    s->sess = k;
     x->state = SS_TCP;
     AT.opened++;
     const target_t *dst = &AT.server;
@@ -1001,14 +1070,100 @@ static int at_stream_start(int32_t i, uint64_t t)
     if (x->fd < 0) { at_kill(k, E_CONNECT); return -1; }
     int one = 1;
     setsockopt(x->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(x->fd, (const struct sockaddr *)&dst->ss, dst->len) < 0 && errno != EINPROGRESS) {
+    struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP,
+                            .data.u64 = SESS_TAG | ((uint64_t)x->gen << 32) | (uint32_t)k};
+    if ((connect(x->fd, (const struct sockaddr *)&dst->ss, dst->len) < 0 && errno != EINPROGRESS) ||
+        epoll_ctl(ep, EPOLL_CTL_ADD, x->fd, &e) < 0) {
         at_kill(k, E_CONNECT);
         return -1;
     }
-    struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP,
-                            .data.u64 = SESS_TAG | ((uint64_t)x->gen << 32) | (uint32_t)k};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, x->fd, &e) < 0) { at_kill(k, E_IO); return -1; }
     return 0;
+}
+
+/* Sends stream i, just bound to session k, if k is ready (else it waits for
+ * the handshake in at_event). */
+static void at_go(int32_t k, int32_t i, uint64_t t)
+{
+    if (AT.ss[k].state != SS_RUN) return;
+    S[i].t_conn = t;
+    if (at_send_open(k, i) < 0) { at_kill(k, E_IO); return; }
+    if (AT.ss[k].state != SS_FREE && at_flush(k) < 0) at_kill(k, E_IO);
+}
+
+/* --anytls-sessions: the session with the fewest streams (an unopened one
+ * first), or -1 when every session is full. */
+static int32_t at_mux_pick(void)
+{
+    int32_t best = -1;
+    for (int32_t k = 0; k < AT.nmux; k++) {
+        const sess_t *x = &AT.ss[k];
+        if (x->state == SS_FREE) return k;
+        if (x->nstreams < MUX_SLOTS - 1 && (best < 0 || x->nstreams < AT.ss[best].nstreams)) best = k;
+    }
+    return best;
+}
+
+/* Puts stream i on a session: the newest idle one, else a new connection
+ * (with --anytls-sessions: the least loaded of the N). */
+static int at_stream_start(int32_t i, uint64_t t)
+{
+    if (AT.nmux) {
+        int32_t k = at_mux_pick();
+        if (k < 0) { stream_fail(i, E_DROP); return -1; }
+        if (AT.ss[k].state == SS_FREE) {
+            if (at_sess_open(k) < 0) { stream_fail(i, E_CONNECT); return -1; }
+        } else {
+            AT.reused++;
+        }
+        at_bind(k, i);
+        at_go(k, i, t);
+        return 0;
+    }
+    while (!AT.new_session && AT.idle_head >= 0) {
+        int32_t k = AT.idle_head;
+        at_idle_remove(k);
+        AT.reused++;
+        at_bind(k, i);
+        S[i].t_conn = t;
+        if (at_send_open(k, i) == 0) {
+            if (AT.ss[k].state != SS_FREE && at_flush(k) < 0) at_kill(k, E_IO);
+            return 0;
+        }
+        /* a dead idle session: drop it (not the stream) and try the next */
+        at_unbind(k, i);
+        at_kill(k, E_IO);
+    }
+    int32_t k = AT.free_head;
+    if (k < 0) { stream_fail(i, E_DROP); return -1; }
+    AT.free_head = AT.ss[k].inext;
+    if (at_sess_open(k) < 0) { stream_fail(i, E_CONNECT); return -1; }
+    at_bind(k, i);
+    return 0;
+}
+
+/* --hold-idle: the sessions stay open, with no streams, for S seconds
+ * (heartbeats answered; a session the server closes is not reopened). */
+static void at_hold_idle(void)
+{
+    if (O.proto != PROTO_ANYTLS || !(AT.hold_idle > 0)) return;
+    int n = 0, nss = AT.nmux ? AT.nmux : O.cap;
+    for (int k = 0; k < nss; k++) n += AT.ss[k].state == SS_RUN;
+    fprintf(stderr, "loadgen: holding %d idle sessions for %.0f s\n", n, AT.hold_idle);
+    uint64_t end = now_ns() + (uint64_t)(AT.hold_idle * 1e9);
+    struct epoll_event evs[64];
+    while (!g_interrupted) {
+        uint64_t t = now_ns();
+        if (t >= end) break;
+        uint64_t d = end - t < 100000000ull ? end - t : 100000000ull;
+        struct timespec to = {0, (long)d};
+        int m = epoll_pwait2(ep, evs, 64, &to, NULL);
+        for (int j = 0; j < m; j++) {
+            uint64_t u = evs[j].data.u64;
+            uint32_t idx = (uint32_t)u, gen = (uint32_t)(u >> 32) & 0x7fffffffu;
+            if ((u & SESS_TAG) && AT.ss[idx].state != SS_FREE && (AT.ss[idx].gen & 0x7fffffffu) == gen)
+                at_event((int32_t)idx, evs[j].events, now_ns());
+        }
+    }
 }
 
 /* "anytls://PASSWORD@HOST:PORT" or "HOST:PORT" (with --password). */
@@ -1127,8 +1282,8 @@ static void report(uint64_t cpu)
                n_arrivals ? (double)cpu / 1000.0 / (double)n_arrivals : 0.0);
         if (O.proto == PROTO_ANYTLS)
             printf(",\"anytls\":{\"sessions_opened\":%" PRIu64 ",\"sessions_reused\":%" PRIu64
-                   ",\"synack_errors\":%" PRIu64 ",\"alerts\":%" PRIu64 "}",
-                   AT.opened, AT.reused, AT.synack_err, AT.alerts);
+                   ",\"synack_errors\":%" PRIu64 ",\"alerts\":%" PRIu64 ",\"mux_sessions\":%d}",
+                   AT.opened, AT.reused, AT.synack_err, AT.alerts, AT.nmux);
         printf(",\"warmup\":{\"ok\":%" PRIu64 ",\"errors\":%" PRIu64 "}", n_ok - n_ok_meas,
                (n_err[0] + n_err[1] + n_err[2] + n_err[3] + n_err[4] + n_err[5]) - err_total());
         struct { const char *n; const hist_t *h; } hs[] = {
@@ -1232,7 +1387,7 @@ static void fork_shards(void)
     g_t_begin_fixed = now_ns() + 50000000ull;   /* everyone starts together */
     pid_t *pids = calloc((size_t)np, sizeof *pids);
     if (!pids) die("out of memory");
-    int cap = O.cap, closed = O.closed;
+    int cap = O.cap, closed = O.closed, nmux = AT.nmux;
     uint64_t maxs = O.max_streams;
     fflush(stdout);
     fflush(stderr);
@@ -1244,6 +1399,7 @@ static void fork_shards(void)
             O.cap = cap / np > 0 ? cap / np : 1;
             if (closed) O.closed = closed / np + (i < closed % np);
             else O.rate /= np;
+            if (nmux) AT.nmux = nmux / np + (i < nmux % np);
             if (maxs) {
                 O.max_streams = maxs / (uint64_t)np + ((uint64_t)i < maxs % (uint64_t)np);
                 if (!O.max_streams) O.max_streams = 0, O.duration = 1e-9; /* nothing to do */
@@ -1341,18 +1497,20 @@ static void usage(FILE *f)
 "               [--socks-pipeline] [--rst-close] [--seed N] [--label STR]\n"
 "               [--csv-header | --json] [--quiet] [--procs N]\n"
 "               [--anytls anytls://PASS@HOST:PORT | --anytls HOST:PORT --password P]\n"
-"               [--anytls-new-session]\n"
+"               [--anytls-new-session | --anytls-sessions N] [--hold-idle S]\n"
 "  open loop: Poisson arrivals at R/s, latency from the intended start time.\n"
 "  --procs N: N processes share rate, cap, workers and max-streams; results merged.\n"
 "  --anytls: speak AnyTLS to the server directly (no client), sessions reused\n"
-"  newest-first like the reference client; --anytls-new-session: one per stream.\n", f);
+"  newest-first like the reference client; --anytls-new-session: one per stream;\n"
+"  --anytls-sessions N: all streams multiplexed over N sessions (least loaded first);\n"
+"  --hold-idle S: then keep the sessions open, idle, for S s before exiting.\n", f);
 }
 
 int main(int argc, char **argv)
 {
     enum { O_RATE = 1, O_CLOSED, O_DUR, O_MAXS, O_CAP, O_TGTS, O_TRANGE, O_ZIPF, O_SOCKS,
            O_DIRECT, O_ANYTLS, O_RESP, O_REQ, O_TIMEOUT, O_DRAIN, O_WARM, O_PIPE, O_RST,
-           O_SEED, O_HDR, O_JSON, O_QUIET, O_LABEL, O_PASS, O_ATNEW, O_PROCS, O_HELP };
+           O_SEED, O_HDR, O_JSON, O_QUIET, O_LABEL, O_PASS, O_ATNEW, O_PROCS, O_ATSESS, O_HOLD, O_HELP };
     static const struct option opts[] = {
         {"rate", 1, 0, O_RATE}, {"closed-loop", 1, 0, O_CLOSED}, {"duration", 1, 0, O_DUR},
         {"max-streams", 1, 0, O_MAXS}, {"concurrency-cap", 1, 0, O_CAP},
@@ -1364,6 +1522,7 @@ int main(int argc, char **argv)
         {"csv-header", 0, 0, O_HDR}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
         {"label", 1, 0, O_LABEL}, {"password", 1, 0, O_PASS},
         {"anytls-new-session", 0, 0, O_ATNEW}, {"procs", 1, 0, O_PROCS},
+        {"anytls-sessions", 1, 0, O_ATSESS}, {"hold-idle", 1, 0, O_HOLD},
         {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     const char *anytls_arg = NULL, *pass_opt = NULL;
     int have_socks = 0, have_rate = 0;
@@ -1387,6 +1546,8 @@ int main(int argc, char **argv)
         case O_PASS: pass_opt = optarg; break;
         case O_ATNEW: AT.new_session = 1; break;
         case O_PROCS: O.procs = atoi(optarg); break;
+        case O_ATSESS: AT.nmux = atoi(optarg); if (AT.nmux < 1) die("--anytls-sessions must be >= 1"); break;
+        case O_HOLD: AT.hold_idle = atof(optarg); break;
         case O_RESP: O.resp_size = strtoull(optarg, NULL, 10); break;
         case O_REQ: O.req_size = atoi(optarg); break;
         case O_TIMEOUT: O.timeout = atof(optarg); break;
@@ -1406,6 +1567,11 @@ int main(int argc, char **argv)
     if (optind < argc) { usage(stderr); return 2; }
     const char *anytls_pass = NULL;
     if (O.proto == PROTO_ANYTLS) at_parse(anytls_arg, pass_opt, &anytls_pass);
+    if ((AT.nmux || AT.hold_idle) && O.proto != PROTO_ANYTLS)
+        die("--anytls-sessions and --hold-idle need --anytls");
+    if (AT.nmux && AT.new_session) die("--anytls-sessions and --anytls-new-session exclude each other");
+    if (AT.hold_idle < 0 || AT.hold_idle > 3600) die("--hold-idle must be in [0, 3600]");
+    if (AT.nmux && O.procs > AT.nmux) die("--anytls-sessions must be >= --procs");
     if (!O.ntargets) die("no targets: use --target-range A-B:PORT or --targets FILE");
     if (O.proto == PROTO_SOCKS5 && !have_socks) die("need --socks HOST:PORT (or --direct)");
     if (O.closed < 0 || (O.closed && have_rate)) die("use either --rate or --closed-loop");
@@ -1550,6 +1716,7 @@ int main(int argc, char **argv)
     }
     /* whatever is still in flight at the end of the drain has timed out */
     while (live_head >= 0) stream_fail(live_head, E_TIMEOUT);
+    at_hold_idle();
     if (g_shard >= 0) {
         shard_save();
         fflush(stderr);
