@@ -6,12 +6,16 @@ stream ends promptly and cleanly, and the session and the server keep serving.
 - a target that never completes the TCP handshake (its accept queue is full):
   the stream is acknowledged before the client's 3 s watchdog, fails at the
   dial timeout, and the session survives
+- a target that closes idle connections: the pool's spares to it die while
+  pooled; none is handed to a stream (each is checked first), and the pool
+  counts them as stale
 - the server killed and restarted under load: no SOCKS connection hangs past
   its timeout, and the client opens new sessions to the new server"""
 import socket
 import struct
 import threading
 import time
+import urllib.request
 
 import harness as h
 from harness import PASSWORD
@@ -103,6 +107,41 @@ def test_blackholed_target_times_out_without_killing_session(procs, echo):
     for f in fillers:
         f.close()
     hole.close()
+
+
+def _metric(mport, name):
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5).read().decode()
+    total = 0.0
+    for line in body.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_target_closes_idle_spares(procs):
+    tport, mport = h.free_port(), h.free_port()
+    procs.start([h.binary("bench/target"), "--listen", "127.0.0.1:%d" % tport, "--quiet",
+                 "--idle-close-secs", "1", "--duration", "60"], "target", port=tport)
+    server = procs.server(password=PASSWORD, args=["--min-idle-connections", "3",
+                                                   "--metrics-listen", "127.0.0.1:%d" % mport])
+    client = procs.client(server.port, password=PASSWORD)
+
+    def one_stream(tag):
+        s = h.socks5_connect(client.port, h.V4, tport, timeout=5)
+        s.sendall(b"16\n")
+        got = h.recv_exact(s, 16, what="reply to stream %s" % tag)
+        s.close()
+        return got
+
+    one_stream("first")                       # the pool starts keeping spares to the target
+    assert h.wait_until(lambda: _metric(mport, "anytls_pool_idle_connections") >= 3, 5), \
+        "no spares pooled:\n" + server.log_tail()
+    time.sleep(2.5)                           # the target closes them (idle 1 s)
+    for i in range(10):                       # every stream served; no dead spare handed out
+        assert len(one_stream(i)) == 16
+    assert _metric(mport, "anytls_pool_stale_total") >= 1, \
+        "the closed spares were not noticed as stale:\n" + server.log_tail()
+    assert server.alive()
 
 
 def test_server_restart_under_load(procs, echo):
