@@ -264,6 +264,11 @@ class ProcManager:
         self.procs = []
         self._n = 0
         self.expected_nonzero = set()
+        self.notes = []
+
+    def note(self, fmt, *args):
+        """A figure the test measured, for its excerpt (see excerpt())."""
+        self.notes.append(fmt % args if args else fmt)
 
     def start(self, argv, name, port=None, wait=True, env=None, timeout=DEFAULT_TIMEOUT):
         self._n += 1
@@ -293,6 +298,31 @@ class ProcManager:
             argv += ["--log-level", log_level]
         argv += list(args)
         return self.start(argv, "client", port=port, wait=wait)
+
+    def excerpt(self, head=6, tail=4):
+        """What each process logged while the test ran (after its "listening on"
+        line, before it was told to stop), repeated lines folded into one with
+        a count, at most head + tail lines each: the log excerpt of a scenario
+        in results/reliability.md. The test's own notes (note()) come first."""
+        out = ["measured: " + "; ".join(self.notes)] if self.notes else []
+        for p in self.procs:
+            lines = p.log().splitlines()
+            start = next((i + 1 for i, l in enumerate(lines) if " listening on " in l), 0)
+            end = next((i for i, l in enumerate(lines) if i >= start and (
+                "stopping: " in l or "no new connections, draining" in l)), len(lines))
+            folded = []   # [line, count, shape]
+            for l in lines[start:end]:
+                shape = re.sub(r"[0-9]+", "N", l.split(" ", 1)[-1])
+                if folded and folded[-1][2] == shape:
+                    folded[-1][1] += 1
+                else:
+                    folded.append([l, 1, shape])
+            text = [l if n == 1 else "%s   (and %d more like it)" % (l, n - 1) for l, n, _ in folded]
+            if len(text) > head + tail:
+                text = text[:head] + ["... (%d lines)" % (len(text) - head - tail)] + text[-tail:]
+            out.append("%s:\n%s" % (p.log_path.stem.split("-", 1)[-1],
+                                     "\n".join("  " + t for t in text) if text else "  (nothing logged)"))
+        return "\n".join(out) + "\n"
 
     def stop_all(self):
         problems = []

@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -11,12 +12,18 @@ from harness import PASSWORD  # noqa: E402
 
 
 @pytest.fixture
-def procs(tmp_path):
+def procs(tmp_path, request):
     """Processes of one test; all stopped (SIGTERM, then SIGKILL) at teardown.
     A sanitizer report, an early death or an exit code other than 0 after
-    SIGTERM fails the test (as an error at teardown) with the log tail."""
+    SIGTERM fails the test (as an error at teardown) with the log tail.
+    With ANYTLS_EXCERPT_DIR set, each test's log excerpt (ProcManager.excerpt)
+    is written there as <test name>.txt (scripts/reliability.sh uses it)."""
     mgr = h.ProcManager(tmp_path / "procs")
     yield mgr
+    xdir = os.environ.get("ANYTLS_EXCERPT_DIR")
+    if xdir:
+        Path(xdir).mkdir(parents=True, exist_ok=True)
+        (Path(xdir) / (request.node.name + ".txt")).write_text(mgr.excerpt())
     problems = mgr.stop_all()
     if problems:
         pytest.fail("process problems:\n\n" + "\n\n".join(problems), pytrace=False)

@@ -49,6 +49,7 @@ def test_target_reset_mid_stream(procs, echo):
     got = h.recv_until_eof(s, timeout=5)
     assert got == b"partial", got
     s.close()
+    procs.note("the SOCKS side got the %d bytes sent before the RST, then EOF", len(got))
     t.join(5)
     lsock.close()
     _still_serves(client.port, echo)
@@ -68,7 +69,9 @@ def test_unresolvable_name_fails_stream_not_session(procs, echo):
     except (OSError, h.Socks5Error):
         failed = True
     assert failed
-    assert time.monotonic() - t0 < 10
+    took = time.monotonic() - t0
+    assert took < 10
+    procs.note("the stream failed after %.2f s", took)
     assert h.wait_until(lambda: "no-such-host.invalid" in server.log(), 5), server.log_tail()
     _still_serves(client.port, echo)
 
@@ -104,6 +107,8 @@ def test_blackholed_target_times_out_without_killing_session(procs, echo):
     assert 3.0 < took < 9.0, "blackholed stream ended after %.1f s (dial timeout 4 s)" % took
     assert "no SYNACK" not in client.log(), "the session was killed by the SYNACK watchdog"
     _still_serves(client.port, echo)
+    procs.note("the blackholed stream ended after %.1f s (dial timeout 4 s); its session served "
+               "the next stream", took)
     for f in fillers:
         f.close()
     hole.close()
@@ -136,11 +141,14 @@ def test_target_closes_idle_spares(procs):
     one_stream("first")                       # the pool starts keeping spares to the target
     assert h.wait_until(lambda: _metric(mport, "anytls_pool_idle_connections") >= 3, 5), \
         "no spares pooled:\n" + server.log_tail()
+    pooled = _metric(mport, "anytls_pool_idle_connections")
     time.sleep(2.5)                           # the target closes them (idle 1 s)
     for i in range(10):                       # every stream served; no dead spare handed out
         assert len(one_stream(i)) == 16
-    assert _metric(mport, "anytls_pool_stale_total") >= 1, \
-        "the closed spares were not noticed as stale:\n" + server.log_tail()
+    stale = _metric(mport, "anytls_pool_stale_total")
+    assert stale >= 1, "the closed spares were not noticed as stale:\n" + server.log_tail()
+    procs.note("%d spares pooled, closed by the target after 1 s idle; 10 of 10 later streams "
+               "served; %d spares found stale at the check and closed", pooled, stale)
     assert server.alive()
 
 
@@ -181,4 +189,6 @@ def test_server_restart_under_load(procs, echo):
     for w in workers:
         w.join(15)
     assert results["slow"] == 0, "a SOCKS connection hung past its timeout: %s" % results
+    procs.note("4 load threads: %d streams ok, %d failed around the kill, %d hung past 11 s",
+               results["ok"], results["failed"], results["slow"])
     assert client.alive()
