@@ -4,6 +4,7 @@
 #include "config.h"
 #include "log.h"
 #include "uri.h"
+#include "malloc_conf.h"
 #include "util.h"
 
 #include <getopt.h>

@@ -3,16 +3,13 @@
 #include "server.h"
 #include "config.h"
 #include "log.h"
+#include "malloc_conf.h"
 #include "util.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef USE_JEMALLOC
-#include <jemalloc/jemalloc.h>
-#endif
 
 static void usage(FILE *f)
 {
