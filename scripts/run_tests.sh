@@ -10,7 +10,7 @@
 #   scripts/fuzz_regress.sh     every fuzz target over its corpus (+2000 fixed-seed runs)
 #   scripts/test_connection_pool.sh  the seed's pool script, as a user runs it
 #   scripts/smoke_bench.sh      the research pipeline end to end, seconds per cell
-#   scripts/reliability.sh      short soak (15 s, 300 streams) + the fault scenarios
+#   scripts/reliability.sh      short soaks (15 s, 300 streams) + the fault scenarios
 set -uo pipefail
 cd "$(dirname "$0")/.."
 passed=0; failed=0; failures=()
@@ -38,8 +38,8 @@ run fuzz-regress scripts/fuzz_regress.sh
 run seed-pool-script scripts/test_connection_pool.sh
 run smoke-pipeline scripts/smoke_bench.sh
 mkdir -p results/tmp
-run reliability-short env SOAK_SECS=15 SOAK_STREAMS=300 IDLE_SECS=65 OUT=results/tmp/reliability-short.md \
-    scripts/reliability.sh
+run reliability-short env SOAK_SECS=15 SOAK_STREAMS=300 SOAK_SESSIONS=10 CHAIN_STREAMS=300 \
+    IDLE_SECS=65 SOAK_IDLE_SECS=3 IDLE_SESSIONS=200 OUT=results/tmp/reliability-short.md scripts/reliability.sh
 
 echo
 for f in "${failures[@]}"; do echo "FAILED: $f"; done
