@@ -10,13 +10,17 @@
  * = arrival + delay, packets leave in arrival order. One thread, ppoll with a
  * nanosecond timeout to the next release, timer slack set to 1 ns.
  *
+ * --drop-dst ADDR (up to 8): IPv4 packets from A to ADDR are read and dropped,
+ * never forwarded: a blackholed host, whose connects hang until they time out.
+ *
  * Usage:
  *   delayline --dev-a NAME --dev-b NAME (--rtt-ms X | --delay-us US)
- *             [--delay-ba-us US] [--mtu N] [--max-queue N]
+ *             [--delay-ba-us US] [--mtu N] [--max-queue N] [--drop-dst ADDR]...
  * Prints "delayline: ready ..." on stdout once both devices exist (the devices
  * vanish when this process exits: they are not persistent). SIGUSR1 prints
  * counters as a JSON line on stderr; SIGINT/SIGTERM exit (counters printed).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -68,8 +72,20 @@ typedef struct dir {
     uint64_t delay;
     pkt_t *ring;
     uint32_t mask, head, tail;  /* head: next to send; tail: next free */
-    uint64_t fwd, bytes, drop_full, drop_write, trunc, max_q;
+    uint64_t fwd, bytes, drop_full, drop_write, trunc, max_q, drop_dst;
+    const uint32_t *blackhole;  /* IPv4 destinations (network order) dropped */
+    int nblackhole;
 } dir_t;
+
+static int blackholed(const dir_t *d, const uint8_t *pkt, size_t n)
+{
+    if (!d->nblackhole || n < 20 || (pkt[0] >> 4) != 4) return 0;
+    uint32_t dst;
+    memcpy(&dst, pkt + 16, 4);
+    for (int i = 0; i < d->nblackhole; i++)
+        if (d->blackhole[i] == dst) return 1;
+    return 0;
+}
 
 static volatile sig_atomic_t g_usr1, g_stop;
 static void on_sig(int s) { if (s == SIGUSR1) g_usr1 = 1; else g_stop = 1; }
@@ -114,6 +130,7 @@ static void drain_in(dir_t *d, uint64_t t)
             return;
         }
         if (k == 0) return;
+        if (blackholed(d, p->buf, (size_t)k)) { d->drop_dst++; continue; }
         if ((uint32_t)k >= p->cap) d->trunc++;   /* MTU above --mtu: packet cut */
         p->len = (uint32_t)k;
         p->due = t + d->delay;
@@ -147,11 +164,12 @@ static void stats(const dir_t *ab, const dir_t *ba, const char *ev)
     fprintf(stderr,
             "{\"event\":\"%s\",\"delay_ab_us\":%.1f,\"delay_ba_us\":%.1f,"
             "\"ab\":{\"pkts\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"queued\":%u,\"max_queue\":%" PRIu64
-            ",\"drop_full\":%" PRIu64 ",\"drop_write\":%" PRIu64 ",\"truncated\":%" PRIu64 "},"
+            ",\"drop_full\":%" PRIu64 ",\"drop_write\":%" PRIu64 ",\"truncated\":%" PRIu64
+            ",\"drop_dst\":%" PRIu64 "},"
             "\"ba\":{\"pkts\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"queued\":%u,\"max_queue\":%" PRIu64
             ",\"drop_full\":%" PRIu64 ",\"drop_write\":%" PRIu64 ",\"truncated\":%" PRIu64 "}}\n",
             ev, (double)ab->delay / 1e3, (double)ba->delay / 1e3, ab->fwd, ab->bytes,
-            ab->tail - ab->head, ab->max_q, ab->drop_full, ab->drop_write, ab->trunc, ba->fwd,
+            ab->tail - ab->head, ab->max_q, ab->drop_full, ab->drop_write, ab->trunc, ab->drop_dst, ba->fwd,
             ba->bytes, ba->tail - ba->head, ba->max_q, ba->drop_full, ba->drop_write, ba->trunc);
     fflush(stderr);
 }
@@ -159,17 +177,21 @@ static void stats(const dir_t *ab, const dir_t *ba, const char *ev)
 static void usage(FILE *f)
 {
     fputs("usage: delayline --dev-a NAME --dev-b NAME (--rtt-ms X | --delay-us US)\n"
-          "                 [--delay-ba-us US] [--mtu N] [--max-queue N]\n"
-          "  forwards IP packets A<->B, each held for the one-way delay (RTT/2).\n", f);
+          "                 [--delay-ba-us US] [--mtu N] [--max-queue N] [--drop-dst ADDR]...\n"
+          "  forwards IP packets A<->B, each held for the one-way delay (RTT/2);\n"
+          "  packets from A to a --drop-dst IPv4 address are dropped (a blackhole).\n", f);
 }
 
 int main(int argc, char **argv)
 {
-    enum { O_A = 1, O_B, O_RTT, O_DELAY, O_DELAY_BA, O_MTU, O_MAXQ, O_HELP };
+    enum { O_A = 1, O_B, O_RTT, O_DELAY, O_DELAY_BA, O_MTU, O_MAXQ, O_DROP, O_HELP };
     static const struct option opts[] = {
         {"dev-a", 1, 0, O_A}, {"dev-b", 1, 0, O_B}, {"rtt-ms", 1, 0, O_RTT},
         {"delay-us", 1, 0, O_DELAY}, {"delay-ba-us", 1, 0, O_DELAY_BA}, {"mtu", 1, 0, O_MTU},
-        {"max-queue", 1, 0, O_MAXQ}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+        {"max-queue", 1, 0, O_MAXQ}, {"drop-dst", 1, 0, O_DROP}, {"help", 0, 0, O_HELP},
+        {0, 0, 0, 0}};
+    static uint32_t drops[8];
+    int ndrops = 0;
     const char *a = NULL, *b = NULL;
     double delay_us = -1, delay_ba_us = -1;
     long mtu = 1500, maxq = 65536;
@@ -183,6 +205,11 @@ int main(int argc, char **argv)
         case O_DELAY_BA: delay_ba_us = atof(optarg); break;
         case O_MTU: mtu = atol(optarg); break;
         case O_MAXQ: maxq = atol(optarg); break;
+        case O_DROP:
+            if (ndrops == 8) die("at most 8 --drop-dst");
+            if (inet_pton(AF_INET, optarg, &drops[ndrops]) != 1) die("--drop-dst: bad IPv4 address '%s'", optarg);
+            ndrops++;
+            break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -214,7 +241,8 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &blk, NULL);
 
     int fa = tun_open(a), fb = tun_open(b);
-    dir_t ab = {.name = a, .in = fa, .out = fb, .delay = (uint64_t)(delay_us * 1000.0)};
+    dir_t ab = {.name = a, .in = fa, .out = fb, .delay = (uint64_t)(delay_us * 1000.0),
+                .blackhole = drops, .nblackhole = ndrops};
     dir_t ba = {.name = b, .in = fb, .out = fa, .delay = (uint64_t)(delay_ba_us * 1000.0)};
     ab.ring = calloc(ring, sizeof(pkt_t));
     ba.ring = calloc(ring, sizeof(pkt_t));

@@ -28,6 +28,8 @@
 #   run RTT_MS CMD... up, run CMD on the host with the env exported, down on
 #                     every exit path (signals included); exits with CMD's status
 #   env               print the env of the current setup (sourceable)
+# BLACKHOLE="A B ..." (env, at `up`): the delay line drops every packet to these
+# addresses of the namespace prefix: connects to them hang (a blackholed host).
 # Exit status 3: TUN or namespaces unavailable here (callers fall back to
 # loopback RTT). State: $RTT_STATE (default /tmp/anytls-rtt-<I>.env).
 set -uo pipefail
@@ -144,7 +146,9 @@ cmd_up() {
     ip netns add "$ns" 2>/dev/null || unavailable "cannot create network namespace ($ns)"
     ip -n "$ns" link set lo up || die "lo up failed"
 
-    setsid "$DELAYLINE" --dev-a "$devh" --dev-b "$devn" --rtt-ms "$rtt" --mtu "$mtu" \
+    local drops=() a
+    for a in ${BLACKHOLE:-}; do drops+=(--drop-dst "$a"); done
+    setsid "$DELAYLINE" --dev-a "$devh" --dev-b "$devn" --rtt-ms "$rtt" --mtu "$mtu" "${drops[@]}" \
         > "$log" 2>&1 < /dev/null &
     dlpid=$!
     local i

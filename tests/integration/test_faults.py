@@ -6,13 +6,20 @@ stream ends promptly and cleanly, and the session and the server keep serving.
 - a target that never completes the TCP handshake (its accept queue is full):
   the stream is acknowledged before the client's 3 s watchdog, fails at the
   dial timeout, and the session survives
+- a target blackholed in the delay line (bench/delayline between a TUN pair
+  into a network namespace, experiments/netns.sh): the delay line drops every
+  packet to it, so the connect hangs until the dial timeout; the session and
+  the route to the other targets behind the same delay line keep working
 - a target that closes idle connections: the pool's spares to it die while
   pooled; none is handed to a stream (each is checked first), and the pool
   counts them as stale
 - the server killed and restarted under load: no SOCKS connection hangs past
   its timeout, and the client opens new sessions to the new server"""
+import os
+import re
 import socket
 import struct
+import subprocess
 import threading
 import time
 import urllib.request
@@ -112,6 +119,57 @@ def test_blackholed_target_times_out_without_killing_session(procs, echo):
     for f in fillers:
         f.close()
     hole.close()
+
+
+NETNS = str(h.ROOT / "experiments" / "netns.sh")
+
+
+def test_blackholed_in_delay_line(procs, tmp_path):
+    idx = 60 + os.getpid() % 4      # experiments use low indexes
+    env = dict(os.environ, RTT_IDX=str(idx), RTT_STATE=str(tmp_path / "rtt.env"))
+    live, hole = "198.19.%d.1" % (idx + 1), "198.19.%d.99" % (idx + 1)
+    up = subprocess.run([NETNS, "up", "2"], env=dict(env, BLACKHOLE=hole), capture_output=True,
+                        text=True, timeout=60)
+    assert up.returncode == 0, ("experiments/netns.sh up failed (rc %d; needs root and /dev/net/tun):\n%s"
+                                % (up.returncode, up.stdout + up.stderr))
+    try:
+        ns = dict(l.split("=", 1) for l in up.stdout.split() if "=" in l)["RTT_NS"]
+        procs.start(["ip", "netns", "exec", ns, h.binary("bench/target"), "--listen", "%s:9000" % live,
+                     "--quiet", "--duration", "60"], "target", wait=False)
+        assert h.wait_until(lambda: _can_connect(live, 9000), 10), "target behind the delay line unreachable"
+        server = procs.server(password=PASSWORD, args=["--pool-type", "none", "--connect-timeout-secs", "4"])
+        client = procs.client(server.port, password=PASSWORD)
+
+        def stream(host):
+            s = h.socks5_connect(client.port, host, 9000, timeout=10)
+            s.sendall(b"16\n")
+            got = h.recv_until_eof(s, timeout=10) if host == hole else h.recv_exact(s, 16)
+            s.close()
+            return got
+
+        assert len(stream(live)) == 16              # through the delay line
+        t0 = time.monotonic()
+        assert stream(hole) == b""                  # blackholed: no reply, then EOF
+        took = time.monotonic() - t0
+        assert 3.0 < took < 9.0, "blackholed stream ended after %.1f s (dial timeout 4 s)" % took
+        assert len(stream(live)) == 16              # the session and the route still work
+        assert "no SYNACK" not in client.log(), "the session was killed by the SYNACK watchdog"
+        st = subprocess.run([NETNS, "status"], env=env, capture_output=True, text=True, timeout=30)
+        dropped = int(re.search(r'"drop_dst":(\d+)', st.stdout).group(1))
+        assert dropped >= 1, "the delay line dropped nothing:\n" + st.stdout
+        procs.note("the stream to the blackholed %s ended after %.1f s (dial timeout 4 s); the delay "
+                   "line dropped %d packets to it; the session then relayed to %s again", hole, took,
+                   dropped, live)
+    finally:
+        subprocess.run([NETNS, "down"], env=env, capture_output=True, timeout=60)
+
+
+def _can_connect(host, port):
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def _metric(mport, name):
