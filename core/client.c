@@ -110,7 +110,8 @@ struct cconn {
     ioh_t uio;                 /* UDP ASSOCIATE relay socket */
     struct sockaddr_storage app;
     socklen_t app_len;
-    ltimer_t timer;            /* proxy handshake timeout */
+    ltimer_t timer;            /* proxy handshake timeout, then the session wait */
+    uint64_t attach_deadline;  /* out of fds for a session: retry until then (0: not waiting) */
     cconn_t *prev, *next;      /* worker's list of live conns */
 };
 
@@ -131,6 +132,7 @@ struct cworker {
     cconn_t *conns;
     ltimer_t check;
     ltimer_t accept_pause;     /* listener resumes after running out of fds */
+    uint64_t emfile_logged;    /* when "out of fds for a session" was last logged */
     SSL_CTX *ctx;
     struct sockaddr_storage *server;
     socklen_t server_len;
@@ -425,6 +427,9 @@ static void cs_cb(loop_t *l, ioh_t *h, uint32_t ev)
     if (s->state == CS_RUN && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) cs_read(s);
 }
 
+/* A new session (connect started), or NULL with errno set: EMFILE/ENFILE
+ * (out of fds, the caller may retry; not logged here) or another failure
+ * (logged). */
 static csess_t *cs_new(cworker_t *w)
 {
     csess_t *s = calloc(1, sizeof *s);
@@ -432,9 +437,12 @@ static csess_t *cs_new(cworker_t *w)
     int fd = tcp_connect_start((struct sockaddr *)w->server, w->server_len);
     SSL *ssl = fd >= 0 ? SSL_new(w->ctx) : NULL;
     if (!ssl) {
-        log_warn("cannot connect to the server: %s", fd < 0 ? strerror(errno) : "TLS setup failed");
+        int e = fd < 0 ? errno : ENOMEM;
+        if (e != EMFILE && e != ENFILE)
+            log_warn("cannot connect to the server: %s", fd < 0 ? strerror(e) : "TLS setup failed");
         if (fd >= 0) close(fd);
         free(s);
+        errno = e;
         return NULL;
     }
     s->w = w;
@@ -536,6 +544,12 @@ static void cc_deliver(cconn_t *cc, const uint8_t *p, size_t n)
 }
 
 /* Puts the connection on a session: the newest idle one, or a new one. */
+#define ATTACH_RETRY_MS 50
+
+/* Gives cc a session: the newest idle one, else a new one. Out of fds for a
+ * new one, cc waits (the SOCKS side already sees the connection as open, and
+ * other streams free fds as they end) and tries again every 50 ms, up to the
+ * handshake timeout; only then does it fail. */
 static void cc_attach(cconn_t *cc)
 {
     cworker_t *w = cc->w;
@@ -543,11 +557,27 @@ static void cc_attach(cconn_t *cc)
     timer_cancel(w->loop, &cc->timer);
     csess_t *s = w->idle_top;
     if (s) {
+        cc->attach_deadline = 0;
         idle_remove(s);
         cs_open_stream(s, cc);
         return;
     }
     s = cs_new(w);
+    if (!s && (errno == EMFILE || errno == ENFILE)) {
+        uint64_t now = now_ms();
+        if (!cc->attach_deadline) cc->attach_deadline = now + (uint64_t)w->cfg->handshake_timeout_ms;
+        if (now - w->emfile_logged >= 1000) {   /* one line a second, however many wait */
+            w->emfile_logged = now;
+            log_warn("out of file descriptors for a new session to the server; waiting for some "
+                     "to free up (up to %d ms)", w->cfg->handshake_timeout_ms);
+        }
+        if (now < cc->attach_deadline) {
+            timer_set(w->loop, &cc->timer, ATTACH_RETRY_MS);
+            return;
+        }
+        log_warn("cannot connect to the server: %s", strerror(errno));
+    }
+    cc->attach_deadline = 0;
     if (!s) { cc_close(cc, "no session"); return; }
     s->cur = cc;   /* opened once the handshake is done */
     cc->sess = s;
@@ -802,7 +832,9 @@ static void cc_local_cb(loop_t *l, ioh_t *h, uint32_t ev)
 
 static void cc_timer(loop_t *l, ltimer_t *t)
 {
-    cc_close(t->ud, "proxy handshake timeout");
+    cconn_t *cc = t->ud;
+    if (cc->attach_deadline && cc->state == CC_RELAY && !cc->sess) cc_attach(cc);
+    else cc_close(cc, "proxy handshake timeout");
 }
 
 static void adopt(cworker_t *w, int fd)
