@@ -100,8 +100,8 @@ struct sstream {
     uint64_t started;
     uint64_t dial_us;          /* when the dial started (0: no dial) */
     addr_t dst;                /* TCP target, or the UoT request's address */
-    char key[POOL_KEY_MAX + 1];
-    uint8_t hdr[HDR_MAX];      /* address bytes gathered from the first PSH(s) */
+    char *key;                 /* "host:port" (pool key), once the address is known; else NULL */
+    uint8_t *hdr;              /* a destination split over PSHs, gathered (HDR_MAX); else NULL */
     uint16_t hlen;
     pool_ref_t *pool;          /* the pool it acquired from (reference held) */
     sstream_t *hnext;          /* hash chain */
@@ -246,6 +246,8 @@ static void free_stream(void *p)
 {
     sstream_t *st = p;
     bq_free(&st->tq);
+    free(st->key);
+    free(st->hdr);
     free(st);
 }
 
@@ -312,8 +314,9 @@ static void stream_fail(sstream_t *st, const char *msg)
         st->acked = 1;
     }
     char esc[300];
+    const char *k = st->key ? st->key : "";
     log_info("stream %u of %s to %s failed: %s", st->sid, s->peer,
-             log_escape(st->key, strlen(st->key), esc, sizeof esc), msg);
+             log_escape(k, strlen(k), esc, sizeof esc), msg);
     stream_close(st, 1, NULL);
 }
 
@@ -478,7 +481,9 @@ static void refill_soon(sworker_t *w)
 static void stream_open_tcp(sstream_t *st)
 {
     ssess_t *s = st->s;
-    addr_format(&st->dst, st->key, sizeof st->key);
+    char key[POOL_KEY_MAX + 1];
+    addr_format(&st->dst, key, sizeof key);
+    if (!(st->key = strdup(key))) { stream_close(st, 1, "out of memory"); return; }
     int fd = -1;
     st->pool = s->w->pool;
     pref_get(st->pool);
@@ -619,29 +624,46 @@ static void stream_data(sstream_t *st, const uint8_t *p, size_t n)
     switch (st->state) {
     case ST_ADDR:
     case ST_UOT_REQ: {
-        size_t take = n < HDR_MAX - st->hlen ? n : HDR_MAX - st->hlen;
-        memcpy(st->hdr + st->hlen, p, take);
-        st->hlen += (uint16_t)take;
+        /* The address nearly always comes whole in the first PSH and is parsed
+         * in place; only one split over PSHs is gathered, in a buffer that lives
+         * until it is whole (no per-stream header buffer otherwise). */
+        const uint8_t *buf = p;
+        size_t blen = n, take = n;
+        if (st->hdr) {
+            take = n < HDR_MAX - st->hlen ? n : HDR_MAX - st->hlen;
+            memcpy(st->hdr + st->hlen, p, take);
+            st->hlen += (uint16_t)take;
+            buf = st->hdr;
+            blen = st->hlen;
+        }
         int used;
         if (st->state == ST_ADDR) {
-            used = addr_parse(st->hdr, st->hlen, ADDR_FORM_SOCKS, &st->dst);
+            used = addr_parse(buf, blen, ADDR_FORM_SOCKS, &st->dst);
         } else {
             int conn = 0;
-            used = uot_parse_request(st->hdr, st->hlen, &conn, &st->dst);
+            used = uot_parse_request(buf, blen, &conn, &st->dst);
             st->uot_connect = conn != 0;
         }
-        if (used == 0 && st->hlen < HDR_MAX) return;
+        if (used == 0 && blen < HDR_MAX) {
+            if (!st->hdr) {   /* incomplete in place: n < HDR_MAX, start gathering */
+                if (!(st->hdr = malloc(HDR_MAX))) { stream_close(st, 1, "out of memory"); return; }
+                memcpy(st->hdr, p, n);
+                st->hlen = (uint16_t)n;
+            }
+            return;
+        }
         if (used <= 0) { stream_close(st, 1, "malformed destination address"); return; }
-        /* bytes after the address: from hdr (already copied) then the rest of p */
-        size_t extra_in_hdr = st->hlen - (size_t)used;
-        if (bq_append(&st->tq, st->hdr + used, extra_in_hdr) < 0 ||
+        /* bytes after the address: the rest of buf, then what p had beyond it */
+        if (bq_append(&st->tq, buf + used, blen - (size_t)used) < 0 ||
             bq_append(&st->tq, p + take, n - take) < 0) {
             stream_close(st, 1, "out of memory");
             return;
         }
+        free(st->hdr);
+        st->hdr = NULL;
+        st->hlen = 0;
         if (st->state == ST_ADDR && uot_is_magic(&st->dst)) {
             st->state = ST_UOT_REQ;
-            st->hlen = 0;
             size_t m = st->tq.len;
             if (m) {
                 uint8_t tmp[HDR_MAX];

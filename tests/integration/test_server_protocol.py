@@ -149,6 +149,31 @@ def test_proto_duplicate_syn_ignored(server, echo):
         assert s.stream_data(1, n=3) == b"two", "stream 1 broken by a duplicate SYN"
 
 
+def test_proto_destination_split_over_psh_frames(server, echo):
+    """The destination address may arrive in pieces (one byte per PSH here,
+    and a domain name split mid-name); data after it in the last piece is
+    relayed. A malformed one (unknown address type), split or whole, ends its
+    stream, and the session lives on."""
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD, first=r.frame(r.SYN, 1))
+        addr = h.encode_socks_addr(h.V4, echo.port)
+        for i in range(len(addr) - 1):
+            s.send(r.frame(r.PSH, 1, addr[i:i + 1]))
+        s.send(r.frame(r.PSH, 1, addr[-1:] + b"after split"))
+        assert s.stream_data(1, n=11) == b"after split"
+        name = h.encode_socks_addr("localhost", echo.port)
+        s.send(r.frame(r.SYN, 2) + r.frame(r.PSH, 2, name[:5]))
+        s.send(r.frame(r.PSH, 2, name[5:] + b"by name"))
+        assert s.stream_data(2, n=7) == b"by name"
+        s.send(r.frame(r.SYN, 3) + r.frame(r.PSH, 3, b"\x09\x01\x02"))        # whole, bad type
+        s.send(r.frame(r.SYN, 4) + r.frame(r.PSH, 4, b"\x03\x10" + b"a" * 8))  # split name...
+        s.send(r.frame(r.PSH, 4, b"\x00" + b"a" * 7 + b"\x00\x50"))          # ...holding a NUL
+        for sid in (3, 4):
+            s.wait_for(lambda c, fsid, d: fsid == sid and c == r.FIN, timeout=5)
+        s.send(open_frames(5, h.V4, echo.port, b"still up"))
+        assert s.stream_data(5, n=8) == b"still up"
+
+
 def test_proto_dial_failure_ends_stream_not_session(server, echo):
     closed_port = h.free_port()
     with r.RawSession(server.port) as s:
