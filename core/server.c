@@ -1317,14 +1317,13 @@ static void reload(mainctx_t *m)
     pool_ref_t *np = pref_new(nc.pool_type, &nc.pool, srv->nworkers + 1);
     if (!np) { log_warn("SIGHUP: cannot create the %s pool; kept the old one", nc.pool_type); return; }
     for (int i = 0; i < srv->nworkers; i++) {
+        /* filled in before it is posted: the worker may run it at once */
         swap_t *sw = malloc(sizeof *sw);
+        if (sw) *sw = (swap_t){.w = &srv->workers[i], .pool = np};
         if (!sw || loop_post(srv->workers[i].loop, swap_task, sw) < 0) {
             free(sw);
             pref_put(np);  /* that worker keeps the old pool */
-            continue;
         }
-        sw->w = &srv->workers[i];
-        sw->pool = np;
     }
     pool_ref_t *old = srv->pool;
     srv->pool = np;

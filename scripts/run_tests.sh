@@ -5,7 +5,9 @@
 #   build/tests/test_*          unit and contract tests (cmocka), optimized build
 #   build-asan/tests/test_*     the same under ASan+UBSan
 #   build-tsan/tests/test_pool* the pool tests under TSan (pools are the shared state)
-#   tests/integration/          loopback end-to-end tests (pytest), ASan binaries
+#   tests/integration/          loopback end-to-end tests (pytest), ASan binaries, then
+#                               again with the TSan binaries (workers, resolver threads,
+#                               the main thread's reloads and stats: every data race)
 #   tests/interop/              against a real sing-box (pytest); never skipped
 #   scripts/fuzz_regress.sh     every fuzz target over its corpus (+2000 fixed-seed runs)
 #   scripts/test_connection_pool.sh  the seed's pool script, as a user runs it
@@ -31,6 +33,7 @@ for t in build-tsan/tests/test_pool*; do [ -x "$t" ] && run "$t" "$t"; done
 PYTEST="python3 -m pytest -q -p no:cacheprovider"
 if [ -d tests/integration ]; then
     run integration env ANYTLS_BIN=build-asan $PYTEST tests/integration
+    run integration-tsan env ANYTLS_BIN=build-tsan $PYTEST tests/integration
     run integration-pools env ANYTLS_BIN=build $PYTEST tests/integration -k pool
 fi
 [ -d tests/interop ] && run interop env ANYTLS_BIN=build-asan $PYTEST tests/interop
