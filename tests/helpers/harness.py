@@ -929,6 +929,21 @@ def echo_check(sock, data, timeout=30.0):
         len(data), len(got), next((i for i, (a, b) in enumerate(zip(data, got)) if a != b), None))
 
 
+
+def serves_eventually(socks_port, host, port, data, attempts=50, interval=0.2):
+    """Opens a stream through the SOCKS5 proxy and checks an echo of data,
+    retrying (bounded: attempts x interval) while a proxy recovers. Returns the
+    attempt that worked (1-based), or 0 if none did."""
+    for n in range(1, attempts + 1):
+        try:
+            s = socks5_connect(socks_port, host, port, timeout=5)
+            echo_check(s, data, timeout=5)
+            s.close()
+            return n
+        except (OSError, AssertionError, Socks5Error):
+            time.sleep(interval)
+    return 0
+
 def payload(n, tag=0):
     """Deterministic, distinct-per-tag bytes."""
     rng = random.Random(tag * 7919 + n)

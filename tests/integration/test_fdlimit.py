@@ -35,19 +35,9 @@ def test_fd_exhaustion_recovers(procs, echo):
         for s in hogs:
             s.close()
     client = procs.client(port, password=PASSWORD)
-    ok = False
-    tries = 0
-    for _ in range(50):   # bounded: the server needs a moment to notice the closed hogs
-        tries += 1
-        try:
-            s = h.socks5_connect(client.port, h.V4, echo.port, timeout=5)
-            h.echo_check(s, b"served again", timeout=5)
-            s.close()
-            ok = True
-            break
-        except (OSError, AssertionError):
-            time.sleep(0.2)
-    assert ok, server.log_tail()
+    # the server needs a moment to notice the closed hogs
+    tries = h.serves_eventually(client.port, h.V4, echo.port, b"served again")
+    assert tries, server.log_tail()
     procs.note("served again %d attempt(s) after the connections closed", tries)
 
 
