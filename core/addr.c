@@ -170,3 +170,14 @@ int addr_from_string(const char *s, addr_t *out)
     *out = t;
     return 0;
 }
+
+int addr_ip_literal(addr_t *a)
+{
+    /* A domain that is really an IP literal needs no lookup. */
+    addr_t t;
+    char hp[300];
+    if (a->type != ADDR_DOMAIN) return 0;
+    snprintf(hp, sizeof hp, strchr(a->name, ':') ? "[%s]:%u" : "%s:%u", a->name, a->port);
+    if (addr_from_string(hp, &t) == 0 && t.type != ADDR_DOMAIN) { *a = t; return 1; }
+    return 0;
+}

@@ -29,5 +29,8 @@ int addr_encode(const addr_t *a, int form, uint8_t *buf, size_t cap);
 int addr_format(const addr_t *a, char *buf, size_t cap);
 /* Parses "host:port", "[v6]:port", IPv4/IPv6 literals become IP types; 0 or -1. */
 int addr_from_string(const char *s, addr_t *a);
+/* A domain that is an IP literal ("10.0.0.1", "::1") becomes that IP type, so it
+ * needs no lookup; 1 if it did, 0 if a is left as it was. */
+int addr_ip_literal(addr_t *a);
 
 #endif

@@ -163,29 +163,14 @@ size_t metrics_render_prometheus(const server_snapshot_t *s, char *buf, size_t c
     family(&o, "anytls_pool_utilization_ratio", "gauge", "Active / Total (the [Pool Stats] figures); 0 while Total is 0.");
     put(&o, "anytls_pool_utilization_ratio{pool=\"%s\"} %s\n", pool, fmt_double(util_ratio(p), d, sizeof d));
 
-    static const struct { const char *name, *type, *help; size_t off; } sf[] = {
-        {"anytls_sessions_open", "gauge", "AnyTLS sessions (TLS connections from clients) open now.",
-         offsetof(server_snapshot_t, sessions_open)},
-        {"anytls_sessions_total", "counter", "AnyTLS sessions accepted since start.",
-         offsetof(server_snapshot_t, sessions_total)},
-        {"anytls_auth_failures_total", "counter", "Sessions closed for a wrong password, a malformed auth or the auth timeout.",
-         offsetof(server_snapshot_t, auth_failures)},
-        {"anytls_streams_open", "gauge", "Proxied streams open now.",
-         offsetof(server_snapshot_t, streams_open)},
-        {"anytls_streams_total", "counter", "Proxied streams opened since start.",
-         offsetof(server_snapshot_t, streams_total)},
-        {"anytls_dial_failures_total", "counter", "Outbound dials for streams that failed (resolve, connect, timeout).",
-         offsetof(server_snapshot_t, dial_failures)},
-    };
-    for (size_t i = 0; i < sizeof sf / sizeof sf[0]; i++) {
-        uint64_t v;
-        memcpy(&v, (const char *)s + sf[i].off, sizeof v);
-        family(&o, sf[i].name, sf[i].type, sf[i].help);
-        put(&o, "%s %" PRIu64 "\n", sf[i].name, v);
-    }
-    family(&o, "anytls_bytes_total", "counter", "Stream payload bytes relayed, by direction.");
-    put(&o, "anytls_bytes_total{direction=\"client_to_target\"} %" PRIu64 "\n", s->bytes_client_to_target);
-    put(&o, "anytls_bytes_total{direction=\"target_to_client\"} %" PRIu64 "\n", s->bytes_target_to_client);
+    /* The server's counters (counters.h): a family's HELP/TYPE once, then its series. */
+    const char *last = "";
+#define PROM_SERIES(f, type, fam, labels, jg, jk, help)                                  \
+    if (strcmp(last, fam) != 0) family(&o, fam, #type, help);                            \
+    last = fam;                                                                          \
+    put(&o, "%s%s%s%s %" PRIu64 "\n", fam, *labels ? "{" : "", labels, *labels ? "}" : "", s->f);
+    SERVER_COUNTERS(PROM_SERIES)
+#undef PROM_SERIES
 
     uint64_t cum[METRICS_DIAL_BUCKETS + 1];
     dial_cumulative(s, cum);
@@ -214,12 +199,16 @@ size_t metrics_render_json(const server_snapshot_t *s, char *buf, size_t cap)
         pool, p->total, p->active, p->reused, p->created, p->cleaned, p->idle, p->dialing,
         p->spares_dialed, p->dial_failed, p->stale, p->expired, p->rejected, p->targets,
         fmt_double(reuse_ratio(p), d1, sizeof d1), fmt_double(util_ratio(p), d2, sizeof d2));
-    put(&o, ",\"sessions\":{\"open\":%" PRIu64 ",\"total\":%" PRIu64 ",\"auth_failures\":%" PRIu64 "}",
-        s->sessions_open, s->sessions_total, s->auth_failures);
-    put(&o, ",\"streams\":{\"open\":%" PRIu64 ",\"total\":%" PRIu64 ",\"dial_failures\":%" PRIu64 "}",
-        s->streams_open, s->streams_total, s->dial_failures);
-    put(&o, ",\"bytes\":{\"client_to_target\":%" PRIu64 ",\"target_to_client\":%" PRIu64 "}",
-        s->bytes_client_to_target, s->bytes_target_to_client);
+    /* The server's counters (counters.h), an object per json_group. */
+    const char *group = NULL;
+#define JSON_VALUE(f, type, fam, labels, jg, jk, help)                                   \
+    if (!group || strcmp(group, jg) != 0) put(&o, "%s,\"%s\":{", group ? "}" : "", jg); \
+    else put(&o, ",");                                                                   \
+    group = jg;                                                                          \
+    put(&o, "\"%s\":%" PRIu64, jk, s->f);
+    SERVER_COUNTERS(JSON_VALUE)
+#undef JSON_VALUE
+    if (group) put(&o, "}");
     uint64_t cum[METRICS_DIAL_BUCKETS + 1];
     dial_cumulative(s, cum);
     put(&o, ",\"dial_seconds\":{\"le\":{");

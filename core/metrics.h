@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "counters.h"
 #include "loop.h"
 #include "pool.h"
 
@@ -17,9 +18,9 @@ extern const double metrics_dial_bounds[METRICS_DIAL_BUCKETS];
 typedef struct server_snapshot {
     const char *pool_type;
     pool_stats_t pool;
-    uint64_t sessions_open, sessions_total, auth_failures;
-    uint64_t streams_open, streams_total, dial_failures;
-    uint64_t bytes_client_to_target, bytes_target_to_client;
+#define SNAP_FIELD(f, ...) uint64_t f;
+    SERVER_COUNTERS(SNAP_FIELD)
+#undef SNAP_FIELD
     uint64_t dial_buckets[METRICS_DIAL_BUCKETS + 1]; /* cumulative counts per bound, last = +Inf */
     double dial_seconds_sum;
     uint64_t dial_count;

@@ -1109,3 +1109,11 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def pool_types():
+    """The pool types the server binary knows (`anytls-server --list-pool-types`):
+    tests iterate this, never a list of their own."""
+    out = subprocess.run([str(binary("anytls-server")), "--list-pool-types"], check=True,
+                         capture_output=True, text=True, timeout=10).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]

@@ -1,0 +1,39 @@
+/* counters.h -- the server's own counters, defined once (types only).
+ *
+ * SERVER_COUNTERS(X) lists every counter a worker keeps besides the pool's and
+ * the dial histogram. From this one list come the per-worker struct
+ * (server_types.h), the snapshot and its sum across workers (metrics.h,
+ * server.c), the Prometheus families and the JSON (metrics.c). A new counter
+ * is one line here plus its increment (SRV_COUNT in the code that counts it).
+ *
+ * X(field, type, family, labels, json_group, json_key, help)
+ *   field       C name in the structs
+ *   type        Prometheus type: counter or gauge
+ *   family      Prometheus metric name; consecutive lines with the same family
+ *               are one family (one HELP/TYPE) told apart by `labels`
+ *   labels      "" or the label set, e.g. "direction=\"client_to_target\""
+ *   json_group  the JSON object the value goes in; consecutive lines share it
+ *   json_key    its key there
+ */
+#ifndef COUNTERS_H
+#define COUNTERS_H
+
+#define SERVER_COUNTERS(X)                                                                        \
+    X(sessions_open, gauge, "anytls_sessions_open", "", "sessions", "open",                      \
+      "AnyTLS sessions (TLS connections from clients) open now.")                                 \
+    X(sessions_total, counter, "anytls_sessions_total", "", "sessions", "total",                  \
+      "AnyTLS sessions accepted since start.")                                                    \
+    X(auth_failures, counter, "anytls_auth_failures_total", "", "sessions", "auth_failures",      \
+      "Sessions closed for a wrong password, a malformed auth or the auth timeout.")              \
+    X(streams_open, gauge, "anytls_streams_open", "", "streams", "open",                          \
+      "Proxied streams open now.")                                                                \
+    X(streams_total, counter, "anytls_streams_total", "", "streams", "total",                     \
+      "Proxied streams opened since start.")                                                      \
+    X(dial_failures, counter, "anytls_dial_failures_total", "", "streams", "dial_failures",       \
+      "Outbound dials for streams that failed (resolve, connect, timeout).")                      \
+    X(bytes_client_to_target, counter, "anytls_bytes_total", "direction=\"client_to_target\"",    \
+      "bytes", "client_to_target", "Stream payload bytes relayed, by direction.")                 \
+    X(bytes_target_to_client, counter, "anytls_bytes_total", "direction=\"target_to_client\"",    \
+      "bytes", "target_to_client", "Stream payload bytes relayed, by direction.")
+
+#endif

@@ -1,0 +1,333 @@
+/* outbound.c -- acquire, resolve and dial for streams; spare refills
+ * (outbound.h). */
+#include "outbound.h"
+#include "dns.h"
+#include "log.h"
+#include "server_stream.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SYNACK_EARLY_MS 2000   /* ack a still-connecting stream before the client's 3 s watchdog */
+#define FULL_RETRY_MS 20
+#define FULL_WAIT_MS 2000
+#define REFILL_TICK_MS 200
+#define REFILL_SOON_MS 2
+
+/* ---- pool references ---- */
+
+static void pool_ref_get(pool_ref_t *p) { atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed); }
+
+void outbound_pool_put(pool_ref_t *p)
+{
+    if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
+        pool_close(&p->h);
+        free(p);
+    }
+}
+
+pool_ref_t *outbound_pool_new(const char *type, const pool_config_t *cfg, int refs)
+{
+    pool_ref_t *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    if (pool_open(&p->h, type, cfg) < 0) { free(p); return NULL; }
+    atomic_init(&p->refs, refs);
+    return p;
+}
+
+/* ---- streams: acquire -> hit / full-wait / miss -> resolve -> dial ---- */
+
+static loop_t *LOOP(sstream_t *st) { return st->s->w->loop; }
+
+/* After an acquire the pool may want spares replaced: run this worker's pool
+ * tick in 2 ms (one timer, coalesced) rather than at the next 200 ms tick, so
+ * a busy target's spares are refilled at the rate they are taken. */
+static void refill_soon(sworker_t *w)
+{
+    uint64_t due = now_ms() + REFILL_SOON_MS;
+    if (w->tick.idx < 0 || w->tick.when > due) timer_set(w->loop, &w->tick, REFILL_SOON_MS);
+}
+
+static void dial_addr(sstream_t *st, const struct sockaddr_storage *ss, socklen_t len)
+{
+    ssess_t *s = st->s;
+    st->dial_us = now_us();
+    int fd = tcp_connect_start((const struct sockaddr *)ss, len);
+    if (fd < 0) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "dial tcp %s: %s", st->key, strerror(errno));
+        if (errno == EMFILE || errno == ENFILE) log_warn("out of file descriptors dialing %s", st->key);
+        stream_fail(st, msg);
+        return;
+    }
+    st->state = ST_CONNECTING;
+    if (loop_add(LOOP(st), &st->tio, fd, EPOLLOUT, stream_target_cb, st) < 0) {
+        close(fd);
+        stream_fail(st, "cannot register target socket");
+        return;
+    }
+    uint64_t age = now_ms() - st->started;
+    uint64_t left = (uint64_t)s->w->srv->cfg->connect_timeout_ms > age
+                  ? s->w->srv->cfg->connect_timeout_ms - age : 0;
+    timer_set(LOOP(st), &st->timer, age < SYNACK_EARLY_MS && SYNACK_EARLY_MS - age < left
+                                    ? SYNACK_EARLY_MS - age : left);
+}
+
+static void dns_done(loop_t *l, void *arg, int err, const char *msg,
+                     const struct sockaddr_storage *ss, socklen_t len)
+{
+    sstream_t *st = arg;
+    if (!st->s) { stream_free(st); return; }   /* closed while we were resolving */
+    st->state = ST_CONNECTING;  /* not resolving any more: the normal close path */
+    if (err) {
+        char m[320];
+        snprintf(m, sizeof m, "lookup %s: %s", st->dst.name, msg);
+        stream_fail(st, m);
+        return;
+    }
+    dial_addr(st, ss, len);
+}
+
+/* The pool said miss: the stream dials, resolving a name first. */
+static void dial(sstream_t *st)
+{
+    addr_t ip = st->dst;
+    addr_ip_literal(&ip);
+    if (ip.type == ADDR_DOMAIN) {
+        st->state = ST_RESOLVING;
+        if (dns_resolve(LOOP(st), st->dst.name, st->dst.port, dns_done, st) < 0) {
+            st->state = ST_CONNECTING;
+            stream_fail(st, "out of memory");
+            return;
+        }
+        timer_set(LOOP(st), &st->timer, SYNACK_EARLY_MS);
+        return;
+    }
+    struct sockaddr_storage ss; socklen_t len;
+    addr_to_sockaddr(&ip, &ss, &len);
+    dial_addr(st, &ss, len);
+}
+
+/* One acquire: a spare, a slot to dial with, or a wait for a slot. */
+static void acquire(sstream_t *st)
+{
+    int fd = -1;
+    int r = pool_acquire(&st->pool->h, st->key, st->s->w->id, &fd);
+    if (r == POOL_FULL) {
+        st->state = ST_WAIT_POOL;
+        timer_set(LOOP(st), &st->timer, FULL_RETRY_MS);
+        return;
+    }
+    st->counted = 1;
+    if (r == POOL_HIT) stream_relay_start(st, fd);
+    else dial(st);
+}
+
+void outbound_open(sstream_t *st)
+{
+    sworker_t *w = st->s->w;
+    char key[POOL_KEY_MAX + 1];
+    addr_format(&st->dst, key, sizeof key);
+    if (!(st->key = strdup(key))) { stream_close(st, 1, "out of memory"); return; }
+    st->pool = w->pool;
+    pool_ref_get(st->pool);
+    acquire(st);
+    if (!w->wk->draining) refill_soon(w);
+}
+
+static void stream_timer(loop_t *l, ltimer_t *t)
+{
+    sstream_t *st = t->ud;
+    server_t *srv = st->s->w->srv;
+    uint64_t age = now_ms() - st->started;
+    if (st->state == ST_WAIT_POOL) {
+        if (age >= FULL_WAIT_MS) stream_fail(st, "outbound connection pool is full for this target");
+        else acquire(st);
+        return;
+    }
+    if (st->state == ST_CONNECTING || st->state == ST_RESOLVING) {
+        if (age >= (uint64_t)srv->cfg->connect_timeout_ms) {
+            stream_fail(st, "dial timeout");
+            return;
+        }
+        /* Still dialing near the client's 3 s SYNACK watchdog: ack now; a later
+         * failure ends the stream with FIN instead of an error text. */
+        stream_ack(st);
+        timer_set(l, t, (uint64_t)srv->cfg->connect_timeout_ms - age);
+    }
+}
+
+void outbound_stream_init(sstream_t *st)
+{
+    timer_init(&st->timer, stream_timer, st);
+}
+
+void outbound_connected(sstream_t *st)
+{
+    int err = 0;
+    socklen_t el = sizeof err;
+    getsockopt(st->tio.fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    if (err) {
+        char m[400];
+        snprintf(m, sizeof m, "dial tcp %s: %s", st->key, strerror(err));
+        stream_fail(st, m);
+        return;
+    }
+    if (st->dial_us) {
+        sworker_t *w = st->s->w;
+        uint64_t us = now_us() - st->dial_us;
+        WSTAT_ADD(w, dial_count, 1);
+        WSTAT_ADD(w, dial_us_sum, us);
+        WSTAT_ADD(w, dial_buckets[metrics_dial_bucket(us / 1e6)], 1);
+    }
+    stream_relay_start(st, st->tio.fd);
+}
+
+void outbound_stream_end(sstream_t *st)
+{
+    if (st->counted) pool_stream_done(&st->pool->h, st->key, st->s->w->id);
+    st->counted = 0;
+    outbound_pool_put(st->pool);
+    st->pool = NULL;
+    timer_cancel(LOOP(st), &st->timer);
+}
+
+/* ---- refills: non-blocking connects for the spares the pool wants ---- */
+
+struct refill {
+    sworker_t *w;
+    pool_ref_t *pool;
+    ioh_t io;
+    ltimer_t timer;
+    char key[POOL_KEY_MAX + 1];
+    refill_t *prev, *next;     /* worker's list, so shutdown can end them all */
+    int listed;
+};
+
+static void refill_end(loop_t *l, refill_t *r, int fd_ok)
+{
+    int fd = r->io.fd;
+    timer_cancel(l, &r->timer);
+    if (fd >= 0) loop_del(l, &r->io);
+    if (r->listed) {
+        if (r->prev) r->prev->next = r->next; else r->w->refills = r->next;
+        if (r->next) r->next->prev = r->prev;
+        r->listed = 0;
+    }
+    if (fd_ok) pool_spare_ready(&r->pool->h, r->key, fd, r->w->id);
+    else {
+        if (fd >= 0) close(fd);
+        pool_spare_failed(&r->pool->h, r->key, r->w->id);
+    }
+    outbound_pool_put(r->pool);
+    loop_defer_free(l, r, free);
+}
+
+static void refill_cb(loop_t *l, ioh_t *h, uint32_t ev)
+{
+    int err = 0;
+    socklen_t el = sizeof err;
+    getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    refill_end(l, h->ud, err == 0);
+}
+
+static void refill_timeout(loop_t *l, ltimer_t *t) { refill_end(l, t->ud, 0); }
+
+static void refill_dial(loop_t *l, refill_t *r, const struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = tcp_connect_start((const struct sockaddr *)ss, len);
+    if (fd < 0 || loop_add(l, &r->io, fd, EPOLLOUT, refill_cb, r) < 0) {
+        if (fd >= 0) close(fd);
+        r->io.fd = -1;
+        refill_end(l, r, 0);
+        return;
+    }
+    timer_set(l, &r->timer, (uint64_t)r->w->srv->cfg->connect_timeout_ms);
+}
+
+static void refill_dns(loop_t *l, void *arg, int err, const char *msg,
+                       const struct sockaddr_storage *ss, socklen_t len)
+{
+    refill_t *r = arg;
+    if (err) refill_end(l, r, 0);
+    else refill_dial(l, r, ss, len);
+}
+
+/* No amplification: at most max_spare_dials refill connects per second per
+ * worker; 0 when this one is over. */
+static int refill_allowed(sworker_t *w)
+{
+    uint64_t sec = loop_now(w->loop) / 1000;
+    if (sec != w->dial_window) { w->dial_window = sec; w->dials_in_window = 0; }
+    if (w->dials_in_window >= w->srv->cfg->max_spare_dials) return 0;
+    w->dials_in_window++;
+    return 1;
+}
+
+static void refill_start(sworker_t *w, pool_ref_t *pool, const char *key, const addr_t *a)
+{
+    loop_t *l = w->loop;
+    refill_t *r = refill_allowed(w) ? calloc(1, sizeof *r) : NULL;
+    if (!r) { pool_spare_failed(&pool->h, key, w->id); return; }
+    r->w = w;
+    r->pool = pool;
+    pool_ref_get(pool);
+    r->io.fd = -1;
+    r->listed = 1;
+    r->next = w->refills;
+    if (r->next) r->next->prev = r;
+    w->refills = r;
+    timer_init(&r->timer, refill_timeout, r);
+    snprintf(r->key, sizeof r->key, "%s", key);
+    if (a->type == ADDR_DOMAIN) {
+        if (dns_resolve(l, a->name, a->port, refill_dns, r) < 0) refill_end(l, r, 0);
+    } else {
+        struct sockaddr_storage ss; socklen_t len;
+        addr_to_sockaddr(a, &ss, &len);
+        refill_dial(l, r, &ss, len);
+    }
+}
+
+static void tick_cb(loop_t *l, ltimer_t *t)
+{
+    sworker_t *w = t->ud;
+    pool_ref_t *pool = w->pool;
+    int n = pool_tick(&pool->h, w->id, w->dials, (int)(sizeof w->dials / sizeof w->dials[0]));
+    for (int i = 0; i < n; i++) {
+        const char *key = w->dials[i].key;
+        addr_t a;
+        int bad = addr_from_string(key, &a) < 0;
+        if (!bad) addr_ip_literal(&a);
+        for (int k = 0; k < w->dials[i].count; k++) {
+            if (bad) pool_spare_failed(&pool->h, key, w->id);
+            else refill_start(w, pool, key, &a);
+        }
+    }
+    timer_set(l, t, REFILL_TICK_MS);
+}
+
+void outbound_worker_init(sworker_t *w)
+{
+    timer_init(&w->tick, tick_cb, w);
+    timer_set(w->loop, &w->tick, REFILL_TICK_MS);
+}
+
+void outbound_worker_stop(sworker_t *w)
+{
+    timer_cancel(w->loop, &w->tick);
+    while (w->refills) {
+        refill_t *r = w->refills;
+        if (r->io.fd < 0 && r->timer.idx < 0) {
+            /* waiting for DNS: the answer arrives as a task and ends it */
+            if (r->next) r->next->prev = NULL;
+            w->refills = r->next;
+            r->prev = r->next = NULL;
+            r->listed = 0;
+            continue;
+        }
+        refill_end(w->loop, r, 0);
+    }
+}

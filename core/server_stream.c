@@ -1,0 +1,338 @@
+/* server_stream.c -- a stream's state machine and its relay (server_stream.h). */
+#include "server_stream.h"
+#include "log.h"
+#include "outbound.h"
+#include "server_session.h"
+#include "server_uot.h"
+#include "uot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The largest destination header gathered when it is split over PSHs: a
+ * SOCKS address (1 + 1 + 255 + 2) or a UoT request, with margin. */
+#define STREAM_HDR_MAX 300
+
+static loop_t *LOOP(sstream_t *st) { return st->s->w->loop; }
+
+sstream_t *stream_new(ssess_t *s, uint32_t sid)
+{
+    sstream_t *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->sid = sid;
+    st->s = s;
+    st->tio.fd = -1;
+    st->state = ST_ADDR;
+    st->started = now_ms();
+    outbound_stream_init(st);
+    WSTAT_ADD(s->w, streams_open, 1);
+    WSTAT_ADD(s->w, streams_total, 1);
+    return st;
+}
+
+void stream_free(sstream_t *st)
+{
+    bq_free(&st->tq);
+    free(st->key);
+    free(st->hdr);
+    free(st);
+}
+
+static void free_cb(void *p) { stream_free(p); }
+
+void stream_discard(sstream_t *st)
+{
+    if (!st) return;
+    WSTAT_ADD(st->s->w, streams_open, -1);
+    WSTAT_ADD(st->s->w, streams_total, -1);
+    stream_free(st);
+}
+
+void stream_unblock_all(ssess_t *s)
+{
+    for (sstream_t *st = s->blocked; st; st = st->bnext) {
+        st->blocked = 0;
+        if (st->state == ST_RELAY || st->state == ST_UDP)
+            loop_mod(s->w->loop, &st->tio, st->tio.events | EPOLLIN);
+    }
+    s->blocked = NULL;
+}
+
+void stream_block(sstream_t *st)
+{
+    ssess_t *s = st->s;
+    loop_mod(LOOP(st), &st->tio, st->tio.events & ~EPOLLIN);
+    st->blocked = 1; st->bnext = s->blocked; s->blocked = st;
+    s->c.notify_w = 1;  /* sess_cb's EPOLLOUT handler unblocks it */
+    tconn_update(LOOP(st), &s->c);
+}
+
+void stream_close(sstream_t *st, int send_fin, const char *why)
+{
+    ssess_t *s = st->s;
+    if (st->state == ST_DEAD) return;
+    int resolving = st->state == ST_RESOLVING;
+    st->state = ST_DEAD;       /* first: a failing FIN write may close the session */
+    WSTAT_ADD(s->w, streams_open, -1);
+    sess_forget_stream(s, st);
+    if (why) log_debug("stream %u of %s closed: %s", st->sid, s->peer, why);
+    if (send_fin && s->state == SS_RUN) sess_ctl(s, CMD_FIN, st->sid, NULL, 0);
+    if (st->tio.fd >= 0) {
+        int fd = st->tio.fd;
+        loop_del(LOOP(st), &st->tio);
+        close(fd);
+    }
+    outbound_stream_end(st);
+    if (st->blocked) {
+        for (sstream_t **p = &s->blocked; *p; p = &(*p)->bnext)
+            if (*p == st) { *p = st->bnext; break; }
+    }
+    int was_pauser = s->pauser == st;
+    if (resolving) st->s = NULL;   /* the DNS answer frees it */
+    else loop_defer_free(s->w->loop, st, free_cb);
+    if (was_pauser) { s->pauser = NULL; sess_resume(s); }
+    if (s->w->wk->draining && s->nstreams == 0 && s->state != SS_DEAD) sess_close(s, "draining");
+}
+
+void stream_fail(sstream_t *st, const char *msg)
+{
+    ssess_t *s = st->s;
+    WSTAT_ADD(s->w, dial_failures, 1);
+    if (!st->acked && s->state == SS_RUN) {
+        sess_ctl(s, CMD_SYNACK, st->sid, msg, strlen(msg));
+        st->acked = 1;
+    }
+    char esc[300];
+    const char *k = st->key ? st->key : "";
+    log_info("stream %u of %s to %s failed: %s", st->sid, s->peer,
+             log_escape(k, strlen(k), esc, sizeof esc), msg);
+    stream_close(st, 1, NULL);
+}
+
+void stream_ack(sstream_t *st)
+{
+    if (st->acked) return;
+    st->acked = 1;
+    sess_ctl(st->s, CMD_SYNACK, st->sid, NULL, 0);
+}
+
+void stream_check_cap(sstream_t *st)
+{
+    ssess_t *s = st->s;
+    server_t *srv = s->w->srv;
+    if (st->tq.len > srv->cfg->stream_buf && !s->c.read_paused) {
+        s->c.read_paused = 1;
+        s->pauser = st;
+        tconn_update(LOOP(st), &s->c);
+        timer_set(LOOP(st), &s->timer, (uint64_t)srv->cfg->stall_timeout_ms);
+    }
+}
+
+static int target_write(sstream_t *st, const uint8_t *p, size_t n)
+{
+    if (st->tq.len == 0 && n) {
+        ssize_t w = send(st->tio.fd, p, n, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+            w = 0;
+        }
+        p += w; n -= (size_t)w;
+    }
+    if (n) {
+        if (bq_append(&st->tq, p, n) < 0) return -1;
+        loop_mod(LOOP(st), &st->tio, st->tio.events | EPOLLOUT);
+        stream_check_cap(st);
+    }
+    return 0;
+}
+
+void stream_relay_start(sstream_t *st, int fd)
+{
+    ssess_t *s = st->s;
+    timer_cancel(LOOP(st), &st->timer);
+    st->state = ST_RELAY;
+    uint32_t ev = s->c.out.len > SESS_OUT_HIGH || st->fin_in ? 0 : EPOLLIN;
+    if (st->tio.fd == fd) {
+        loop_mod(LOOP(st), &st->tio, ev);
+    } else if (loop_add(LOOP(st), &st->tio, fd, ev, stream_target_cb, st) < 0) {
+        close(fd);
+        st->tio.fd = -1;
+        stream_fail(st, "cannot register target socket");
+        return;
+    }
+    if (!ev && !st->fin_in) {
+        st->blocked = 1; st->bnext = s->blocked; s->blocked = st;
+        s->c.notify_w = 1;
+    }
+    stream_ack(st);
+    if (st->tq.len) loop_mod(LOOP(st), &st->tio, st->tio.events | EPOLLOUT);
+    if (st->fin_in && !st->tq.len) stream_close(st, 0, "client closed");
+}
+
+void stream_fin(sstream_t *st)
+{
+    /* Bytes still queued toward the target go out first; whatever the target
+     * says from now on is not wanted. */
+    if (st->tq.len && st->state >= ST_RESOLVING && st->state <= ST_RELAY) {
+        st->fin_in = 1;
+        if (st->state == ST_RELAY) loop_mod(LOOP(st), &st->tio, EPOLLOUT);
+    } else {
+        stream_close(st, 0, "client closed");
+    }
+}
+
+/* ---- the destination header, then data ---- */
+
+/* The UoT magic destination was parsed: what follows it is the UoT request,
+ * parsed again by stream_data in state UOT_REQ. */
+static void uot_request_follows(sstream_t *st)
+{
+    st->state = ST_UOT_REQ;
+    size_t m = st->tq.len;
+    if (!m) return;
+    uint8_t tmp[STREAM_HDR_MAX];
+    size_t k = m < STREAM_HDR_MAX ? m : STREAM_HDR_MAX;
+    memcpy(tmp, bq_head(&st->tq), k);
+    bq_t rest = st->tq;
+    memset(&st->tq, 0, sizeof st->tq);
+    bq_consume(&rest, k);
+    stream_data(st, tmp, k);
+    if (st->state != ST_DEAD && rest.len) stream_data(st, bq_head(&rest), rest.len);
+    bq_free(&rest);
+}
+
+/* ADDR and UOT_REQ: the address nearly always comes whole in the first PSH and
+ * is parsed in place; only one split over PSHs is gathered, in a buffer that
+ * lives until it is whole (no per-stream header buffer otherwise). */
+static void header_data(sstream_t *st, const uint8_t *p, size_t n)
+{
+    const uint8_t *buf = p;
+    size_t blen = n, take = n;
+    if (st->hdr) {
+        take = n < STREAM_HDR_MAX - st->hlen ? n : STREAM_HDR_MAX - st->hlen;
+        memcpy(st->hdr + st->hlen, p, take);
+        st->hlen += (uint16_t)take;
+        buf = st->hdr;
+        blen = st->hlen;
+    }
+    int used;
+    if (st->state == ST_ADDR) {
+        used = addr_parse(buf, blen, ADDR_FORM_SOCKS, &st->dst);
+    } else {
+        int conn = 0;
+        used = uot_parse_request(buf, blen, &conn, &st->dst);
+        st->uot_connect = conn != 0;
+    }
+    if (used == 0 && blen < STREAM_HDR_MAX) {
+        if (!st->hdr) {   /* incomplete in place: n < STREAM_HDR_MAX, start gathering */
+            if (!(st->hdr = malloc(STREAM_HDR_MAX))) { stream_close(st, 1, "out of memory"); return; }
+            memcpy(st->hdr, p, n);
+            st->hlen = (uint16_t)n;
+        }
+        return;
+    }
+    if (used <= 0) { stream_close(st, 1, "malformed destination address"); return; }
+    /* bytes after the address: the rest of buf, then what p had beyond it */
+    if (bq_append(&st->tq, buf + used, blen - (size_t)used) < 0 ||
+        bq_append(&st->tq, p + take, n - take) < 0) {
+        stream_close(st, 1, "out of memory");
+        return;
+    }
+    free(st->hdr);
+    st->hdr = NULL;
+    st->hlen = 0;
+    if (st->state == ST_ADDR && uot_is_magic(&st->dst)) { uot_request_follows(st); return; }
+    WSTAT_ADD(st->s->w, bytes_client_to_target, st->tq.len);
+    if (st->state == ST_UOT_REQ) suot_start(st);
+    else outbound_open(st);
+}
+
+void stream_data(sstream_t *st, const uint8_t *p, size_t n)
+{
+    /* payload only: the destination address (and UoT header) is not counted */
+    if (st->state != ST_ADDR && st->state != ST_UOT_REQ) WSTAT_ADD(st->s->w, bytes_client_to_target, n);
+    switch (st->state) {
+    case ST_ADDR:
+    case ST_UOT_REQ:
+        header_data(st, p, n);
+        return;
+    case ST_RESOLVING: case ST_WAIT_POOL: case ST_CONNECTING:
+        if (bq_append(&st->tq, p, n) < 0) { stream_close(st, 1, "out of memory"); return; }
+        stream_check_cap(st);
+        return;
+    case ST_RELAY:
+        if (target_write(st, p, n) < 0) stream_close(st, 1, "target write failed");
+        return;
+    case ST_UDP:
+        if (bq_append(&st->tq, p, n) < 0) { stream_close(st, 1, "out of memory"); return; }
+        suot_feed(st);
+        return;
+    }
+}
+
+/* ---- target socket events ---- */
+
+static void target_read(sstream_t *st)
+{
+    ssess_t *s = st->s;
+    uint8_t *buf = loop_scratch(LOOP(st));
+    for (int i = 0; i < 4; i++) {
+        if (s->c.out.len > SESS_OUT_HIGH) { stream_block(st); return; }
+        ssize_t n = recv(st->tio.fd, buf, FRAME_MAX_DATA, 0);
+        if (n > 0) {
+            /* framed in place: the scratch buffer has headroom for the header */
+            frame_put_hdr(buf - FRAME_HDR, CMD_PSH, st->sid, (uint16_t)n);
+            WSTAT_ADD(s->w, bytes_target_to_client, (uint64_t)n);
+            if (sess_send(s, buf - FRAME_HDR, (size_t)n + FRAME_HDR) < 0) return;
+            if (n < FRAME_MAX_DATA) return;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        stream_close(st, 1, n == 0 ? "target closed" : strerror(errno));
+        return;
+    }
+}
+
+static void target_flush(sstream_t *st)
+{
+    ssess_t *s = st->s;
+    while (st->tq.len) {
+        ssize_t w = send(st->tio.fd, bq_head(&st->tq), st->tq.len, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            stream_close(st, 1, "target write failed");
+            return;
+        }
+        bq_consume(&st->tq, (size_t)w);
+    }
+    if (!st->tq.len) {
+        loop_mod(LOOP(st), &st->tio, st->tio.events & ~EPOLLOUT);
+        if (st->fin_in) { stream_close(st, 0, "client closed"); return; }
+    }
+    if (s->pauser == st && st->tq.len <= s->w->srv->cfg->stream_buf / 2) {
+        s->pauser = NULL;
+        sess_resume(s);
+    }
+}
+
+void stream_target_cb(loop_t *l, ioh_t *h, uint32_t ev)
+{
+    sstream_t *st = h->ud;
+    switch (st->state) {
+    case ST_CONNECTING:
+        outbound_connected(st);
+        return;
+    case ST_UDP:
+        if (ev & EPOLLIN) suot_read(st);
+        return;
+    case ST_RELAY:
+        if (ev & (EPOLLOUT | EPOLLERR)) target_flush(st);
+        if (st->state == ST_RELAY && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) target_read(st);
+        return;
+    default:
+        return;
+    }
+}

@@ -1,0 +1,149 @@
+/* server_types.h -- the server's shared structures (types only: no functions).
+ *
+ * Data flows: a worker (server.c, workers.c) accepts a TLS connection and
+ * makes it a session (server_session.c); the session decodes frames and opens
+ * streams (server_stream.c); a stream's destination is reached through the
+ * outbound layer (outbound.c: pool, resolver, dial) or is a UDP-over-TCP
+ * association (server_uot.c).
+ *
+ * Ownership: a worker owns its sessions, their streams and the streams' target
+ * sockets; nothing here is touched by another thread except the pool (shared,
+ * pools/), the counters (read by the main thread for metrics) and the padding
+ * scheme (replaced by a reload). A spare taken from the pool is a bare
+ * connected fd; the stream that takes it registers it and closes it at the end. */
+#ifndef SERVER_TYPES_H
+#define SERVER_TYPES_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+#include "addr.h"
+#include "auth.h"
+#include "counters.h"
+#include "frame.h"
+#include "loop.h"
+#include "metrics.h"
+#include "padding.h"
+#include "pool.h"
+#include "server.h"
+#include "tconn.h"
+#include "util.h"
+#include "workers.h"
+
+#define SESS_OUT_HIGH (512 * 1024) /* stop reading targets above this much queued to the client */
+#define SESS_OUT_LOW (128 * 1024)  /* ... and resume below this */
+
+typedef struct server server_t;
+typedef struct sworker sworker_t;
+typedef struct ssess ssess_t;
+typedef struct sstream sstream_t;
+typedef struct refill refill_t;
+
+/* The pool in force. Each worker holds a reference to the current one, and so
+ * does every stream and refill that got its connection from it; a reload
+ * (SIGHUP) installs a new pool in every worker, and the old one closes its
+ * spares once its last stream is done. Counts change from several workers. */
+typedef struct pool_ref {
+    pool_handle_t h;
+    atomic_int refs;
+} pool_ref_t;
+
+/* A stream's states; the transitions are drawn in server_stream.h. */
+enum st_state {
+    ST_ADDR,        /* waiting for the destination address (first PSH bytes) */
+    ST_UOT_REQ,     /* destination is the UoT magic name: waiting for the UoT request */
+    ST_RESOLVING,   /* asked the resolver for the destination's name */
+    ST_WAIT_POOL,   /* target at --max-outbound-connections: retrying for a slot */
+    ST_CONNECTING,  /* non-blocking connect in flight */
+    ST_RELAY,       /* relaying both ways */
+    ST_UDP,         /* UDP-over-TCP association */
+    ST_DEAD,        /* closed; freed after this loop iteration (or by the DNS answer) */
+};
+
+struct sstream {
+    uint32_t sid;
+    uint8_t state;             /* enum st_state */
+    unsigned acked : 1;        /* SYNACK sent */
+    unsigned counted : 1;      /* pool counted it Active (stream_done owed) */
+    unsigned fin_in : 1;       /* client sent FIN: close once tq is flushed */
+    unsigned blocked : 1;      /* target reads paused: session output full */
+    unsigned uot_connect : 1;
+    ssess_t *s;                /* NULL once orphaned (closed while resolving) */
+    ioh_t tio;                 /* target socket (TCP or UDP) */
+    bq_t tq;                   /* toward the target (or UoT reassembly) */
+    ltimer_t timer;            /* outbound: pool wait, resolve and connect deadlines */
+    uint64_t started;
+    uint64_t dial_us;          /* when the dial started (0: no dial) */
+    addr_t dst;                /* TCP target, or the UoT request's address */
+    char *key;                 /* "host:port" (pool key), once the address is known; else NULL */
+    uint8_t *hdr;              /* a destination split over PSHs, gathered (STREAM_HDR_MAX); else NULL */
+    uint16_t hlen;
+    pool_ref_t *pool;          /* the pool it acquired from (reference held) */
+    sstream_t *hnext;          /* session's stream table chain */
+    sstream_t *bnext;          /* session's blocked list */
+};
+
+enum ss_state { SS_HANDSHAKE, SS_AUTH, SS_RUN, SS_DEAD };
+
+struct ssess {
+    sworker_t *w;
+    tconn_t c;
+    enum ss_state state;
+    auth_state_t auth;
+    unsigned got_settings : 1;
+    frame_dec_t dec;
+    sstream_t **tab;           /* sid -> stream, chained, grows by doubling */
+    uint32_t tcap, nstreams;
+    uint32_t refused;          /* streams refused at the cap (logged once, counted after) */
+    sstream_t *blocked;        /* streams whose target reads wait for our output to drain */
+    sstream_t *pauser;         /* stream whose full queue paused our reads */
+    ltimer_t timer;            /* auth timeout, then stall watchdog */
+    char peer[64];
+    ssess_t *prev, *next;
+};
+
+/* Counters of one worker (counters.h). Written only by that worker (plain
+ * load + store, no locked instruction), read by the main thread for metrics:
+ * relaxed atomics. */
+typedef struct wstats {
+#define WSTATS_FIELD(f, ...) _Atomic uint64_t f;
+    SERVER_COUNTERS(WSTATS_FIELD)
+#undef WSTATS_FIELD
+    _Atomic uint64_t dial_count, dial_us_sum, dial_buckets[METRICS_DIAL_BUCKETS + 1];
+} wstats_t;
+
+#define WSTAT_ADD(w, f, n) atomic_store_explicit(&(w)->st.f, \
+        atomic_load_explicit(&(w)->st.f, memory_order_relaxed) + (n), memory_order_relaxed)
+
+struct sworker {
+    wstats_t st;
+    int id;
+    server_t *srv;
+    worker_t *wk;              /* the generic worker (workers.h): loop, listener, draining */
+    loop_t *loop;              /* == wk->loop */
+    ssess_t *sessions;
+    int nsessions;
+    uint64_t last_cap_log;     /* ms of the last "session cap" log line */
+    pool_ref_t *pool;          /* current pool (reference held) */
+    /* outbound.c: spare refills */
+    ltimer_t tick;
+    uint64_t dial_window;      /* second in which dials_in_window refill connects started */
+    int dials_in_window;
+    refill_t *refills;
+    pool_dial_t dials[64];
+};
+
+struct server {
+    server_config_t *cfg;
+    SSL_CTX *ctx;
+    uint8_t pass_hash[32];
+    _Atomic(padding_scheme_t *) scheme;  /* replaced by a reload */
+    padding_scheme_t *retired[16];        /* replaced schemes, freed at exit */
+    int nretired;
+    pool_ref_t *pool;                     /* current pool, main thread's reference */
+    int nworkers;
+    sworker_t *workers;
+    workers_t ws;
+};
+
+#endif
