@@ -106,9 +106,14 @@ static padding_scheme_t *load_scheme(const char *file, char *err, size_t cap)
     if (!file) return padding_default();
     FILE *f = fopen(file, "rb");
     if (!f) { snprintf(err, cap, "cannot open padding scheme %s: %s", file, strerror(errno)); return NULL; }
-    char buf[65536];
+    char buf[FRAME_MAX_DATA + 1];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
+    if (n > FRAME_MAX_DATA) {
+        /* it is sent whole in one UpdatePaddingScheme frame */
+        snprintf(err, cap, "padding scheme %s is larger than one frame (%d bytes)", file, FRAME_MAX_DATA);
+        return NULL;
+    }
     padding_scheme_t *sc = padding_parse(buf, n);
     if (!sc) snprintf(err, cap, "padding scheme %s is invalid (needs an integer stop=)", file);
     return sc;

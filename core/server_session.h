@@ -26,6 +26,10 @@ void sess_close(ssess_t *s, const char *why);
 int sess_send(ssess_t *s, const void *p, size_t n);
 /* One control frame (SYNACK, FIN, ...) with its data. */
 int sess_ctl(ssess_t *s, uint8_t cmd, uint32_t sid, const void *data, size_t n);
+/* SYNACK for stream sid: empty (opened) or an error text. Only a client that
+ * said v >= 2 gets one: a v1 client does not know the command and would read
+ * its body as the next frame (the reference sends it to v >= 2 only). */
+void sess_synack(ssess_t *s, uint32_t sid, const char *err, size_t n);
 /* A stream leaves the table (stream_close). */
 void sess_forget_stream(ssess_t *s, sstream_t *st);
 /* Reads paused for back-pressure resume (and decrypted bytes waiting are read). */

@@ -102,7 +102,7 @@ void stream_fail(sstream_t *st, const char *msg)
     ssess_t *s = st->s;
     WSTAT_ADD(s->w, dial_failures, 1);
     if (!st->acked && s->state == SS_RUN) {
-        sess_ctl(s, CMD_SYNACK, st->sid, msg, strlen(msg));
+        sess_synack(s, st->sid, msg, strlen(msg));
         st->acked = 1;
     }
     char esc[300];
@@ -116,7 +116,7 @@ void stream_ack(sstream_t *st)
 {
     if (st->acked) return;
     st->acked = 1;
-    sess_ctl(st->s, CMD_SYNACK, st->sid, NULL, 0);
+    sess_synack(st->s, st->sid, NULL, 0);
 }
 
 void stream_check_cap(sstream_t *st)

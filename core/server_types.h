@@ -91,6 +91,7 @@ struct ssess {
     enum ss_state state;
     auth_state_t auth;
     unsigned got_settings : 1;
+    uint8_t peer_version;      /* the client's Settings v= (SYNACK only for v >= 2) */
     frame_dec_t dec;
     sstream_t **tab;           /* sid -> stream, chained, grows by doubling */
     uint32_t tcap, nstreams;

@@ -1,5 +1,6 @@
 """anytls-server at the frame level (shared/PROTOCOL.md §2, §3, §4, §6), driven by
 a raw AnyTLS client written in Python (tests/helpers/anytls_raw.py)."""
+import hashlib
 import struct
 import time
 
@@ -260,3 +261,61 @@ def test_proto_auth_in_same_tcp_write_as_client_finished(server, echo):
             assert got == want
         finally:
             s.close()
+
+
+def test_proto_v1_client_gets_no_synack(server, echo):
+    """SYNACK (cmd 7) exists from protocol v2 on; the reference sends it only to
+    a client that said v >= 2. A v1 client skips cmd 7 without reading its body,
+    so an error text would put its frame stream out of step."""
+    closed_port = h.free_port()
+    with r.RawSession(server.port) as s:
+        s.send(r.auth_block(PASSWORD))
+        s.send(r.frame(r.SETTINGS, 0, r.settings_data(version=1, client="anytls/0.0.8"))
+               + open_frames(1, h.V4, echo.port, b"v1 ok"))
+        assert s.stream_data(1, n=5) == b"v1 ok"
+        s.send(open_frames(2, h.V4, closed_port, b"nobody home"))
+        s.wait_for(is_(r.FIN, 2), timeout=10)   # the failed dial ends the stream with FIN
+        s.send(open_frames(3, h.V4, echo.port, b"still in step"))
+        assert s.stream_data(3, n=13) == b"still in step"
+        synacks = [f for f in s.frames if f[0] == r.SYNACK]
+        assert not synacks, "SYNACK sent to a v=1 client: %r" % synacks
+
+
+def test_proto_large_padding_scheme_sent_whole(procs, echo, tmp_path):
+    """A scheme of 4 KiB goes out whole in one UpdatePaddingScheme frame (it was
+    cut at 1,024 bytes, so the md5 never matched and it was resent forever)."""
+    lines = [b"stop=8", b"0=30-30", b"1=100-400"]
+    k = 2
+    while sum(len(x) + 1 for x in lines) < 4096:
+        lines.append(b"%d=500-1000,c,500-1000,c,500-1000,c,500-1000,c,500-1000" % k)
+        k += 1
+    scheme = b"\n".join(lines)
+    assert len(scheme) >= 4096
+    f = tmp_path / "big-scheme.txt"
+    f.write_bytes(scheme)
+    server = procs.server(password=PASSWORD, args=["--padding-scheme", f])
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD, first=open_frames(1, h.V4, echo.port, b"z"))
+        upd = s.wait_for(is_(r.UPDATE_PADDING, 0), timeout=5)
+        assert upd[2] == scheme, "scheme of %d bytes arrived as %d bytes" % (len(scheme), len(upd[2]))
+        assert s.stream_data(1, n=1) == b"z"
+    # a client that now holds the scheme's md5 is not sent it again
+    md5 = hashlib.md5(scheme).hexdigest()
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD, md5=md5, first=open_frames(1, h.V4, echo.port, b"w"))
+        assert s.stream_data(1, n=1) == b"w"
+        assert not any(f[0] == r.UPDATE_PADDING for f in s.frames)
+
+
+def test_proto_short_first_record_closed_at_once(server):
+    """Fewer bytes than an auth block in the first record: closed at once, as the
+    reference does (it reads once) and as for a wrong password -- not after the
+    10 s auth timeout."""
+    for first in (r.auth_block(PASSWORD)[:20], b"\x16"):
+        with r.RawSession(server.port) as s:
+            t0 = time.monotonic()
+            s.send(first)
+            assert s.wait_closed(5), "server kept a connection with a short first record open"
+            assert time.monotonic() - t0 < 2, "closed only after %.1f s" % (time.monotonic() - t0)
+            assert s.frames == []
+    assert "shorter than an auth block" in server.log()
