@@ -2,11 +2,19 @@
 #include "uot.h"
 
 #include <string.h>
+#include <strings.h>
 
 int uot_is_magic(const addr_t *a)
 {
-    return a->type == ADDR_DOMAIN && a->name_len == sizeof(UOT_MAGIC_HOST) - 1 &&
-           memcmp(a->name, UOT_MAGIC_HOST, sizeof(UOT_MAGIC_HOST) - 1) == 0;
+    /* Any name in the reserved udp-over-tcp.arpa domain, as the reference
+     * (it reads a UoT request for sp.v2.udp-over-tcp.arpa, the v1 name
+     * sp.udp-over-tcp.arpa and any other name there alike). */
+    static const char dom[] = "udp-over-tcp.arpa";
+    size_t n = sizeof dom - 1;
+    if (a->type != ADDR_DOMAIN || a->name_len < n) return 0;
+    const char *tail = a->name + a->name_len - n;
+    if (strncasecmp(tail, dom, n) != 0) return 0;
+    return a->name_len == n || tail[-1] == '.';
 }
 
 int uot_parse_request(const uint8_t *b, size_t n, int *is_connect, addr_t *dst)

@@ -11,7 +11,8 @@
 #define UOT_MAGIC_HOST "sp.v2.udp-over-tcp.arpa"
 #define UOT_V1_MAGIC_HOST "sp.udp-over-tcp.arpa"
 
-/* 1 if a is the UoT v2 magic destination. */
+/* 1 if a is a UoT magic destination: a name in udp-over-tcp.arpa (the v2 name
+ * sp.v2.udp-over-tcp.arpa, the v1 name sp.udp-over-tcp.arpa, ...). */
 int uot_is_magic(const addr_t *a);
 
 /* Request header. Returns bytes used, 0 if more needed, -1 if malformed. */

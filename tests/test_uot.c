@@ -17,8 +17,12 @@ static void test_magic(void **state)
     assert_int_equal(addr_from_string(UOT_MAGIC_HOST ":0", &a), 0);
     assert_true(uot_is_magic(&a));
     assert_int_equal(addr_from_string(UOT_V1_MAGIC_HOST ":0", &a), 0);
-    assert_false(uot_is_magic(&a));
+    assert_true(uot_is_magic(&a));            /* the v1 name: the reference reads a request too */
+    assert_int_equal(addr_from_string("SP.UDP-over-TCP.arpa:0", &a), 0);
+    assert_true(uot_is_magic(&a));            /* DNS names are case-insensitive */
     assert_int_equal(addr_from_string("sp.v2.udp-over-tcp.arpa.evil:0", &a), 0);
+    assert_false(uot_is_magic(&a));
+    assert_int_equal(addr_from_string("evil-udp-over-tcp.arpa:0", &a), 0);
     assert_false(uot_is_magic(&a));
     assert_int_equal(addr_from_string("1.2.3.4:0", &a), 0);
     assert_false(uot_is_magic(&a));

@@ -319,3 +319,15 @@ def test_proto_short_first_record_closed_at_once(server):
             assert time.monotonic() - t0 < 2, "closed only after %.1f s" % (time.monotonic() - t0)
             assert s.frames == []
     assert "shorter than an auth block" in server.log()
+
+
+def test_proto_uot_v1_magic_name(server, udp_echo):
+    """The v1 magic name sp.udp-over-tcp.arpa carries UDP too (the reference
+    reads a UoT request for any name in udp-over-tcp.arpa)."""
+    with r.RawSession(server.port) as s:
+        req = b"\x01" + h.encode_socks_addr(h.V4, udp_echo.port)
+        s.handshake(PASSWORD, first=open_frames(1, "sp.udp-over-tcp.arpa", 0, req))
+        s.wait_for(is_(r.SYNACK, 1), timeout=3)
+        dg = h.payload(200, tag=7)
+        s.send(r.frame(r.PSH, 1, struct.pack(">H", len(dg)) + dg))
+        assert s.stream_data(1, n=2 + len(dg), timeout=5) == struct.pack(">H", len(dg)) + dg
