@@ -26,6 +26,8 @@ static void usage(FILE *f)
 "      --connect-timeout-secs N      outbound dial timeout (default 10)\n"
 "      --drain-timeout-secs N        on SIGINT/SIGTERM, time open streams get (default 5)\n"
 "      --max-sessions N              sessions open at once (default 10000)\n"
+"      --stall-timeout-secs N        a stream whose target does not read, or a client that\n"
+"                                    does not read its session, is cut after N s (default 15)\n"
 "      --user NAME                   drop privileges to NAME after binding the port\n"
 "      --tls-tickets N               TLS 1.3 session tickets per handshake (default 0: AnyTLS\n"
 "                                    clients reuse sessions; each ticket costs a client ~13 KB)\n"
@@ -45,7 +47,7 @@ static void usage(FILE *f)
 }
 
 enum { O_METRICS = 300, O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
-       O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS };
+       O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS, O_STALL };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
 static int num(const char *flag, const char *v, long lo, long hi, long *out)
@@ -65,6 +67,7 @@ static const struct option opts[] = {
         {"max-idle-time-secs", 1, 0, O_IDLE}, {"min-idle-connections", 1, 0, O_MINIDLE},
         {"max-pool-targets", 1, 0, O_TARGETS}, {"stats-interval-secs", 1, 0, O_STATS},
         {"config", 1, 0, O_CONFIG}, {"metrics-listen", 1, 0, O_METRICS},
+        {"stall-timeout-secs", 1, 0, O_STALL},
         {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 /* --config FILE: the file's settings go in front of the command line's. The
@@ -116,6 +119,7 @@ static int parse(int argc, char **argv, server_config_t *c)
         case O_MAXSESS: if (num("--max-sessions", optarg, 1, 10000000, &v)) return 2; c->max_sessions = (int)v; break;
         case O_USER: c->user = optarg; break;
         case O_SPAREDIALS: if (num("--max-spare-dials", optarg, 1, 1000000, &v)) return 2; c->max_spare_dials = (int)v; break;
+        case O_STALL: if (num("--stall-timeout-secs", optarg, 1, 3600, &v)) return 2; c->stall_timeout_ms = (int)v * 1000; break;
         case O_CONFIG: fprintf(stderr, "anytls-server: write --config FILE in full, once\n"); return 2;
         case 'h': usage(stdout); return 1;
         case 'V': printf("anytls-server %s\n", ANYTLS_VERSION); return 1;

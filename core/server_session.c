@@ -91,6 +91,9 @@ static void on_settings(ssess_t *s, const uint8_t *d, size_t n)
 {
     server_t *srv = s->w->srv;
     char md5[40], v[16];
+    /* Answered once: every answer is a frame the client chooses to make us
+     * queue (the scheme is ~20x a Settings frame). Later ones are dropped. */
+    if (s->got_settings) return;
     s->got_settings = 1;
     padding_scheme_t *sc = atomic_load_explicit(&srv->scheme, memory_order_acquire);
     if (kv_get((const char *)d, n, "padding-md5", md5, sizeof md5) < 0 || strcmp(md5, sc->md5) != 0)
@@ -190,10 +193,46 @@ void sess_close(ssess_t *s, const char *why)
 }
 
 static void sess_read(ssess_t *s);
+static void sess_resume_reads(ssess_t *s);
+
+/* Our output to the client is over SESS_OUT_HIGH: read nothing more from it
+ * (each frame may queue an answer) until it has read what is queued. A client
+ * that does not read within the stall timeout loses the session. */
+static void pause_for_output(ssess_t *s)
+{
+    if (s->out_full) return;
+    s->out_full = 1;
+    s->c.read_paused = 1;
+    s->c.notify_w = 1;
+    tconn_update(sess_loop(s), &s->c);
+    timer_set(sess_loop(s), &s->timer, (uint64_t)s->w->srv->cfg->stall_timeout_ms);
+}
+
+/* The output drained below SESS_OUT_LOW. */
+static void output_drained(ssess_t *s)
+{
+    s->c.notify_w = 0;
+    stream_unblock_all(s);
+    if (s->out_full) {
+        s->out_full = 0;
+        if (s->pauser) {   /* still paused for a stream: its watchdog starts now */
+            timer_set(sess_loop(s), &s->timer, (uint64_t)s->w->srv->cfg->stall_timeout_ms);
+        } else {
+            sess_resume_reads(s);
+            return;
+        }
+    }
+    tconn_update(sess_loop(s), &s->c);
+}
 
 void sess_resume(ssess_t *s)
 {
-    if (s->state != SS_RUN || !s->c.read_paused) return;
+    if (s->state != SS_RUN || !s->c.read_paused || s->out_full) return;
+    sess_resume_reads(s);
+}
+
+static void sess_resume_reads(ssess_t *s)
+{
     s->c.read_paused = 0;
     timer_cancel(sess_loop(s), &s->timer);
     tconn_update(sess_loop(s), &s->c);
@@ -206,6 +245,12 @@ static void sess_timer(loop_t *l, ltimer_t *t)
     if (s->state != SS_RUN) {
         log_warn("session %s: authentication timeout", s->peer);
         WSTAT_ADD(s->w, auth_failures, 1);
+        sess_close(s, NULL);
+        return;
+    }
+    if (s->out_full) {
+        log_warn("session %s: client read none of %zu queued bytes for %d ms; session closed",
+                 s->peer, tconn_pending(&s->c), s->w->srv->cfg->stall_timeout_ms);
         sess_close(s, NULL);
         return;
     }
@@ -247,6 +292,7 @@ static void sess_read(ssess_t *s)
     uint8_t *buf = loop_scratch(l);
     char err[160];
     for (int budget = 0; budget < 16 && !s->c.read_paused && s->state != SS_DEAD; budget++) {
+        if (tconn_pending(&s->c) > SESS_OUT_HIGH) { pause_for_output(s); return; }
         int n = tconn_read(l, &s->c, buf, LOOP_SCRATCH, err, sizeof err);
         if (n == 0) return;
         if (n < 0) { sess_close(s, err); return; }
@@ -277,12 +323,8 @@ static void sess_cb(loop_t *l, ioh_t *h, uint32_t ev)
     }
     if (ev & EPOLLOUT) {
         if (tconn_flush(l, &s->c) < 0) { sess_close(s, "write failed"); return; }
-        if (s->c.out.len < SESS_OUT_LOW) {
-            s->c.notify_w = 0;
-            stream_unblock_all(s);
-            tconn_update(l, &s->c);
-        }
-        if (s->c.read_wants_w) sess_read(s);
+        if (s->c.out.len < SESS_OUT_LOW) output_drained(s);
+        if (s->state != SS_DEAD && s->c.read_wants_w) sess_read(s);
     }
     if (s->state != SS_DEAD && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) sess_read(s);
 }

@@ -91,6 +91,7 @@ struct ssess {
     enum ss_state state;
     auth_state_t auth;
     unsigned got_settings : 1;
+    unsigned out_full : 1;     /* reads paused: our output to the client is over SESS_OUT_HIGH */
     uint8_t peer_version;      /* the client's Settings v= (SYNACK only for v >= 2) */
     frame_dec_t dec;
     sstream_t **tab;           /* sid -> stream, chained, grows by doubling */
@@ -98,7 +99,8 @@ struct ssess {
     uint32_t refused;          /* streams refused at the cap (logged once, counted after) */
     sstream_t *blocked;        /* streams whose target reads wait for our output to drain */
     sstream_t *pauser;         /* stream whose full queue paused our reads */
-    ltimer_t timer;            /* auth timeout, then stall watchdog */
+    ltimer_t timer;            /* auth timeout, then stall watchdog (a stream's full queue
+                                  or our own output not drained) */
     char peer[64];
     ssess_t *prev, *next;
 };

@@ -1,0 +1,67 @@
+"""Hostile peers (issue: hardening): each attack ends with bounded memory, other
+sessions unaffected and one clear log line. Loopback only, every loop bounded
+in count and time."""
+import socket
+import ssl
+import time
+
+import anytls_raw as r
+import harness as h
+from harness import PASSWORD
+
+
+def _non_reading_session(port, rcvbuf=4096):
+    """A TLS session to the server whose socket never reads after the handshake
+    (a small receive buffer, so the server's output backs up at once)."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    raw.settimeout(5)
+    raw.connect((h.V4, port))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx.wrap_socket(raw)
+
+
+def _send_for(sock, chunk, seconds, limit):
+    """Sends chunk repeatedly for at most `seconds` or `limit` bytes; returns
+    the bytes the server took (it may stop reading: then sends time out)."""
+    sent = 0
+    deadline = time.monotonic() + seconds
+    sock.settimeout(0.5)
+    while sent < limit and time.monotonic() < deadline:
+        try:
+            sock.sendall(chunk)
+        except (socket.timeout, ssl.SSLWantWriteError, TimeoutError):
+            continue
+        except OSError:
+            break
+        sent += len(chunk)
+    return sent
+
+
+def test_hostile_client_that_never_reads(procs, echo):
+    """Authenticates, then sends Settings (each once answered with the ~144-byte
+    padding scheme: 20x amplification) and HeartRequests, and never reads. The
+    server stops reading it once its output to it is full, closes it after the
+    stall timeout with one log line, and its memory stays bounded (it grew
+    ~20 MB per MB sent before)."""
+    server = procs.server(password=PASSWORD, args=["--stall-timeout-secs", "3", "--workers", "1"])
+    client = procs.client(server.port, password=PASSWORD)
+    h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(10,))
+    rss0 = h.rss_kib(server.pid)
+    s = _non_reading_session(server.port)
+    s.sendall(r.auth_block(PASSWORD))
+    # empty Settings frames (7 bytes, each answered with the scheme before) and heartbeats
+    chunk = (r.frame(r.SETTINGS, 0) * 300 + r.frame(r.HEART_REQ, 0) * 700)
+    sent = _send_for(s, chunk, seconds=5, limit=16 << 20)
+    grown_mb = (h.rss_kib(server.pid) - rss0) / 1024.0
+    procs.note("hostile reader: %d bytes sent, server RSS grew %.1f MB", sent, grown_mb)
+    assert grown_mb < 24, "server RSS grew %.1f MB from %d bytes of a client that never reads" % (
+        grown_mb, sent)
+    # other sessions keep working meanwhile
+    h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(100, 5000))
+    h.wait_until(lambda: "client read none of" in server.log(), timeout=10,
+                 what="the stall log line for the non-reading client")
+    s.close()
+    assert server.log().count("client read none of") == 1
