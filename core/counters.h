@@ -31,6 +31,8 @@
       "Proxied streams opened since start.")                                                      \
     X(dial_failures, counter, "anytls_dial_failures_total", "", "streams", "dial_failures",       \
       "Outbound dials for streams that failed (resolve, connect, timeout).")                      \
+    X(streams_no_destination, counter, "anytls_streams_no_destination_total", "", "streams",        \
+      "no_destination", "Streams closed for sending no destination within the auth timeout.")    \
     X(bytes_client_to_target, counter, "anytls_bytes_total", "direction=\"client_to_target\"",    \
       "bytes", "client_to_target", "Stream payload bytes relayed, by direction.")                 \
     X(bytes_target_to_client, counter, "anytls_bytes_total", "direction=\"target_to_client\"",    \

@@ -138,9 +138,10 @@ void outbound_open(sstream_t *st)
     if (!w->wk->draining) refill_soon(w);
 }
 
-static void stream_timer(loop_t *l, ltimer_t *t)
+void outbound_stream_timer(sstream_t *st)
 {
-    sstream_t *st = t->ud;
+    loop_t *l = LOOP(st);
+    ltimer_t *t = &st->timer;
     server_t *srv = st->s->w->srv;
     uint64_t age = now_ms() - st->started;
     if (st->state == ST_WAIT_POOL) {
@@ -158,11 +159,6 @@ static void stream_timer(loop_t *l, ltimer_t *t)
         stream_ack(st);
         timer_set(l, t, (uint64_t)srv->cfg->connect_timeout_ms - age);
     }
-}
-
-void outbound_stream_init(sstream_t *st)
-{
-    timer_init(&st->timer, stream_timer, st);
 }
 
 void outbound_connected(sstream_t *st)

@@ -28,8 +28,8 @@
 pool_ref_t *outbound_pool_new(const char *type, const pool_config_t *cfg, int refs);
 void outbound_pool_put(pool_ref_t *p);  /* NULL ok */
 
-/* A new stream: its dial timer. */
-void outbound_stream_init(sstream_t *st);
+/* st->timer fired while the stream waits for a slot, a lookup or a connect. */
+void outbound_stream_timer(sstream_t *st);
 /* st->dst is known: take a spare, wait for a slot, or dial. */
 void outbound_open(sstream_t *st);
 /* The connect of a CONNECTING stream completed (its socket is writable). */

@@ -18,6 +18,18 @@
 
 static loop_t *LOOP(sstream_t *st) { return st->s->w->loop; }
 
+static void stream_timer(loop_t *l, ltimer_t *t)
+{
+    sstream_t *st = t->ud;
+    ssess_t *s = st->s;
+    if (st->state != ST_ADDR && st->state != ST_UOT_REQ) { outbound_stream_timer(st); return; }
+    WSTAT_ADD(s->w, streams_no_destination, 1);
+    if (!s->silent_streams++)
+        log_warn("session %s: stream %u sent no destination within %d s; closed (further ones on "
+                 "this session are counted, not logged)", s->peer, st->sid, s->w->srv->cfg->auth_timeout_ms / 1000);
+    stream_close(st, 1, "no destination");
+}
+
 sstream_t *stream_new(ssess_t *s, uint32_t sid)
 {
     sstream_t *st = calloc(1, sizeof *st);
@@ -27,7 +39,9 @@ sstream_t *stream_new(ssess_t *s, uint32_t sid)
     st->tio.fd = -1;
     st->state = ST_ADDR;
     st->started = now_ms();
-    outbound_stream_init(st);
+    timer_init(&st->timer, stream_timer, st);
+    /* a stream that never names its destination would hold its slot forever */
+    timer_set(s->w->loop, &st->timer, (uint64_t)s->w->srv->cfg->auth_timeout_ms);
     WSTAT_ADD(s->w, streams_open, 1);
     WSTAT_ADD(s->w, streams_total, 1);
     return st;
@@ -244,6 +258,7 @@ static void header_data(sstream_t *st, const uint8_t *p, size_t n)
     free(st->hdr);
     st->hdr = NULL;
     st->hlen = 0;
+    timer_cancel(LOOP(st), &st->timer);
     if (st->state == ST_ADDR && uot_is_magic(&st->dst)) { uot_request_follows(st); return; }
     WSTAT_ADD(st->s->w, bytes_client_to_target, st->tq.len);
     if (st->state == ST_UOT_REQ) suot_start(st);

@@ -71,7 +71,8 @@ struct sstream {
     ssess_t *s;                /* NULL once orphaned (closed while resolving) */
     ioh_t tio;                 /* target socket (TCP or UDP) */
     bq_t tq;                   /* toward the target (or UoT reassembly) */
-    ltimer_t timer;            /* outbound: pool wait, resolve and connect deadlines */
+    ltimer_t timer;            /* the destination's deadline, then outbound's: pool wait,
+                                  resolve and connect */
     uint64_t started;
     uint64_t dial_us;          /* when the dial started (0: no dial) */
     addr_t dst;                /* TCP target, or the UoT request's address */
@@ -97,6 +98,7 @@ struct ssess {
     sstream_t **tab;           /* sid -> stream, chained, grows by doubling */
     uint32_t tcap, nstreams;
     uint32_t refused;          /* streams refused at the cap (logged once, counted after) */
+    uint32_t silent_streams;   /* streams closed for sending no destination (logged once) */
     sstream_t *blocked;        /* streams whose target reads wait for our output to drain */
     sstream_t *pauser;         /* stream whose full queue paused our reads */
     ltimer_t timer;            /* auth timeout, then stall watchdog (a stream's full queue

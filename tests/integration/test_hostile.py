@@ -65,3 +65,24 @@ def test_hostile_client_that_never_reads(procs, echo):
                  what="the stall log line for the non-reading client")
     s.close()
     assert server.log().count("client read none of") == 1
+
+
+def test_hostile_streams_that_never_name_a_destination(procs, echo):
+    """SYNs with no destination held their stream slots forever: now each is
+    closed (FIN) after the auth timeout, counted, and logged once per session."""
+    server = procs.server(password=PASSWORD, args=["--auth-timeout-secs", "2",
+                                                   "--max-streams-per-session", "8"])
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD)
+        s.send(b"".join(r.frame(r.SYN, sid) for sid in range(1, 9)))   # all 8 slots, no PSH
+        t0 = time.monotonic()
+        fins = set()
+        while len(fins) < 8 and time.monotonic() - t0 < 8:
+            c, sid, _ = s.read_frame(timeout=8)
+            if c == r.FIN:
+                fins.add(sid)
+        assert fins == set(range(1, 9)), "streams without a destination not closed: %r" % fins
+        # the slots are free again: a real stream works on the same session
+        s.send(r.frame(r.SYN, 9) + r.frame(r.PSH, 9, h.encode_socks_addr(h.V4, echo.port) + b"hi"))
+        assert s.stream_data(9, n=2) == b"hi"
+    assert server.log().count("sent no destination") == 1
