@@ -25,6 +25,8 @@
       "AnyTLS sessions accepted since start.")                                                    \
     X(auth_failures, counter, "anytls_auth_failures_total", "", "sessions", "auth_failures",      \
       "Sessions closed for a wrong password, a malformed auth or the auth timeout.")              \
+    X(preauth_refused, counter, "anytls_preauth_refused_total", "", "sessions", "preauth_refused", \
+      "Connections refused because the pre-auth budget (all, or one address's) was full.")       \
     X(streams_open, gauge, "anytls_streams_open", "", "streams", "open",                          \
       "Proxied streams open now.")                                                                \
     X(streams_total, counter, "anytls_streams_total", "", "streams", "total",                     \

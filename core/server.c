@@ -36,6 +36,8 @@ void server_config_defaults(server_config_t *c)
     c->pool_type = "highperf";
     c->log_level = -1;
     c->max_sessions = 10000;
+    c->max_preauth = 2048;
+    c->max_preauth_per_addr = 32;
     c->max_spare_dials = 200;
     pool_config_defaults(&c->pool);
 }
@@ -271,6 +273,8 @@ int server_run(server_config_t *cfg)
              "  - Max idle time: %d seconds\n  - Min idle connections: %d",
              cfg->pool.max_conns, cfg->pool.max_idle_ms / 1000, cfg->pool.min_idle);
 
+    srv.adm = adm_new(cfg->max_preauth, cfg->max_preauth_per_addr);
+    if (!srv.adm) { log_error("out of memory"); goto out_workers; }
     if (start_workers(&srv) < 0) goto out_workers;  /* frees what it made */
     if (cfg->metrics_listen &&
         admin_listen(main_loop, cfg->metrics_listen, snapshot, &srv, err, sizeof err) < 0) {
@@ -298,6 +302,7 @@ out_workers:
     if (cfg->metrics_listen) admin_close(main_loop);
     dns_shutdown();
     free_workers(&srv);
+    adm_free(srv.adm);
     outbound_pool_put(srv.pool);
 out_ctx:
     SSL_CTX_free(srv.ctx);

@@ -20,7 +20,9 @@ typedef struct server_config {
     int stats_interval_s;
     int drain_timeout_ms;
     int tls_tickets;               /* TLS 1.3 tickets per handshake (default 0, see tls.h) */
-    int max_sessions;              /* sessions open at once, all workers (default 10000) */
+    int max_sessions;              /* authenticated sessions open at once, all workers (default 10000) */
+    int max_preauth;               /* connections not yet authenticated, all workers (default 2048) */
+    int max_preauth_per_addr;      /* ... from one IPv4 address or IPv6 /64 (default 32) */
     int max_spare_dials;           /* refill connects started per second per worker (default 200) */
     const char *user;              /* drop privileges to this user after binding, or NULL */
     size_t stream_buf;             /* bytes buffered per stream toward its target before back-pressure */

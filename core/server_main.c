@@ -25,7 +25,9 @@ static void usage(FILE *f)
 "      --auth-timeout-secs N         time a client has to authenticate (default 10)\n"
 "      --connect-timeout-secs N      outbound dial timeout (default 10)\n"
 "      --drain-timeout-secs N        on SIGINT/SIGTERM, time open streams get (default 5)\n"
-"      --max-sessions N              sessions open at once (default 10000)\n"
+"      --max-sessions N              authenticated sessions open at once (default 10000)\n"
+"      --max-preauth N               connections not yet authenticated (default 2048)\n"
+"      --max-preauth-per-addr N      ... from one IPv4 address or IPv6 /64 (default 32)\n"
 "      --stall-timeout-secs N        a stream whose target does not read, or a client that\n"
 "                                    does not read its session, is cut after N s (default 15)\n"
 "      --user NAME                   drop privileges to NAME after binding the port\n"
@@ -47,7 +49,7 @@ static void usage(FILE *f)
 }
 
 enum { O_METRICS = 300, O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
-       O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS, O_STALL };
+       O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS, O_STALL, O_PREAUTH, O_PREAUTH_ADDR };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
 static int num(const char *flag, const char *v, long lo, long hi, long *out)
@@ -67,7 +69,8 @@ static const struct option opts[] = {
         {"max-idle-time-secs", 1, 0, O_IDLE}, {"min-idle-connections", 1, 0, O_MINIDLE},
         {"max-pool-targets", 1, 0, O_TARGETS}, {"stats-interval-secs", 1, 0, O_STATS},
         {"config", 1, 0, O_CONFIG}, {"metrics-listen", 1, 0, O_METRICS},
-        {"stall-timeout-secs", 1, 0, O_STALL},
+        {"stall-timeout-secs", 1, 0, O_STALL}, {"max-preauth", 1, 0, O_PREAUTH},
+        {"max-preauth-per-addr", 1, 0, O_PREAUTH_ADDR},
         {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 /* --config FILE: the file's settings go in front of the command line's. The
@@ -120,6 +123,8 @@ static int parse(int argc, char **argv, server_config_t *c)
         case O_USER: c->user = optarg; break;
         case O_SPAREDIALS: if (num("--max-spare-dials", optarg, 1, 1000000, &v)) return 2; c->max_spare_dials = (int)v; break;
         case O_STALL: if (num("--stall-timeout-secs", optarg, 1, 3600, &v)) return 2; c->stall_timeout_ms = (int)v * 1000; break;
+        case O_PREAUTH: if (num("--max-preauth", optarg, 1, 10000000, &v)) return 2; c->max_preauth = (int)v; break;
+        case O_PREAUTH_ADDR: if (num("--max-preauth-per-addr", optarg, 1, 10000000, &v)) return 2; c->max_preauth_per_addr = (int)v; break;
         case O_CONFIG: fprintf(stderr, "anytls-server: write --config FILE in full, once\n"); return 2;
         case 'h': usage(stdout); return 1;
         case 'V': printf("anytls-server %s\n", ANYTLS_VERSION); return 1;

@@ -179,6 +179,8 @@ void sess_close(ssess_t *s, const char *why)
         log_warn("session %s: %u streams refused in all (--max-streams-per-session)", s->peer, s->refused);
     int was_run = s->state == SS_RUN;
     s->state = SS_DEAD;
+    if (was_run) w->nauthed--;
+    adm_leave(w->srv->adm, &s->adm);
     for (uint32_t i = 0; i < s->tcap; i++)
         while (s->tab[i]) stream_close(s->tab[i], 0, NULL);
     timer_cancel(w->loop, &s->timer);
@@ -280,6 +282,18 @@ static int auth_consume(ssess_t *s, const uint8_t *p, int n)
         WSTAT_ADD(s->w, auth_failures, 1);
         return -1;
     }
+    sworker_t *w = s->w;
+    server_t *srv = w->srv;
+    adm_leave(srv->adm, &s->adm);
+    if (w->nauthed >= (srv->cfg->max_sessions + srv->nworkers - 1) / srv->nworkers) {
+        if (loop_now(w->loop) - w->last_cap_log > 10000) {
+            log_warn("session cap reached (--max-sessions %d): refusing new connections",
+                     srv->cfg->max_sessions);
+            w->last_cap_log = loop_now(w->loop);
+        }
+        return -1;
+    }
+    w->nauthed++;
     s->state = SS_RUN;
     timer_cancel(sess_loop(s), &s->timer);
     log_debug("session %s authenticated", s->peer);
@@ -333,25 +347,36 @@ void sess_accept(sworker_t *w, int fd, const struct sockaddr_storage *peer)
 {
     server_t *srv = w->srv;
     loop_t *l = w->loop;
-    if (w->nsessions >= (srv->cfg->max_sessions + srv->nworkers - 1) / srv->nworkers) {
-        if (loop_now(l) - w->last_cap_log > 10000) {
-            log_warn("session cap reached (--max-sessions %d): refusing new connections",
-                     srv->cfg->max_sessions);
-            w->last_cap_log = loop_now(l);
+    adm_slot_t slot = {0};
+    int ar = adm_enter(srv->adm, peer, &slot);
+    if (ar != ADM_OK) {
+        /* the peer chooses how often: counted always, logged at most every 10 s per worker */
+        WSTAT_ADD(w, preauth_refused, 1);
+        if (loop_now(l) - w->last_preauth_log > 10000) {
+            char who[64];
+            addr_t pa;
+            sockaddr_to_addr((const struct sockaddr *)peer, &pa);
+            addr_format(&pa, who, sizeof who);
+            log_warn(ar == ADM_FULL
+                     ? "pre-auth budget full (--max-preauth %d): connection from %s refused"
+                     : "pre-auth budget of one address full (--max-preauth-per-addr %d): connection from %s refused",
+                     ar == ADM_FULL ? srv->cfg->max_preauth : srv->cfg->max_preauth_per_addr, who);
+            w->last_preauth_log = loop_now(l);
         }
         close(fd);
         return;
     }
     ssess_t *s = calloc(1, sizeof *s);
     SSL *ssl = s ? SSL_new(srv->ctx) : NULL;
-    if (!ssl) { free(s); close(fd); log_warn("accept: out of memory"); return; }
+    if (!ssl) { free(s); close(fd); adm_leave(srv->adm, &slot); log_warn("accept: out of memory"); return; }
+    s->adm = slot;
     addr_t a;
     sockaddr_to_addr((const struct sockaddr *)peer, &a);
     addr_format(&a, s->peer, sizeof s->peer);
     s->w = w;
     frame_dec_init(&s->dec);
     if (tconn_init(&s->c, l, fd, ssl, sess_cb, s) < 0) {
-        SSL_free(ssl); close(fd); free(s); return;
+        SSL_free(ssl); close(fd); adm_leave(srv->adm, &s->adm); free(s); return;
     }
     SSL_set_accept_state(ssl);
     timer_init(&s->timer, sess_timer, s);

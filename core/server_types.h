@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <openssl/ssl.h>
 #include "addr.h"
+#include "admission.h"
 #include "auth.h"
 #include "counters.h"
 #include "frame.h"
@@ -101,6 +102,7 @@ struct ssess {
     uint32_t silent_streams;   /* streams closed for sending no destination (logged once) */
     sstream_t *blocked;        /* streams whose target reads wait for our output to drain */
     sstream_t *pauser;         /* stream whose full queue paused our reads */
+    adm_slot_t adm;            /* its place in the pre-auth budget, until it authenticates */
     ltimer_t timer;            /* auth timeout, then stall watchdog (a stream's full queue
                                   or our own output not drained) */
     char peer[64];
@@ -127,8 +129,10 @@ struct sworker {
     worker_t *wk;              /* the generic worker (workers.h): loop, listener, draining */
     loop_t *loop;              /* == wk->loop */
     ssess_t *sessions;
-    int nsessions;
+    int nsessions;             /* all, authenticated or not */
+    int nauthed;               /* authenticated: what --max-sessions caps */
     uint64_t last_cap_log;     /* ms of the last "session cap" log line */
+    uint64_t last_preauth_log; /* ms of the last "pre-auth budget" log line */
     pool_ref_t *pool;          /* current pool (reference held) */
     /* outbound.c: spare refills */
     ltimer_t tick;
@@ -146,6 +150,7 @@ struct server {
     padding_scheme_t *retired[16];        /* replaced schemes, freed at exit */
     int nretired;
     pool_ref_t *pool;                     /* current pool, main thread's reference */
+    adm_t *adm;                           /* the pre-auth budget (all workers) */
     int nworkers;
     sworker_t *workers;
     workers_t ws;

@@ -86,3 +86,36 @@ def test_hostile_streams_that_never_name_a_destination(procs, echo):
         s.send(r.frame(r.SYN, 9) + r.frame(r.PSH, 9, h.encode_socks_addr(h.V4, echo.port) + b"hi"))
         assert s.stream_data(9, n=2) == b"hi"
     assert server.log().count("sent no destination") == 1
+
+
+def _session_from(port, source_ip):
+    raw = socket.create_connection((h.V4, port), timeout=5, source_address=(source_ip, 0))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return r.FrameConn(ctx.wrap_socket(raw), timeout=5)
+
+
+def test_hostile_idle_connections_do_not_lock_clients_out(procs, echo):
+    """Unauthenticated connections have a budget of their own, with a limit per
+    address, apart from --max-sessions: four idle sockets used to fill
+    --max-sessions 4 and lock a correct client out for the whole auth timeout."""
+    server = procs.server(password=PASSWORD, args=["--max-sessions", "4", "--max-preauth-per-addr", "4",
+                                                   "--workers", "1"])
+    idle = [socket.create_connection((h.V4, server.port), timeout=5) for _ in range(4)]
+    try:
+        time.sleep(0.2)
+        # a correct client from another address is served
+        with _session_from(server.port, "127.0.0.2") as s:
+            s.handshake(PASSWORD, first=r.frame(r.SYN, 1) + r.frame(
+                r.PSH, 1, h.encode_socks_addr(h.V4, echo.port) + b"let in"))
+            assert s.stream_data(1, n=6) == b"let in"
+        # a fifth idle socket from the same address is refused at once
+        extra = socket.create_connection((h.V4, server.port), timeout=5)
+        closed, _ = h.wait_closed(extra, 3)
+        extra.close()
+        assert closed, "a 5th unauthenticated connection from one address was kept"
+        assert "--max-preauth-per-addr 4" in server.log()
+    finally:
+        for c in idle:
+            c.close()
