@@ -37,6 +37,7 @@ void server_config_defaults(server_config_t *c)
     c->log_level = -1;
     c->max_sessions = 10000;
     c->max_preauth = 2048;
+    c->log_targets = 1;
     c->max_preauth_per_addr = 32;
     c->max_spare_dials = 200;
     pool_config_defaults(&c->pool);
@@ -75,8 +76,13 @@ static void print_stats(server_t *srv)
     pool_stats(&srv->pool->h, &st);
     pool_format_stats(&st, line, sizeof line);
     log_info("%s", line);
-    pool_format_status(&srv->pool->h, line, sizeof line);
-    log_info("%s", line);
+    if (srv->cfg->log_targets) {
+        pool_format_status(&srv->pool->h, line, sizeof line);
+        log_info("%s", line);
+    } else {
+        log_info("[Pool Status] %llu targets, %llu idle (names not logged: --log-targets off)",
+                 (unsigned long long)st.targets, (unsigned long long)st.idle);
+    }
 }
 
 /* Sums the workers' counters (main thread, relaxed reads). */
@@ -268,7 +274,7 @@ int server_run(server_config_t *cfg)
     cfg->pool.nworkers = srv.nworkers;
     srv.pool = outbound_pool_new(cfg->pool_type, &cfg->pool, srv.nworkers + 1);
     if (!srv.pool) { log_error("cannot create the %s pool", cfg->pool_type); goto out_ctx; }
-    log_info("[Server] Outbound connection pool initialized:\n"
+    log_block(LOG_INFO, "[Server] Outbound connection pool initialized:\n"
              "  - Max connections per target: %d\n"
              "  - Max idle time: %d seconds\n  - Min idle connections: %d",
              cfg->pool.max_conns, cfg->pool.max_idle_ms / 1000, cfg->pool.min_idle);

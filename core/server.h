@@ -28,6 +28,7 @@ typedef struct server_config {
     size_t stream_buf;             /* bytes buffered per stream toward its target before back-pressure */
     const char *pool_type;
     pool_config_t pool;
+    int log_targets;               /* targets in log lines (default 1; 0: hidden, for privacy) */
     const char *metrics_listen;    /* loopback admin port for GET /metrics, or NULL */
     int log_level;                 /* for reloads: the level the configuration asks for (-1: unchanged) */
     /* SIGHUP: fills *out with the configuration as it reads now (same flags and

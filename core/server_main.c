@@ -42,6 +42,7 @@ static void usage(FILE *f)
 "      --stats-interval-secs N       [Pool Stats] period (default 60)\n"
 "      --max-spare-dials N           refill connects per second per worker (default 200)\n"
 "      --metrics-listen ADDR:PORT    Prometheus metrics on GET /metrics (loopback only)\n"
+"      --log-targets on|off          name targets in log lines and [Pool Status] (default on)\n"
 "      --config FILE                 read flags from an INI file (keys: long flags without\n"
 "                                    the dashes; the command line wins; see anytls-server(1))\n"
 "  -h, --help                        this text\n"
@@ -49,7 +50,7 @@ static void usage(FILE *f)
 }
 
 enum { O_METRICS = 300, O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
-       O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS, O_STALL, O_PREAUTH, O_PREAUTH_ADDR };
+       O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS, O_STALL, O_PREAUTH, O_PREAUTH_ADDR, O_LOGTARGETS };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
 static int num(const char *flag, const char *v, long lo, long hi, long *out)
@@ -70,7 +71,7 @@ static const struct option opts[] = {
         {"max-pool-targets", 1, 0, O_TARGETS}, {"stats-interval-secs", 1, 0, O_STATS},
         {"config", 1, 0, O_CONFIG}, {"metrics-listen", 1, 0, O_METRICS},
         {"stall-timeout-secs", 1, 0, O_STALL}, {"max-preauth", 1, 0, O_PREAUTH},
-        {"max-preauth-per-addr", 1, 0, O_PREAUTH_ADDR},
+        {"max-preauth-per-addr", 1, 0, O_PREAUTH_ADDR}, {"log-targets", 1, 0, O_LOGTARGETS},
         {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 /* --config FILE: the file's settings go in front of the command line's. The
@@ -125,6 +126,13 @@ static int parse(int argc, char **argv, server_config_t *c)
         case O_STALL: if (num("--stall-timeout-secs", optarg, 1, 3600, &v)) return 2; c->stall_timeout_ms = (int)v * 1000; break;
         case O_PREAUTH: if (num("--max-preauth", optarg, 1, 10000000, &v)) return 2; c->max_preauth = (int)v; break;
         case O_PREAUTH_ADDR: if (num("--max-preauth-per-addr", optarg, 1, 10000000, &v)) return 2; c->max_preauth_per_addr = (int)v; break;
+        case O_LOGTARGETS:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "anytls-server: --log-targets wants on or off, got '%s'\n", optarg);
+                return 2;
+            }
+            c->log_targets = strcmp(optarg, "on") == 0;
+            break;
         case O_CONFIG: fprintf(stderr, "anytls-server: write --config FILE in full, once\n"); return 2;
         case 'h': usage(stdout); return 1;
         case 'V': printf("anytls-server %s\n", ANYTLS_VERSION); return 1;

@@ -241,12 +241,27 @@ static void sess_resume_reads(ssess_t *s)
     sess_read(s);  /* OpenSSL may hold decrypted bytes epoll cannot see */
 }
 
+#define PEER_LOG_INTERVAL_MS 10000
+
+/* Anyone can make authentication fail as often as they like: counted always,
+ * logged at most once per 10 s per worker with the count held back. */
+static void auth_failed(ssess_t *s, const char *why)
+{
+    uint64_t held;
+    WSTAT_ADD(s->w, auth_failures, 1);
+    if (!ratelog_allow(&s->w->auth_log, loop_now(sess_loop(s)), PEER_LOG_INTERVAL_MS, &held)) return;
+    if (held)
+        log_warn("session %s: authentication failed (%s), closing; %llu more failed since the last "
+                 "such line", s->peer, why, (unsigned long long)held);
+    else
+        log_warn("session %s: authentication failed (%s), closing", s->peer, why);
+}
+
 static void sess_timer(loop_t *l, ltimer_t *t)
 {
     ssess_t *s = t->ud;
     if (s->state != SS_RUN) {
-        log_warn("session %s: authentication timeout", s->peer);
-        WSTAT_ADD(s->w, auth_failures, 1);
+        auth_failed(s, "timeout");
         sess_close(s, NULL);
         return;
     }
@@ -274,23 +289,17 @@ static int auth_consume(ssess_t *s, const uint8_t *p, int n)
     size_t used = 0;
     int r = auth_feed(&s->auth, s->w->srv->pass_hash, p, (size_t)n, &used);
     if (r != AUTH_OK) {
-        if (r == AUTH_BAD)
-            log_warn("session %s: authentication failed (wrong password), closing", s->peer);
-        else
-            log_warn("session %s: authentication failed (first record of %d bytes is shorter than "
-                     "an auth block), closing", s->peer, n);
-        WSTAT_ADD(s->w, auth_failures, 1);
+        auth_failed(s, r == AUTH_BAD ? "wrong password" : "first record shorter than an auth block");
         return -1;
     }
     sworker_t *w = s->w;
     server_t *srv = w->srv;
     adm_leave(srv->adm, &s->adm);
     if (w->nauthed >= (srv->cfg->max_sessions + srv->nworkers - 1) / srv->nworkers) {
-        if (loop_now(w->loop) - w->last_cap_log > 10000) {
-            log_warn("session cap reached (--max-sessions %d): refusing new connections",
-                     srv->cfg->max_sessions);
-            w->last_cap_log = loop_now(w->loop);
-        }
+        uint64_t held;
+        if (ratelog_allow(&w->cap_log, loop_now(w->loop), PEER_LOG_INTERVAL_MS, &held))
+            log_warn("session cap reached (--max-sessions %d): refusing new connections (%llu more "
+                     "refused since the last such line)", srv->cfg->max_sessions, (unsigned long long)held);
         return -1;
     }
     w->nauthed++;
@@ -352,16 +361,19 @@ void sess_accept(sworker_t *w, int fd, const struct sockaddr_storage *peer)
     if (ar != ADM_OK) {
         /* the peer chooses how often: counted always, logged at most every 10 s per worker */
         WSTAT_ADD(w, preauth_refused, 1);
-        if (loop_now(l) - w->last_preauth_log > 10000) {
+        uint64_t held;
+        if (ratelog_allow(&w->preauth_log, loop_now(l), PEER_LOG_INTERVAL_MS, &held)) {
             char who[64];
             addr_t pa;
             sockaddr_to_addr((const struct sockaddr *)peer, &pa);
             addr_format(&pa, who, sizeof who);
             log_warn(ar == ADM_FULL
-                     ? "pre-auth budget full (--max-preauth %d): connection from %s refused"
-                     : "pre-auth budget of one address full (--max-preauth-per-addr %d): connection from %s refused",
-                     ar == ADM_FULL ? srv->cfg->max_preauth : srv->cfg->max_preauth_per_addr, who);
-            w->last_preauth_log = loop_now(l);
+                     ? "pre-auth budget full (--max-preauth %d): connection from %s refused (%llu more "
+                       "since the last such line)"
+                     : "pre-auth budget of one address full (--max-preauth-per-addr %d): connection from "
+                       "%s refused (%llu more since the last such line)",
+                     ar == ADM_FULL ? srv->cfg->max_preauth : srv->cfg->max_preauth_per_addr, who,
+                     (unsigned long long)held);
         }
         close(fd);
         return;

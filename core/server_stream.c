@@ -111,6 +111,28 @@ void stream_close(sstream_t *st, int send_fin, const char *why)
     if (s->w->wk->draining && s->nstreams == 0 && s->state != SS_DEAD) sess_close(s, "draining");
 }
 
+/* msg with the stream's target (its key, or its name) cut out, for
+ * --log-targets off: the reason stays, the destination does not. */
+static const char *redact(const sstream_t *st, const char *msg, char *out, size_t cap)
+{
+    const char *names[2] = { st->key, st->dst.type == ADDR_DOMAIN ? st->dst.name : NULL };
+    size_t o = 0;
+    while (*msg && o + 1 < cap) {
+        size_t skip = 0;
+        for (int i = 0; i < 2 && !skip; i++)
+            if (names[i] && *names[i] && strncmp(msg, names[i], strlen(names[i])) == 0) skip = strlen(names[i]);
+        if (skip) {
+            static const char mark[] = "<target>";
+            for (const char *m = mark; *m && o + 1 < cap; m++) out[o++] = *m;
+            msg += skip;
+        } else {
+            out[o++] = *msg++;
+        }
+    }
+    out[o] = 0;
+    return out;
+}
+
 void stream_fail(sstream_t *st, const char *msg)
 {
     ssess_t *s = st->s;
@@ -119,10 +141,12 @@ void stream_fail(sstream_t *st, const char *msg)
         sess_synack(s, st->sid, msg, strlen(msg));
         st->acked = 1;
     }
-    char esc[300];
-    const char *k = st->key ? st->key : "";
-    log_info("stream %u of %s to %s failed: %s", st->sid, s->peer,
-             log_escape(k, strlen(k), esc, sizeof esc), msg);
+    if (s->w->srv->cfg->log_targets) {
+        log_info("stream %u of %s to %s failed: %s", st->sid, s->peer, st->key ? st->key : "", msg);
+    } else {
+        char red[512];
+        log_info("stream %u of %s failed: %s", st->sid, s->peer, redact(st, msg, red, sizeof red));
+    }
     stream_close(st, 1, NULL);
 }
 

@@ -131,8 +131,8 @@ struct sworker {
     ssess_t *sessions;
     int nsessions;             /* all, authenticated or not */
     int nauthed;               /* authenticated: what --max-sessions caps */
-    uint64_t last_cap_log;     /* ms of the last "session cap" log line */
-    uint64_t last_preauth_log; /* ms of the last "pre-auth budget" log line */
+    /* Lines a peer can trigger at will: one per 10 s each, the rest counted. */
+    ratelog_t auth_log, cap_log, preauth_log;
     pool_ref_t *pool;          /* current pool (reference held) */
     /* outbound.c: spare refills */
     ltimer_t tick;

@@ -33,6 +33,23 @@ static inline const uint8_t *bq_head(const bq_t *q) { return q->data + q->off; }
 void bq_consume(bq_t *q, size_t n);
 void bq_free(bq_t *q);
 
+/* A log line the peer can trigger at will, kept to one per interval: the first
+ * event in an interval is logged (with the count of those held back since the
+ * last line, in *held), the rest are only counted. One per worker: not atomic. */
+typedef struct ratelog {
+    uint64_t last_ms;          /* when a line was last allowed (0: never) */
+    uint64_t held;             /* events counted, not logged, since then */
+} ratelog_t;
+
+static inline int ratelog_allow(ratelog_t *r, uint64_t now_ms, uint64_t interval_ms, uint64_t *held)
+{
+    if (r->last_ms && now_ms - r->last_ms < interval_ms) { r->held++; return 0; }
+    *held = r->held;
+    r->held = 0;
+    r->last_ms = now_ms ? now_ms : 1;
+    return 1;
+}
+
 /* Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit. */
 long raise_nofile(void);
 

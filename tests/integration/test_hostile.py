@@ -119,3 +119,48 @@ def test_hostile_idle_connections_do_not_lock_clients_out(procs, echo):
     finally:
         for c in idle:
             c.close()
+
+
+FORGED = "2026-01-01T00:00:00.000Z [ERROR] forged by a peer"
+
+
+def test_hostile_log_lines_cannot_be_forged(procs):
+    """A target name carrying a newline and a fake log line: the failure is
+    logged on one line, the newline escaped (it used to start a line of its own)."""
+    server = procs.server(password=PASSWORD)
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD, first=r.frame(r.SYN, 1) + r.frame(
+            r.PSH, 1, h.encode_socks_addr("bad.invalid\n" + FORGED, 80)))
+        s.wait_for(lambda c, sid, d: sid == 1 and c in (r.FIN, r.SYNACK), timeout=15)
+    h.wait_until(lambda: "failed" in server.log(), timeout=5)
+    lines = server.log().splitlines()
+    assert not any(line.startswith(FORGED[:24]) for line in lines), "a forged line:\n" + server.log_tail()
+    assert any("\\x0a" + FORGED[:10] in line for line in lines), server.log_tail()
+
+
+def test_hostile_auth_failures_logged_at_a_bounded_rate(procs):
+    """Wrong passwords are counted, not each logged: one line, then a count."""
+    server = procs.server(password=PASSWORD, args=["--workers", "1"])
+    for _ in range(30):
+        with r.RawSession(server.port) as s:
+            s.send(r.auth_block("wrong"))
+            s.wait_closed(5)
+    log = server.log()
+    assert 1 <= log.count("authentication failed") <= 2, log
+    assert "anytls_auth_failures_total" not in log  # (the count is in metrics, not the log)
+
+
+def test_hostile_log_targets_off_hides_destinations(procs, echo):
+    """--log-targets off: a failed stream's line and [Pool Status] name no target."""
+    server = procs.server(password=PASSWORD, args=["--log-targets", "off", "--stats-interval-secs", "1"])
+    closed = h.free_port()
+    with r.RawSession(server.port) as s:
+        s.handshake(PASSWORD, first=r.frame(r.SYN, 1) + r.frame(
+            r.PSH, 1, h.encode_socks_addr(h.V4, closed) + b"x"))
+        s.wait_for(lambda c, sid, d: sid == 1 and c in (r.FIN, r.SYNACK), timeout=10)
+        s.send(r.frame(r.SYN, 2) + r.frame(r.PSH, 2, h.encode_socks_addr(h.V4, echo.port) + b"y"))
+        assert s.stream_data(2, n=1) == b"y"
+    assert h.wait_until(lambda: "[Pool Status]" in server.log() and "failed" in server.log(), timeout=5)
+    log = server.log()
+    assert ":%d" % closed not in log and ":%d" % echo.port not in log, log
+    assert "<target>" in log and "names not logged" in log, log
