@@ -242,9 +242,7 @@ static int *spares_of(const pool_t *p, const hp_cache_t *c, int id) { return c->
 
 static pool_t *hp_create(const pool_config_t *cfg)
 {
-    if (!cfg || cfg->nworkers < 1 || cfg->max_conns < 1 || cfg->max_targets < 1 ||
-        cfg->min_idle < 0 || cfg->max_idle_ms < 0)
-        return NULL;
+    if (!pool_cfg_ok(cfg)) return NULL;
     pool_t *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->cfg = *cfg;
