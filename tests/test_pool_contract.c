@@ -71,7 +71,7 @@ static int setup(void **state)
 static void start(harness_t *x)
 {
     assert_int_equal(pool_open(&x->h, x->impl, &x->cfg), 0);
-    assert_string_equal(x->h.ops->name, x->impl);
+    assert_string_equal(pool_type_name(&x->h), x->impl);
     x->open = true;
 }
 
@@ -94,18 +94,18 @@ static int teardown(void **state)
 static int acq(harness_t *x, const char *key, int w, int *fd)
 {
     *fd = -2;
-    return x->h.ops->acquire(x->h.impl, key, w, fd);
+    return pool_acquire(&x->h, key, w, fd);
 }
-static void done(harness_t *x, const char *key, int w) { x->h.ops->stream_done(x->h.impl, key, w); }
-static void ready(harness_t *x, const char *key, int fd, int w) { x->h.ops->spare_ready(x->h.impl, key, fd, w); }
-static void failed(harness_t *x, const char *key, int w) { x->h.ops->spare_failed(x->h.impl, key, w); }
-static int tick(harness_t *x, int w, pool_dial_t *out, int max) { return x->h.ops->tick(x->h.impl, w, out, max); }
+static void done(harness_t *x, const char *key, int w) { pool_stream_done(&x->h, key, w); }
+static void ready(harness_t *x, const char *key, int fd, int w) { pool_spare_ready(&x->h, key, fd, w); }
+static void failed(harness_t *x, const char *key, int w) { pool_spare_failed(&x->h, key, w); }
+static int tick(harness_t *x, int w, pool_dial_t *out, int max) { return pool_tick(&x->h, w, out, max); }
 
 static pool_stats_t stats(harness_t *x)
 {
     pool_stats_t s;
     memset(&s, 0xab, sizeof s); /* every field must be written */
-    x->h.ops->stats(x->h.impl, &s);
+    pool_stats(&x->h, &s);
     assert_int_equal(s.total, s.reused + s.created);
     return s;
 }
@@ -772,17 +772,21 @@ static void test_format_exact_and_truncated(void **state)
     n = pool_format_stats(&s, small, 2);
     assert_int_equal(n, 1);
 
-    /* Status truncation, with a real pool holding many keys. */
+    /* Status truncation, with a real pool holding many keys (the first
+     * registered type that tracks targets). */
     pool_config_t cfg;
     pool_config_defaults(&cfg);
     cfg.min_idle = 0;
     pool_handle_t h;
-    assert_int_equal(pool_open(&h, "lock", &cfg), 0);
+    int t = 0;
+    while (t < pool_count() && !pool_test_holds(pool_test_impl(t))) t++;
+    assert_true(t < pool_count());
+    assert_int_equal(pool_open(&h, pool_test_impl(t), &cfg), 0);
     for (int i = 0; i < 50; i++) {
         char key[32];
         int fd;
         snprintf(key, sizeof key, "host%02d.example:443", i);
-        h.ops->acquire(h.impl, key, 0, &fd);
+        pool_acquire(&h, key, 0, &fd);
     }
     char st[200];
     n = pool_format_status(&h, st, sizeof st);
@@ -946,12 +950,20 @@ static void test_overlong_key_is_untracked(void **state)
 static void test_registry_and_defaults(void **state)
 {
     (void)state;
-    for (int i = 0; i < POOL_TEST_NIMPLS; i++) {
-        const pool_ops_t *o = pool_find(pool_test_impls[i]);
+    /* pool_names() is the registry's names, in order, ", "-separated; every
+     * one is found by name and opens. */
+    char joined[512] = "";
+    assert_true(pool_count() >= 2); /* the baseline and at least one pool */
+    for (int i = 0; i < pool_count(); i++) {
+        const pool_ops_t *o = pool_at(i);
         assert_non_null(o);
-        assert_string_equal(o->name, pool_test_impls[i]);
-        assert_non_null(strstr(pool_names(), pool_test_impls[i]));
+        assert_ptr_equal(pool_find(o->name), o);
+        for (int j = 0; j < i; j++) assert_string_not_equal(pool_at(j)->name, o->name);
+        snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", i ? ", " : "", o->name);
     }
+    assert_string_equal(pool_names(), joined);
+    assert_null(pool_at(-1));
+    assert_null(pool_at(pool_count()));
     assert_null(pool_find("nope"));
     assert_null(pool_find(NULL));
     pool_config_t c;
@@ -965,8 +977,42 @@ static void test_registry_and_defaults(void **state)
     assert_null(c.close_fd);
     pool_handle_t h;
     assert_int_equal(pool_open(&h, "nope", &c), -1);
-    c.nworkers = 0;
-    for (int i = 0; i < POOL_TEST_NIMPLS; i++) assert_int_equal(pool_open(&h, pool_test_impls[i], &c), -1);
+    for (int i = 0; i < pool_count(); i++) {
+        assert_int_equal(pool_open(&h, pool_test_impl(i), &c), 0);
+        assert_string_equal(pool_type_name(&h), pool_test_impl(i));
+        pool_close(&h);
+    }
+}
+
+/* Every type refuses the same configurations (pool_cfg_ok), whether or not it
+ * uses the field: a config that opens with one --pool-type opens with all. */
+static void test_config_validation(void **state)
+{
+    (void)state;
+    pool_config_t bad[6];
+    for (int k = 0; k < 6; k++) pool_config_defaults(&bad[k]);
+    bad[0].nworkers = 0;
+    bad[1].max_conns = 0;
+    bad[2].max_targets = 0;
+    bad[3].min_idle = -1;
+    bad[4].max_idle_ms = -1;
+    bad[5].nworkers = -3;
+    pool_handle_t h;
+    for (int i = 0; i < pool_count(); i++) {
+        for (int k = 0; k < 6; k++) {
+            assert_int_equal(pool_open(&h, pool_test_impl(i), &bad[k]), -1);
+            assert_null(h.ops);
+        }
+        assert_int_equal(pool_open(&h, pool_test_impl(i), NULL), -1);
+        pool_config_t edge; /* the smallest valid values */
+        pool_config_defaults(&edge);
+        edge.max_conns = 1;
+        edge.max_targets = 1;
+        edge.min_idle = 0;
+        edge.max_idle_ms = 0;
+        assert_int_equal(pool_open(&h, pool_test_impl(i), &edge), 0);
+        pool_close(&h);
+    }
 }
 
 static void test_spare_alive(void **state)
@@ -998,12 +1044,13 @@ int main(void)
     int failed_groups = 0;
     const struct CMUnitTest common[] = {
         cmocka_unit_test(test_registry_and_defaults),
+        cmocka_unit_test(test_config_validation),
         cmocka_unit_test(test_spare_alive),
         cmocka_unit_test(test_format_exact_and_truncated),
     };
     failed_groups += cmocka_run_group_tests_name("pool common", common, NULL, NULL);
-    for (int i = 0; i < POOL_TEST_NIMPLS; i++) {
-        const char *impl = pool_test_impls[i];
+    for (int i = 0; i < pool_count(); i++) {
+        const char *impl = pool_test_impl(i);
         const struct CMUnitTest tests[] = {
             CASE(test_miss_counts_new_and_active),
             CASE(test_caps_full_at_max_conns),
