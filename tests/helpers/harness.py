@@ -13,6 +13,7 @@ Contents:
   established_count(port)      server-side ESTABLISHED TCP sockets on a port (/proc/net/tcp*)
   parse_pool_stats(text)       the "[Pool Stats] ..." lines of a server log
 """
+import functools
 import hashlib
 import http.server
 import ipaddress
@@ -241,6 +242,19 @@ def binary(name):
         raise ProcError("binary %s does not exist or is not executable (ANYTLS_BIN=%s); "
                         "build it first (make / make asan)" % (p, os.environ.get("ANYTLS_BIN", "build")))
     return p
+
+
+@functools.lru_cache(maxsize=None)
+def pool_types():
+    """The server's pool types, as `anytls-server --list-pool-types` prints them
+    (pools/pool.c's registry): tests iterate these instead of keeping a copy."""
+    r = subprocess.run([str(binary("anytls-server")), "--list-pool-types"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, env=child_env())
+    names = r.stdout.split()
+    if r.returncode != 0 or not names:
+        raise ProcError("anytls-server --list-pool-types: rc=%s stdout=%r stderr=%r"
+                        % (r.returncode, r.stdout, r.stderr))
+    return tuple(names)
 
 
 def child_env():
