@@ -19,7 +19,7 @@ import pytest
 import harness as h
 from harness import PASSWORD
 
-POOL_TYPES = ["none", "lock", "lockfree", "highperf"]
+POOL_TYPES = h.pool_types()   # the server's registry (anytls-server --list-pool-types)
 
 
 def _pool_server(procs, pool_type, extra=()):
