@@ -312,6 +312,180 @@ static void test_refill_one_worker_per_target(void **state)
     assert_int_equal(stats(x).reused, 2);
 }
 
+/* ---- the cap across workers ---- */
+
+/* max_conns holds for the target as a whole, whichever workers hold its
+ * streams, spares and dials: one worker at the cap leaves no room for another
+ * worker's refills or dials. */
+static void test_cap_across_workers(void **state)
+{
+    harness_t *x = *state;
+    x->cfg.nworkers = 2;
+    x->cfg.max_conns = 4;
+    x->cfg.min_idle = 2;
+    start(x);
+    pool_dial_t out[8];
+    int fd;
+    for (int i = 0; i < 4; i++) assert_int_equal(acq(x, "cap:1", 0, &fd), POOL_MISS);
+    if (!x->holds) { /* exempt: none keeps no per-target count */
+        assert_int_equal(acq(x, "cap:1", 1, &fd), POOL_MISS);
+        return;
+    }
+    assert_int_equal(acq(x, "cap:1", 1, &fd), POOL_FULL);
+    for (int w = 0; w < 2; w++) /* 4 streams open on worker 0: no room for a spare anywhere */
+        assert_int_equal(dials_for(out, tick(x, w, out, 8), "cap:1"), 0);
+    done(x, "cap:1", 0); /* one connection closed: room for one */
+    int asked = 0;
+    for (int w = 0; w < 2; w++) {
+        int n = dials_for(out, tick(x, w, out, 8), "cap:1");
+        for (int k = 0; k < n; k++) ready(x, "cap:1", make_spare(x, SP_ALIVE), w);
+        asked += n;
+    }
+    assert_int_equal(asked, 1);
+    /* Every further acquire, on either worker, is granted once in all. */
+    int granted = 0;
+    for (int i = 0; i < 4; i++) {
+        int r = acq(x, "cap:1", i % 2, &fd);
+        granted += r != POOL_FULL;
+        if (r == POOL_HIT) close(fd);
+    }
+    assert_int_equal(granted, 1);
+    for (int w = 0; w < 2; w++) assert_int_equal(dials_for(out, tick(x, w, out, 8), "cap:1"), 0);
+    pool_stats_t s = stats(x);
+    assert_int_equal(s.active, 4);
+    assert_int_equal(s.idle + s.dialing, 0);
+}
+
+/* A burst across workers: BURST_THREADS threads, each a different worker,
+ * acquire for one key at once (twice the cap between them), tick and answer
+ * their dials (the spares come ready on each worker while the others acquire
+ * and steal), end their streams, again, for BURST_ROUNDS rounds. `live` counts
+ * the target's connections as the caller sees them: a MISS or a dial asked by
+ * tick adds one after the pool granted it; a stream's end, a failed dial or a
+ * spare the pool closes removes one before (or as) the pool forgets it. So
+ * live never exceeds the pool's own count, and it must never exceed max_conns. */
+enum { BURST_THREADS = 4, BURST_CAP = 20, BURST_STREAMS = 10, BURST_ROUNDS = 300, BURST_FDS = 65536 };
+
+typedef struct burst {
+    pool_handle_t h;
+    pthread_barrier_t go;
+    _Atomic int live, max_live, closed;
+    _Atomic int peer[BURST_FDS]; /* the test's end of each spare, by the pool's fd */
+} burst_t;
+
+static void burst_live(burst_t *b, int d)
+{
+    int v = atomic_fetch_add(&b->live, d) + d, m = atomic_load(&b->max_live);
+    while (v > m && !atomic_compare_exchange_weak(&b->max_live, &m, v)) {}
+}
+
+/* A used or discarded spare: both ends closed. */
+static void burst_close_pair(burst_t *b, int fd)
+{
+    int peer = fd >= 0 && fd < BURST_FDS ? atomic_exchange(&b->peer[fd], -1) : -1;
+    close(fd);
+    if (peer >= 0) close(peer);
+}
+
+static void burst_pool_closes(int fd, void *arg) /* the close_fd hook */
+{
+    burst_t *b = arg;
+    burst_live(b, -1);
+    atomic_fetch_add(&b->closed, 1);
+    burst_close_pair(b, fd);
+}
+
+typedef struct burst_worker {
+    burst_t *b;
+    int w;
+} burst_worker_t;
+
+static void burst_refill(burst_t *b, int w, unsigned *seed)
+{
+    pool_dial_t out[4];
+    int n = pool_tick(&b->h, w, out, 4);
+    for (int i = 0; i < n; i++) {
+        burst_live(b, out[i].count);
+        for (int k = 0; k < out[i].count; k++) {
+            int sv[2];
+            if (rand_r(seed) % 8 == 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || sv[0] >= BURST_FDS) {
+                burst_live(b, -1); /* the dial failed */
+                pool_spare_failed(&b->h, out[i].key, w);
+                continue;
+            }
+            atomic_store(&b->peer[sv[0]], sv[1]);
+            pool_spare_ready(&b->h, out[i].key, sv[0], w);
+        }
+    }
+}
+
+static void *burst_main(void *arg)
+{
+    burst_worker_t *me = arg;
+    burst_t *b = me->b;
+    unsigned seed = (unsigned)me->w * 7919u + 1;
+    int fds[2 * BURST_STREAMS], n = 0;
+    for (int round = 0; round < BURST_ROUNDS; round++) {
+        pthread_barrier_wait(&b->go);
+        for (int i = 0; i < 2 * BURST_STREAMS; i++) {
+            if (i == BURST_STREAMS) burst_refill(b, me->w, &seed);
+            int fd = -1, r = pool_acquire(&b->h, "burst:443", me->w, &fd);
+            if (r == POOL_MISS) burst_live(b, +1);
+            if (r != POOL_FULL) fds[n++] = fd;
+            if (i % 4 == 3) burst_refill(b, me->w, &seed);
+        }
+        while (n) { /* the streams end: the connection closes, then the pool hears of it */
+            int fd = fds[--n];
+            burst_live(b, -1);
+            if (fd >= 0) burst_close_pair(b, fd);
+            pool_stream_done(&b->h, "burst:443", me->w);
+            if (n % 4 == 0) burst_refill(b, me->w, &seed);
+        }
+    }
+    pthread_barrier_wait(&b->go);
+    burst_refill(b, me->w, &seed); /* every dial asked for is answered */
+    return NULL;
+}
+
+static void test_cap_burst_across_workers(void **state)
+{
+    harness_t *x = *state;
+    if (!x->holds) return; /* exempt: none keeps no per-target count, enforces no cap */
+    burst_t *b = calloc(1, sizeof *b);
+    assert_non_null(b);
+    for (int i = 0; i < BURST_FDS; i++) atomic_init(&b->peer[i], -1);
+    pool_config_t cfg = x->cfg; /* the injected clock stands still: nothing expires */
+    cfg.nworkers = BURST_THREADS;
+    cfg.max_conns = BURST_CAP;
+    cfg.min_idle = 3;
+    cfg.close_fd = burst_pool_closes;
+    cfg.close_arg = b;
+    assert_int_equal(pool_open(&b->h, x->impl, &cfg), 0);
+    assert_int_equal(pthread_barrier_init(&b->go, NULL, BURST_THREADS), 0);
+    pthread_t th[BURST_THREADS];
+    burst_worker_t wk[BURST_THREADS];
+    for (int i = 0; i < BURST_THREADS; i++) {
+        wk[i] = (burst_worker_t){b, i};
+        assert_int_equal(pthread_create(&th[i], NULL, burst_main, &wk[i]), 0);
+    }
+    for (int i = 0; i < BURST_THREADS; i++) pthread_join(th[i], NULL);
+    pool_stats_t s;
+    pool_stats(&b->h, &s);
+    printf("   burst %s: most connections at once %d (cap %d), reused %llu new %llu rejected %llu, "
+           "%d closed by the pool\n", x->impl, atomic_load(&b->max_live), BURST_CAP,
+           (unsigned long long)s.reused, (unsigned long long)s.created, (unsigned long long)s.rejected,
+           atomic_load(&b->closed));
+    assert_true(atomic_load(&b->max_live) <= BURST_CAP);
+    assert_true(s.rejected > 0); /* the cap was reached */
+    assert_int_equal(s.active, 0);
+    assert_int_equal(s.dialing, 0);
+    assert_int_equal((int)s.idle, atomic_load(&b->live)); /* what is left is the spares */
+    pool_close(&b->h);
+    assert_int_equal(atomic_load(&b->live), 0);
+    pthread_barrier_destroy(&b->go);
+    free(b);
+}
+
 /* ---- idle expiry (injected clock) ---- */
 
 static void test_idle_expiry(void **state)
@@ -1057,6 +1231,8 @@ int main(void)
             CASE(test_caps_count_idle_and_dialing),
             CASE(test_refill_to_min_idle),
             CASE(test_refill_one_worker_per_target),
+            CASE(test_cap_across_workers),
+            CASE(test_cap_burst_across_workers),
             CASE(test_idle_expiry),
             CASE(test_unused_target_with_open_stream),
             CASE(test_stale_spare_never_handed_out),
