@@ -43,7 +43,7 @@ static void usage(FILE *f)
 "Outbound connection pool:\n"
 "      --pool-type TYPE              %s (default %s)\n"
 "      --list-pool-types             print the pool types, one per line, and exit\n"
-"      --max-outbound-connections N  per target: active + idle (default 100)\n"
+"      --max-outbound-connections N  per target: active + idle + dialing (default 100)\n"
 "      --max-idle-time-secs N        idle spares and targets expire after (default 300)\n"
 "      --min-idle-connections N      warm spares kept per recently used target (default 5)\n"
 "      --max-pool-targets N          targets tracked at once, LRU beyond (default 1024)\n"

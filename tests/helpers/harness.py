@@ -463,6 +463,27 @@ class EchoServer(_TcpServer):
             pass
 
 
+class HoldingServer(_TcpServer):
+    """Holds every connection open (reads and drops what arrives) until the
+    peer closes it, and counts them: `open` now, `max_open` the most at once."""
+
+    def __init__(self, *a, **kw):
+        self.open = 0
+        self.max_open = 0
+        super().__init__(*a, **kw)
+
+    def handle(self, conn, n):
+        with self.lock:
+            self.open += 1
+            self.max_open = max(self.max_open, self.open)
+        try:
+            while conn.recv(65536):
+                pass
+        finally:
+            with self.lock:
+                self.open -= 1
+
+
 class NumberingServer(_TcpServer):
     """Waits for any request bytes, then replies b"<n>\\n" where n is this
     connection's accept counter (1, 2, ...), and closes. Connections that never
