@@ -7,8 +7,9 @@
 // threads, i.e. aggregate ns per cycle (= 1e9 / items_per_second); hit = the
 // fraction of acquires served by a spare.
 //
-// Matrix: every implementation x key sets {1, 16, 1024 uniform, 1024 Zipf
-// s=1} x threads {1, 2, 4, 8, 16}. Thread i is worker i (nworkers = threads).
+// Matrix: every implementation in the registry (pool_count(), pool_at(i)) x key
+// sets {1, 16, 1024 uniform, 1024 Zipf s=1} x threads {1, 2, 4, 8, 16}. Thread i
+// is worker i (nworkers = threads).
 //
 // The liveness check: a HIT costs one recv(MSG_PEEK) syscall in every
 // implementation (none never HITs), which would dominate and hide the data
@@ -64,8 +65,6 @@ extern "C" ssize_t recv(int fd, void *buf, size_t n, int flags)
 }
 
 namespace {
-
-const char *const kImpls[] = {"none", "lock", "lockfree", "highperf"};
 
 struct Dist {
     const char *name;
@@ -147,15 +146,14 @@ void setup(const benchmark::State &state)
     cfg.max_idle_ms = 1 << 30;
     cfg.max_targets = 1024;
     cfg.close_fd = noop_close;  // every spare is the same fd: never closed
-    if (pool_open(&g_pool, kImpls[c.impl], &cfg) != 0) abort();
+    if (pool_open(&g_pool, pool_at(c.impl)->name, &cfg) != 0) abort();
     // Warm: every worker knows every key and holds its spares.
-    const pool_ops_t *o = g_pool.ops;
     for (int w = 0; w < state.threads(); w++)
         for (int k = 0; k < kDists[c.dist].keys; k++) {
             int fd;
             const char *key = g_keys[k].c_str();
-            if (o->acquire(g_pool.impl, key, w, &fd) != POOL_FULL) o->stream_done(g_pool.impl, key, w);
-            for (int i = 0; i < kMinIdle; i++) o->spare_ready(g_pool.impl, key, g_spare_fd, w);
+            if (pool_acquire(&g_pool, key, w, &fd) != POOL_FULL) pool_stream_done(&g_pool, key, w);
+            for (int i = 0; i < kMinIdle; i++) pool_spare_ready(&g_pool, key, g_spare_fd, w);
         }
 }
 
@@ -168,8 +166,7 @@ void teardown(const benchmark::State &)
 void BM_cycle(benchmark::State &state)
 {
     const Config &c = g_configs[state.range(0)];
-    const pool_ops_t *o = g_pool.ops;
-    pool_t *p = g_pool.impl;
+    pool_handle_t h = g_pool;  // a local copy: the calls below need not reload the global
     const int w = state.thread_index();
     const uint16_t *seq = g_seq[c.dist][w].data();
     const std::string *keys = g_keys.data();
@@ -178,9 +175,9 @@ void BM_cycle(benchmark::State &state)
     for (auto _ : state) {
         const char *key = keys[seq[i++ & (kSeqLen - 1)]].c_str();
         int fd;
-        int r = o->acquire(p, key, w, &fd);
-        if (r != POOL_FULL) o->stream_done(p, key, w);
-        o->spare_ready(p, key, r == POOL_HIT ? fd : g_spare_fd, w);
+        int r = pool_acquire(&h, key, w, &fd);
+        if (r != POOL_FULL) pool_stream_done(&h, key, w);
+        pool_spare_ready(&h, key, r == POOL_HIT ? fd : g_spare_fd, w);
         hits += r == POOL_HIT;
     }
     const double iters = static_cast<double>(state.iterations());
@@ -190,10 +187,10 @@ void BM_cycle(benchmark::State &state)
 
 void register_all()
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < pool_count(); i++)
         for (int d = 0; d < 4; d++) {
             g_configs.push_back({i, d, false});
-            std::string name = std::string("cycle/") + kImpls[i] + "/" + kDists[d].name;
+            std::string name = std::string("cycle/") + pool_at(i)->name + "/" + kDists[d].name;
             benchmark::RegisterBenchmark(name.c_str(), BM_cycle)
                 ->Arg(static_cast<int64_t>(g_configs.size() - 1))
                 ->Setup(setup)
@@ -201,9 +198,9 @@ void register_all()
                 ->UseRealTime()
                 ->Threads(1)->Threads(2)->Threads(4)->Threads(8)->Threads(16);
         }
-    for (int i = 0; i < 4; i++) {  // with the real recv(MSG_PEEK) per HIT
+    for (int i = 0; i < pool_count(); i++) {  // with the real recv(MSG_PEEK) per HIT
         g_configs.push_back({i, 1, true});
-        std::string name = std::string("cycle_syscall/") + kImpls[i] + "/keys16";
+        std::string name = std::string("cycle_syscall/") + pool_at(i)->name + "/keys16";
         benchmark::RegisterBenchmark(name.c_str(), BM_cycle)
             ->Arg(static_cast<int64_t>(g_configs.size() - 1))
             ->Setup(setup)

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "uri.h"
 #include "malloc_conf.h"
+#include "pool.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -26,10 +27,12 @@ static void usage(FILE *f)
 "      --log-level LEVEL    debug, info, warn or error (default info)\n"
 "      --config FILE        read flags from an INI file (keys: long flags without the\n"
 "                           dashes; the command line wins; see anytls-client(1))\n"
+"      --list-pool-types    print the server's pool types (anytls-server --pool-type),\n"
+"                           one per line, and exit; the client itself has no pool\n"
 "  -h, --help / -V, --version\n");
 }
 
-enum { O_SNI = 256, O_CA, O_WORKERS, O_LOG };
+enum { O_SNI = 256, O_CA, O_WORKERS, O_LOG, O_LISTTYPES };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
 int main(int argc, char **argv)
@@ -38,7 +41,7 @@ int main(int argc, char **argv)
         {"listen", 1, 0, 'l'}, {"server", 1, 0, 's'}, {"password", 1, 0, 'p'},
         {"sni", 1, 0, O_SNI}, {"min-idle", 1, 0, 'm'}, {"ca", 1, 0, O_CA},
         {"workers", 1, 0, O_WORKERS}, {"log-level", 1, 0, O_LOG},
-        {"config", 1, 0, O_CONFIG},
+        {"config", 1, 0, O_CONFIG}, {"list-pool-types", 0, 0, O_LISTTYPES},
         {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
     {   /* --config FILE: the file's settings go in front of the command line's */
         static char **xargv; /* kept for the process lifetime: the config points into it */
@@ -72,6 +75,9 @@ int main(int argc, char **argv)
         case O_CONFIG: fprintf(stderr, "anytls-client: write --config FILE in full, once\n"); return 2;
         case 'h': usage(stdout); return 0;
         case 'V': printf("anytls-client %s\n", ANYTLS_VERSION); return 0;
+        case O_LISTTYPES: /* the same registry the server is built with */
+            for (int i = 0; i < pool_count(); i++) printf("%s\n", pool_at(i)->name);
+            return 0;
         case ':': fprintf(stderr, "anytls-client: %s needs a value\n", argv[optind - 1]); usage(stderr); return 2;
         default: fprintf(stderr, "anytls-client: unknown option '%s'\n", argv[optind - 1]); usage(stderr); return 2;
         }

@@ -275,7 +275,9 @@ int config_expand_options(int argc, char **argv, const char *prog, const char *s
     int nv = 0, ns = 0;
     for (const struct option *op = opts; op->name; op++) {
         if (op->has_arg) valued[nv++] = op->name;
-        else if (strcmp(op->name, "help") && strcmp(op->name, "version")) switches[ns++] = op->name;
+        /* Flags that print and exit are not settings: a file cannot hold them. */
+        else if (strcmp(op->name, "help") && strcmp(op->name, "version") && strcmp(op->name, "list-pool-types"))
+            switches[ns++] = op->name;
     }
     char err[512];
     int r = config_expand_argv(argc, argv, self, valued, switches, out_argc, out_argv, err, sizeof err);

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "log.h"
 #include "malloc_conf.h"
+#include "pool.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -11,8 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* --list-pool-types: the registry, one name per line (scripts read it). */
+static void list_pool_types(void)
+{
+    for (int i = 0; i < pool_count(); i++) printf("%s\n", pool_at(i)->name);
+}
+
 static void usage(FILE *f)
 {
+    /* The pool types and the default come from the registry and from
+     * server_config_defaults: this text keeps no copy of either. */
+    server_config_t d;
+    server_config_defaults(&d);
     fprintf(f,
 "Usage: anytls-server [options]\n"
 "  -l, --listen ADDR:PORT            listen address (default 0.0.0.0:8443)\n"
@@ -34,8 +45,9 @@ static void usage(FILE *f)
 "      --tls-tickets N               TLS 1.3 session tickets per handshake (default 0: AnyTLS\n"
 "                                    clients reuse sessions; each ticket costs a client ~13 KB)\n"
 "Outbound connection pool:\n"
-"      --pool-type TYPE              none, lock, lockfree or highperf (default highperf)\n"
-"      --max-outbound-connections N  per target: active + idle (default 100)\n"
+"      --pool-type TYPE              %s (default %s)\n"
+"      --list-pool-types             print the pool types, one per line, and exit\n"
+"      --max-outbound-connections N  per target: active + idle + dialing (default 100)\n"
 "      --max-idle-time-secs N        idle spares and targets expire after (default 300)\n"
 "      --min-idle-connections N      warm spares kept per recently used target (default 5)\n"
 "      --max-pool-targets N          targets tracked at once, LRU beyond (default 1024)\n"
@@ -46,11 +58,13 @@ static void usage(FILE *f)
 "      --config FILE                 read flags from an INI file (keys: long flags without\n"
 "                                    the dashes; the command line wins; see anytls-server(1))\n"
 "  -h, --help                        this text\n"
-"  -V, --version                     version\n");
+"  -V, --version                     version\n",
+            pool_names(), d.pool_type);
 }
 
 enum { O_METRICS = 300, O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
-       O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS, O_STALL, O_PREAUTH, O_PREAUTH_ADDR, O_LOGTARGETS };
+       O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS,
+       O_LISTTYPES, O_STALL, O_PREAUTH, O_PREAUTH_ADDR, O_LOGTARGETS };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
 static int num(const char *flag, const char *v, long lo, long hi, long *out)
@@ -72,7 +86,7 @@ static const struct option opts[] = {
         {"config", 1, 0, O_CONFIG}, {"metrics-listen", 1, 0, O_METRICS},
         {"stall-timeout-secs", 1, 0, O_STALL}, {"max-preauth", 1, 0, O_PREAUTH},
         {"max-preauth-per-addr", 1, 0, O_PREAUTH_ADDR}, {"log-targets", 1, 0, O_LOGTARGETS},
-        {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
+        {"list-pool-types", 0, 0, O_LISTTYPES}, {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 /* --config FILE: the file's settings go in front of the command line's. The
  * expanded argv is kept for the process lifetime (the config points into it). */
@@ -81,7 +95,8 @@ static int expand(int argc, char **argv, int *out_argc, char ***out_argv)
     return config_expand_options(argc, argv, "anytls-server", "server", opts, out_argc, out_argv);
 }
 
-/* Flags into *c. 0 ok, 1 done (-h or -V printed), 2 bad usage (message printed). */
+/* Flags into *c. 0 ok, 1 done (-h, -V or --list-pool-types printed), 2 bad
+ * usage (message printed). */
 static int parse(int argc, char **argv, server_config_t *c)
 {
     long v;
@@ -136,6 +151,7 @@ static int parse(int argc, char **argv, server_config_t *c)
         case O_CONFIG: fprintf(stderr, "anytls-server: write --config FILE in full, once\n"); return 2;
         case 'h': usage(stdout); return 1;
         case 'V': printf("anytls-server %s\n", ANYTLS_VERSION); return 1;
+        case O_LISTTYPES: list_pool_types(); return 1;
         case ':': fprintf(stderr, "anytls-server: %s needs a value\n", argv[optind - 1]); usage(stderr); return 2;
         default: fprintf(stderr, "anytls-server: unknown option '%s'\n", argv[optind - 1]); usage(stderr); return 2;
         }

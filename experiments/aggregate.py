@@ -36,6 +36,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pooltypes  # noqa: E402
 import stats as st  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -247,8 +248,7 @@ def print_table(summary, micro, out=sys.stdout):
     if micro:
         print("\npool micro-benchmark (get+put cycle, aggregate ns per cycle over all threads, "
               "mean ± 95% CI; keys16, recv interposed):", file=out)
-        impls = sorted({m["impl"] for m in micro}, key=["none", "lock", "lockfree", "highperf"].index
-                       if all(m["impl"] in ("none", "lock", "lockfree", "highperf") for m in micro) else None)
+        impls = pooltypes.ordered({m["impl"] for m in micro})
         threads = sorted({m["threads"] for m in micro if m["variant"] == "cycle"})
         print(f"{'threads':>8} " + " ".join(f"{i:>16}" for i in impls), file=out)
         for t in threads:

@@ -16,7 +16,9 @@ import os
 import stats as st
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-POOLS = ["none", "lock", "lockfree", "highperf"]
+# The rule's last tie-break: a judgement about the types the seeds named, not a
+# list of them (iterate pooltypes.types() for that). A type not ranked here
+# ranks after them.
 SIMPLICITY = {"lock": 0, "lockfree": 1, "highperf": 2, "none": 3}
 ERR_LIMIT = 0.001  # a config that fails more than 0.1% of streams is not a candidate
 

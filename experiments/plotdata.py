@@ -14,8 +14,10 @@ import math
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pooltypes  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-POOLS = ["none", "lock", "lockfree", "highperf"]
 
 
 def fnum(x, default=None):
@@ -89,11 +91,13 @@ def main():
     S = [r for r in load(os.path.join(res, "summary.csv")) if int(r["n_ok"] or 0) > 0]
     M = load(os.path.join(res, "micro_summary.csv"))
     made = []
+    # the pool types in these results, in the registry's order (series order and colours)
+    pools = pooltypes.ordered({r["pool_type"] for r in S} | {r["impl"] for r in M})
 
     # 1. reuse rate vs min idle, per pool type (the minidle group; its RTT and rate)
     rows = [r for r in S if in_group(r, "minidle")]
     blocks, names = [], []
-    for p in POOLS[1:]:
+    for p in [p for p in pools if p != "none"]:   # none holds no spare: no reuse to plot
         b = sorted((int(r["min_idle"]), m(r, "reuse_rate", 100), ci(r, "reuse_rate", 100),
                     m(r, "open_p50_ms"), ci(r, "open_p50_ms"))
                    for r in rows if r["pool_type"] == p)
@@ -110,7 +114,7 @@ def main():
     rows = [r for r in S if in_group(r, "pooltype")]
     for rtt in sorted({rtt_of(r) for r in rows}):
         blocks, names = [], []
-        for p in POOLS:
+        for p in pools:
             b = sorted((fnum(r["rate"]),) + gci(r, "open_p50_ms") + gci(r, "open_p99_ms")
                        + (m(r, "reuse_rate", 100),)
                        for r in rows if r["pool_type"] == p and rtt_of(r) == rtt)
@@ -125,7 +129,7 @@ def main():
     # 3. micro: ns per get+put cycle vs threads, per implementation and key set
     for keys in sorted({r["keys"] for r in M if r["variant"] == "cycle"}):
         blocks, names = [], []
-        for p in POOLS:
+        for p in pools:
             b = sorted((int(r["threads"]), fnum(r["ns_per_cycle_mean"]),
                         fnum(r["ns_per_cycle_ci"], 0.0), fnum(r["hit_mean"]))
                        for r in M if r["variant"] == "cycle" and r["impl"] == p and r["keys"] == keys)

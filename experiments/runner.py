@@ -30,6 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pooltypes  # noqa: E402
 import sweep as sweepmod  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -519,7 +520,7 @@ def main():
     args.build = os.path.abspath(args.build)
     args.sweep_file = args.sweep_file or os.path.join(ROOT, "experiments", "sweeps",
                                                       args.sweep + ".txt")
-    cells = sweepmod.load(args.sweep_file)
+    cells = sweepmod.load(args.sweep_file, pooltypes.types(args.build))
     if args.only:
         cells = [c for c in cells if re.search(args.only, c["cell_id"])]
     if args.reps:

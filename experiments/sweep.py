@@ -11,10 +11,11 @@ two lines with the same parameters are one cell (their groups are merged).
 """
 import os
 
+import pooltypes
+
 FIELDS = ["pool_type", "max_conns", "idle_secs", "min_idle", "rate", "targets",
           "rtt_ms", "response_size", "duration", "reps"]
 DEFAULTS = {"group": "", "zipf": 1.0, "tidle": 0, "warmup": 1.2, "workers": 2}
-POOL_TYPES = ("none", "lock", "lockfree", "highperf")
 INT_FIELDS = ("max_conns", "idle_secs", "min_idle", "targets", "response_size", "reps",
               "tidle", "workers")
 FLOAT_FIELDS = ("rate", "rtt_ms", "duration", "zipf", "warmup")
@@ -31,7 +32,8 @@ def cell_id(c):
             .format(**{k: (_num(v) if isinstance(v, float) else v) for k, v in c.items()}))
 
 
-def parse_line(line, where):
+def parse_line(line, where, pool_types=None):
+    """pool_types: the valid types (default: the built server's registry)."""
     toks = line.split()
     if len(toks) < len(FIELDS):
         raise ValueError(f"{where}: need {len(FIELDS)} fields, got {len(toks)}")
@@ -52,8 +54,10 @@ def parse_line(line, where):
             c[k] = float(c[k])
     except ValueError as e:
         raise ValueError(f"{where}: {e}") from None
-    if c["pool_type"] not in POOL_TYPES:
-        raise ValueError(f"{where}: pool_type {c['pool_type']!r} not in {POOL_TYPES}")
+    valid = pool_types if pool_types is not None else pooltypes.types()
+    if c["pool_type"] not in valid:
+        raise ValueError(f"{where}: pool_type {c['pool_type']!r} not in {', '.join(valid)} "
+                         "(anytls-server --list-pool-types)")
     if not (1 <= c["targets"] <= 64):
         raise ValueError(f"{where}: targets must be 1..64 (one namespace /24 holds 64)")
     if c["rate"] <= 0 or c["duration"] <= 0 or c["reps"] < 1:
@@ -64,15 +68,16 @@ def parse_line(line, where):
     return c
 
 
-def load(path):
-    """Returns the cells of a sweep file in file order (duplicates merged)."""
+def load(path, pool_types=None):
+    """Returns the cells of a sweep file in file order (duplicates merged).
+    pool_types as for parse_line."""
     cells, index = [], {}
     with open(path) as f:
         for n, raw in enumerate(f, 1):
             line = raw.split("#", 1)[0].strip()
             if not line:
                 continue
-            c = parse_line(line, f"{os.path.basename(path)}:{n}")
+            c = parse_line(line, f"{os.path.basename(path)}:{n}", pool_types)
             cid = cell_id({k: v for k, v in c.items() if k not in ("group", "reps")})
             c["cell_id"] = cid
             if cid in index:

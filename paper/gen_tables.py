@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
 import claims as C  # noqa: E402
+import pooltypes  # noqa: E402
 import sweep as sweepmod  # noqa: E402
 
 OUT = os.path.join(HERE, "generated")
@@ -222,7 +223,7 @@ def gen_micro(M):
     if not cyc:
         write("micro.tex", r"\emph{No micro-benchmark data (results/micro\_summary.csv missing).}" + "\n")
         return
-    impls = [p for p in C.POOLS if any(r["impl"] == p for r in cyc)]
+    impls = pooltypes.ordered({r["impl"] for r in cyc})
     threads = sorted({int(r["threads"]) for r in cyc})
     lines = [r"\begin{tabular}{r" + "r" * len(impls) + "}", r"\toprule",
              "threads & " + " & ".join(tex(i) for i in impls) + r" \\", r"\midrule"]

@@ -3,27 +3,58 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
-static const pool_ops_t *const registry[] = {
-    &pool_none_ops, &pool_lock_ops, &pool_lockfree_ops, &pool_highperf_ops,
-};
+/* THE list of pool types, in the order --list-pool-types prints them (simplest
+ * first after the baseline). Type X is `const pool_ops_t pool_X_ops` in
+ * pools/pool_X.c, whose .name is what --pool-type takes. Adding a type is that
+ * file and one X(...) here: everything else (--pool-type, --list-pool-types,
+ * the contract and stress suites, the benchmark, the experiment scripts) reads
+ * this list. */
+#define POOL_REGISTRY(X) X(none) X(lock) X(lockfree) X(highperf)
+
+#define POOL_DECLARE(t) extern const pool_ops_t pool_##t##_ops;
+POOL_REGISTRY(POOL_DECLARE)
+#define POOL_ENTRY(t) &pool_##t##_ops,
+static const pool_ops_t *const registry[] = {POOL_REGISTRY(POOL_ENTRY)};
+#define NREGISTRY ((int)(sizeof registry / sizeof registry[0]))
+
+int pool_count(void) { return NREGISTRY; }
+
+const pool_ops_t *pool_at(int i) { return i >= 0 && i < NREGISTRY ? registry[i] : NULL; }
 
 const pool_ops_t *pool_find(const char *name)
 {
     if (!name) return NULL;
-    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+    for (int i = 0; i < NREGISTRY; i++)
         if (strcmp(registry[i]->name, name) == 0) return registry[i];
     return NULL;
 }
 
+/* Built once from the registry's .name fields (not from the X list's
+ * identifiers: the names --pool-type matches are the ones to show). */
+static char names_text[256];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void names_build(void)
+{
+    size_t len = 0;
+    for (int i = 0; i < NREGISTRY; i++) {
+        int n = snprintf(names_text + len, sizeof names_text - len, "%s%s", i ? ", " : "", registry[i]->name);
+        if (n < 0 || (size_t)n >= sizeof names_text - len) break; /* cannot happen with short names */
+        len += (size_t)n;
+    }
+}
+
 const char *pool_names(void)
 {
-    return "none, lock, lockfree, highperf";
+    pthread_once(&names_once, names_build);
+    return names_text;
 }
 
 void pool_config_defaults(pool_config_t *c)
@@ -158,7 +189,7 @@ size_t pool_format_status(pool_handle_t *h, char *buf, size_t cap)
     if (cap) buf[0] = '\0';
     status_ctx_t c = {&b, 0};
     sb_puts(&b, "[Pool Status] {");
-    if (h && h->ops && h->impl) h->ops->status(h->impl, status_entry, &c);
+    if (h && h->ops && h->impl) pool_status(h, status_entry, &c);
     sb_puts(&b, "}");
     return sb_finish(&b);
 }

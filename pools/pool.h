@@ -104,12 +104,44 @@ typedef struct pool_handle {
     pool_t *impl;
 } pool_handle_t;
 
-/* Registry of implementations: "none", "lock", "lockfree", "highperf". */
+/* The registry of implementations (pools/pool.c holds the only list; see
+ * pools/README.md). pool_at(i) for i in [0, pool_count()) walks it in order;
+ * NULL outside. pool_names() is the same list for messages, comma-separated. */
+int pool_count(void);
+const pool_ops_t *pool_at(int i);
 const pool_ops_t *pool_find(const char *name);
-const char *pool_names(void); /* "none, lock, lockfree, highperf" for messages */
+const char *pool_names(void);
 
 int pool_open(pool_handle_t *h, const char *type, const pool_config_t *cfg);
 void pool_close(pool_handle_t *h);
+
+/* Calls through an open handle: the operations above, h first. */
+static inline int pool_acquire(pool_handle_t *h, const char *key, int worker, int *fd)
+{
+    return h->ops->acquire(h->impl, key, worker, fd);
+}
+static inline void pool_stream_done(pool_handle_t *h, const char *key, int worker)
+{
+    h->ops->stream_done(h->impl, key, worker);
+}
+static inline void pool_spare_ready(pool_handle_t *h, const char *key, int fd, int worker)
+{
+    h->ops->spare_ready(h->impl, key, fd, worker);
+}
+static inline void pool_spare_failed(pool_handle_t *h, const char *key, int worker)
+{
+    h->ops->spare_failed(h->impl, key, worker);
+}
+static inline int pool_tick(pool_handle_t *h, int worker, pool_dial_t *out, int max)
+{
+    return h->ops->tick(h->impl, worker, out, max);
+}
+static inline void pool_stats(pool_handle_t *h, pool_stats_t *out) { h->ops->stats(h->impl, out); }
+static inline void pool_status(pool_handle_t *h, void (*cb)(const char *key, int idle, void *arg), void *arg)
+{
+    h->ops->status(h->impl, cb, arg);
+}
+static inline const char *pool_type_name(const pool_handle_t *h) { return h->ops->name; }
 
 /* The seed's log lines, exactly:
  *   [Pool Stats] Total: N, Active: N, Reused: N, New: N, Cleaned: N
@@ -122,23 +154,5 @@ size_t pool_format_status(pool_handle_t *h, char *buf, size_t cap);
 /* Shared by implementations: the spare liveness check described above.
  * Returns 1 if fd may be handed out, 0 if stale. */
 int pool_spare_alive(int fd);
-
-/* Call sites use these rather than h->ops->fn(h->impl, ...). */
-static inline int pool_acquire(pool_handle_t *h, const char *key, int worker, int *fd_out)
-{ return h->ops->acquire(h->impl, key, worker, fd_out); }
-static inline void pool_stream_done(pool_handle_t *h, const char *key, int worker)
-{ h->ops->stream_done(h->impl, key, worker); }
-static inline void pool_spare_ready(pool_handle_t *h, const char *key, int fd, int worker)
-{ h->ops->spare_ready(h->impl, key, fd, worker); }
-static inline void pool_spare_failed(pool_handle_t *h, const char *key, int worker)
-{ h->ops->spare_failed(h->impl, key, worker); }
-static inline int pool_tick(pool_handle_t *h, int worker, pool_dial_t *out, int max)
-{ return h->ops->tick(h->impl, worker, out, max); }
-static inline void pool_stats(pool_handle_t *h, pool_stats_t *out) { h->ops->stats(h->impl, out); }
-static inline void pool_status(pool_handle_t *h, void (*cb)(const char *key, int idle, void *arg), void *arg)
-{ h->ops->status(h->impl, cb, arg); }
-static inline const char *pool_type_name(const pool_handle_t *h) { return h->ops->name; }
-
-extern const pool_ops_t pool_none_ops, pool_lock_ops, pool_lockfree_ops, pool_highperf_ops;
 
 #endif

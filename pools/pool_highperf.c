@@ -9,20 +9,41 @@
  * Locking: caches[w].lock guards everything in cache w. Worker w takes it for
  * each of its own operations -- uncontended, so the line stays in w's core.
  * Another thread takes it only to steal a spare after a local miss, to finish
- * a stream_done reported on the wrong worker, or for stats/status. Locks are
- * never nested. Counters are atomics so that stats can sum them without locks,
- * but they are only ever written under their cache's lock, so a plain
- * load+store (no lock prefix) updates them.
+ * a stream_done reported on the wrong worker, to count the target for the
+ * cap (below), or for stats/status. Counters are atomics so that stats can sum
+ * them without locks, but they are only ever written under their cache's
+ * lock, so a plain load+store (no lock prefix) updates them.
+ *
+ * The cap, exact across workers: a target's connections are the sum over the
+ * caches of active + idle + dialing + reserved, and that sum never exceeds
+ * max_conns. Whatever *raises* it (a dial for a stream, a refill, a spare
+ * nobody asked for) holds the key's grow lock (one of HP_GROW stripes, by
+ * hash) while it counts the other caches, one cache lock at a time, and adds
+ * to its own. Everything else only moves a connection within one cache (a
+ * spare handed out, stolen or arriving; a stream ending into a credit) or
+ * lowers the sum, under that cache's lock alone. With the raisers serialised
+ * per key and nobody else raising, a sum read one cache at a time is never
+ * below the true one, so adding to it cannot pass the cap. Lock order: grow
+ * lock, then cache locks one at a time; a cache lock is never held while
+ * taking another lock.
+ *
+ * Credits keep that off the hot path. A stream that ends leaves its room in
+ * the cache that counted it (`reserved`: counted, no connection) rather than
+ * giving it back: the same worker's next dial, unasked spare or refill uses it
+ * under its own lock, with no grow lock and no other cache touched. Each tick
+ * gives back the credits its refill did not use, and a worker that needs room
+ * while another holds a credit takes it (under the grow lock). So a cycle of
+ * take a spare / end the stream / get a spare back, or a steady refill, stays
+ * within one cache, as before.
  *
  * Contract notes, where per-worker caches differ from a shared pool:
  *  - min_idle is kept per worker that uses the target (each worker refills
  *    its own cache from its own tick), so a target used by k workers holds up
- *    to k * min_idle spares.
- *  - max_conns: a miss sums the target's counts over every cache (taking each
- *    lock in turn, stealing a spare on the way if one exists). Concurrent
- *    misses on different workers may each see the sum below the cap, so the
- *    cap can be overshot by at most nworkers - 1 at once. Refills are capped
- *    by the worker's own counts.
+ *    to k * min_idle spares -- within max_conns, which holds them all.
+ *  - A spare stolen from another worker's cache is counted active there.
+ *  - As in lock: a target forgotten with streams open or dials in flight
+ *    (LRU eviction past max_targets; a forgotten target has no stream open
+ *    but may have dials) loses those from its count until they end.
  *  - max_targets bounds each worker's table; `targets` in stats counts
  *    distinct keys (by hash) across workers.
  *  - Worker index w must be used by one thread at a time (it is the worker's
@@ -45,6 +66,7 @@ typedef struct hp_slot {
     uint64_t hash;
     uint64_t last_used;
     int active, idle, dialing; /* this worker's share of the target */
+    int reserved;              /* credits: counted room without a connection */
     bool used;
     char key[POOL_KEY_MAX + 1];
 } hp_slot_t;
@@ -69,12 +91,16 @@ typedef struct hp_cache {
     hp_counters_t c;
 } hp_cache_t;
 
+/* Grow lock stripes: targets that share one only serialise their dials. */
+#define HP_GROW 64
+
 struct pool {
     pool_config_t cfg;
     int cap;                   /* spares kept per target per worker: min_idle */
     int nw;
     uint64_t seed;             /* of the key hash */
     hp_cache_t *caches;        /* nw of them, each on its own cache lines */
+    pthread_mutex_t grow[HP_GROW]; /* a key's is held to raise its count */
 };
 
 /* Spares to close once the lock is released (flushed early if it fills). */
@@ -238,13 +264,103 @@ static int slot_get(pool_t *p, hp_cache_t *c, const pool_key_t *key, uint64_t no
 
 static int *spares_of(const pool_t *p, const hp_cache_t *c, int id) { return c->fds + (size_t)id * p->cap; }
 
+/* What the target counts against max_conns in this cache. */
+static int slot_total(const hp_slot_t *s) { return s->active + s->idle + s->dialing + s->reserved; }
+
+static pthread_mutex_t *grow_lock(pool_t *p, const pool_key_t *k) { return &p->grow[(k->hash >> 40) % HP_GROW]; }
+
+/* Cache lock held: the newest live spare of slot id, now counted active
+ * (idle -> active: the target's total is unchanged); stale ones are closed on
+ * the way. -1 if none. */
+static int take_spare(pool_t *p, hp_cache_t *c, int id, hp_closer_t *k)
+{
+    hp_slot_t *s = &c->slots[id];
+    while (s->idle > 0) {
+        int fd = spares_of(p, c, id)[--s->idle];
+        bump(&c->c.idle, -1);
+        if (pool_spare_alive(fd)) {
+            s->active++;
+            bump(&c->c.active, 1);
+            return fd;
+        }
+        closer_add(p, c, k, fd);
+        bump(&c->c.stale, 1);
+    }
+    return -1;
+}
+
+/* Cache lock held: keep fd as a spare of slot id. */
+static void put_spare(pool_t *p, hp_cache_t *c, int id, int fd, uint64_t now)
+{
+    size_t at = (size_t)id * p->cap + c->slots[id].idle++;
+    c->fds[at] = fd;
+    c->since[at] = now;
+    bump(&c->c.idle, 1);
+}
+
+/* Grow lock held, no cache lock: the key's count in every cache but w's,
+ * each read under its own lock. If take_credit, the first credit found is
+ * taken out of its cache instead (*credit set; the sum is then incomplete,
+ * and not needed: the credit is room already counted). */
+static int others_count(pool_t *p, int w, const pool_key_t *key, bool take_credit, bool *credit)
+{
+    int sum = 0;
+    *credit = false;
+    for (int i = 1; i < p->nw && !*credit; i++) {
+        hp_cache_t *v = &p->caches[(w + i) % p->nw];
+        pthread_mutex_lock(&v->lock);
+        int id = slot_find(v, key);
+        if (id >= 0) {
+            hp_slot_t *s = &v->slots[id];
+            if (take_credit && s->reserved > 0) {
+                s->reserved--;
+                *credit = true;
+            }
+            sum += slot_total(s);
+        }
+        pthread_mutex_unlock(&v->lock);
+    }
+    return sum;
+}
+
+/* One more connection of key in worker w's cache, if the target has room:
+ * a stream's (fd < 0: the caller dials; counted New and Active) or the spare
+ * fd (kept only below min_idle). Room is a credit in any cache, else the
+ * total over the caches below max_conns. False: no room (or no slot). */
+static bool grow(pool_t *p, int w, const pool_key_t *key, int fd, uint64_t now)
+{
+    hp_cache_t *c = &p->caches[w];
+    pthread_mutex_t *g = grow_lock(p, key);
+    bool credit, ok = false;
+    pthread_mutex_lock(g);
+    int others = others_count(p, w, key, true, &credit);
+    pthread_mutex_lock(&c->lock);
+    int id = slot_find(c, key); /* only worker w removes its slots: still there */
+    if (id >= 0) {
+        hp_slot_t *s = &c->slots[id];
+        if (!credit && s->reserved > 0) {
+            s->reserved--;
+            credit = true;
+        }
+        ok = (fd < 0 || s->idle < p->cap) && (credit || others + slot_total(s) < p->cfg.max_conns);
+        if (ok && fd < 0) {
+            s->active++;
+            bump(&c->c.active, 1);
+            bump(&c->c.created, 1);
+        } else if (ok) {
+            put_spare(p, c, id, fd, now);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(g);
+    return ok;
+}
+
 /* ---- operations ---- */
 
 static pool_t *hp_create(const pool_config_t *cfg)
 {
-    if (!cfg || cfg->nworkers < 1 || cfg->max_conns < 1 || cfg->max_targets < 1 ||
-        cfg->min_idle < 0 || cfg->max_idle_ms < 0)
-        return NULL;
+    if (!pool_cfg_ok(cfg)) return NULL;
     pool_t *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->cfg = *cfg;
@@ -272,6 +388,7 @@ static pool_t *hp_create(const pool_config_t *cfg)
             return NULL;
         }
     }
+    for (int i = 0; i < HP_GROW; i++) pthread_mutex_init(&p->grow[i], NULL);
     return p;
 }
 
@@ -285,34 +402,23 @@ static void hp_destroy(pool_t *p)
         free(c->slots); free(c->free_ids); free(c->fds); free(c->since); free(c->index);
         pthread_mutex_destroy(&c->lock);
     }
+    for (int i = 0; i < HP_GROW; i++) pthread_mutex_destroy(&p->grow[i]);
     free(p->caches);
     free(p);
 }
 
-/* After a local miss: take a spare from another worker's cache, summing the
- * target's counts there on the way. Returns a live fd or -1; *others gets the
- * counts seen (complete only when no spare was found). */
-static int steal(pool_t *p, int w, const pool_key_t *key, int *others, int *stale)
+/* After a local miss: a live spare from another worker's cache, counted
+ * active in that cache (its idle -> its active: no count rises, so no grow
+ * lock). -1 if no cache has one. */
+static int steal(pool_t *p, int w, const pool_key_t *key, hp_closer_t *k)
 {
-    *others = 0;
     for (int i = 1; i < p->nw; i++) {
         hp_cache_t *v = &p->caches[(w + i) % p->nw];
-        int fd = -1;
         pthread_mutex_lock(&v->lock);
         int id = slot_find(v, key);
-        if (id >= 0) {
-            hp_slot_t *s = &v->slots[id];
-            if (s->idle > 0) {
-                fd = spares_of(p, v, id)[--s->idle];
-                bump(&v->c.idle, -1);
-            }
-            *others += s->active + s->idle + s->dialing;
-        }
+        int fd = id >= 0 ? take_spare(p, v, id, k) : -1;
         pthread_mutex_unlock(&v->lock);
-        if (fd < 0) continue;
-        if (pool_spare_alive(fd)) return fd;
-        close_fd(p, fd);
-        ++*stale;
+        if (fd >= 0) return fd;
     }
     return -1;
 }
@@ -326,62 +432,54 @@ static int hp_acquire(pool_t *p, const char *key, int worker, int *fd_out)
     pool_key_t k;
     bool ok = pool_key_parse(p->seed, key, &k);
     uint64_t now = now_ms(p);
-    int r = POOL_MISS;
+    int r = -1; /* not decided yet */
 
     pthread_mutex_lock(&c->lock);
     int id = ok ? slot_get(p, c, &k, now, &cl) : -1;
-    if (id < 0) goto untracked;
+    if (id < 0) { /* bad key or no slot: a plain dial, untracked */
+        bump(&c->c.active, 1);
+        bump(&c->c.created, 1);
+        pthread_mutex_unlock(&c->lock);
+        closer_flush(p, &cl);
+        return POOL_MISS;
+    }
     hp_slot_t *s = &c->slots[id];
     s->last_used = now;
-    while (s->idle > 0) { /* the hot path: a spare of our own */
-        int fd = spares_of(p, c, id)[--s->idle];
-        bump(&c->c.idle, -1);
-        if (pool_spare_alive(fd)) {
-            *fd_out = fd;
-            r = POOL_HIT;
-            goto counted;
-        }
-        closer_add(p, c, &cl, fd);
-        bump(&c->c.stale, 1);
+    int fd = take_spare(p, c, id, &cl); /* the hot path: a spare of our own */
+    if (fd >= 0) {
+        bump(&c->c.reused, 1);
+        r = POOL_HIT;
+    } else if (s->reserved > 0) { /* a credit of our own: room without asking */
+        s->reserved--;
+        s->active++;
+        bump(&c->c.active, 1);
+        bump(&c->c.created, 1);
+        r = POOL_MISS;
     }
-    if (p->nw > 1) {
-        pthread_mutex_unlock(&c->lock);
-        int others, stale = 0;
-        int fd = steal(p, w, &k, &others, &stale);
-        pthread_mutex_lock(&c->lock);
-        bump(&c->c.stale, stale);
-        bump(&c->c.cleaned, stale);
-        id = slot_find(c, &k); /* only worker w removes its slots: still there */
-        if (id < 0) goto untracked;
-        s = &c->slots[id];
-        if (fd >= 0) {
-            *fd_out = fd;
-            r = POOL_HIT;
-            goto counted;
-        }
-        if (s->active + s->idle + s->dialing + others >= p->cfg.max_conns) goto full;
-    } else if (s->active + s->idle + s->dialing >= p->cfg.max_conns) {
-        goto full;
-    }
-    r = POOL_MISS;
-counted:
-    s->active++;
-    bump(&c->c.active, 1);
-    bump(r == POOL_HIT ? &c->c.reused : &c->c.created, 1);
     pthread_mutex_unlock(&c->lock);
+    if (r < 0 && p->nw > 1 && (fd = steal(p, w, &k, &cl)) >= 0) {
+        pthread_mutex_lock(&c->lock);
+        bump(&c->c.reused, 1);
+        pthread_mutex_unlock(&c->lock);
+        r = POOL_HIT;
+    }
     closer_flush(p, &cl);
-    return r;
-full:
+    if (r == POOL_HIT) *fd_out = fd;
+    if (r >= 0) return r;
+    if (grow(p, w, &k, -1, now)) return POOL_MISS; /* a new connection, if the target has room */
+    pthread_mutex_lock(&c->lock);
     bump(&c->c.rejected, 1);
     pthread_mutex_unlock(&c->lock);
-    closer_flush(p, &cl);
     return POOL_FULL;
-untracked: /* bad key or no slot: a plain dial */
-    bump(&c->c.active, 1);
-    bump(&c->c.created, 1);
-    pthread_mutex_unlock(&c->lock);
-    closer_flush(p, &cl);
-    return POOL_MISS;
+}
+
+/* Cache lock held: a stream of slot id ended; its room stays as a credit. */
+static bool end_stream(hp_cache_t *c, int id)
+{
+    if (id < 0 || c->slots[id].active <= 0) return false;
+    c->slots[id].active--;
+    c->slots[id].reserved++;
+    return true;
 }
 
 static void hp_stream_done(pool_t *p, const char *key, int worker)
@@ -392,47 +490,49 @@ static void hp_stream_done(pool_t *p, const char *key, int worker)
     bool ok = pool_key_parse(p->seed, key, &k);
     pthread_mutex_lock(&c->lock);
     bump(&c->c.active, -1); /* gauges are summed: any worker's will do */
-    int id = ok ? slot_find(c, &k) : -1;
-    bool found = id >= 0 && c->slots[id].active > 0;
-    if (found) c->slots[id].active--;
+    bool found = ok && end_stream(c, slot_find(c, &k));
     pthread_mutex_unlock(&c->lock);
-    /* Reported on another worker than the acquire: find the target's count. */
+    /* Counted in another cache (a stolen spare, or reported on another worker
+     * than the acquire): find a count there. */
     for (int i = 1; ok && !found && i < p->nw; i++) {
         hp_cache_t *v = &p->caches[(w + i) % p->nw];
         pthread_mutex_lock(&v->lock);
-        id = slot_find(v, &k);
-        found = id >= 0 && v->slots[id].active > 0;
-        if (found) v->slots[id].active--;
+        found = end_stream(v, slot_find(v, &k));
         pthread_mutex_unlock(&v->lock);
     }
 }
 
 static void hp_spare_ready(pool_t *p, const char *key, int fd, int worker)
 {
-    hp_cache_t *c = &p->caches[worker_of(p, worker)];
+    int w = worker_of(p, worker);
+    hp_cache_t *c = &p->caches[w];
     uint64_t now = now_ms(p);
     pool_key_t k;
-    bool ok = pool_key_parse(p->seed, key, &k), kept = false;
+    bool ok = pool_key_parse(p->seed, key, &k), kept = false, unasked = false;
     pthread_mutex_lock(&c->lock);
     int id = ok ? slot_find(c, &k) : -1;
     if (id >= 0) {
         hp_slot_t *s = &c->slots[id];
-        bool asked = s->dialing > 0;
+        bool asked = s->dialing > 0; /* counted when tick asked for it */
         if (asked) {
             s->dialing--;
             bump(&c->c.dialing, -1);
         }
-        if (s->idle < p->cap && (asked || s->active + s->idle + s->dialing < p->cfg.max_conns)) {
-            size_t at = (size_t)id * p->cap + s->idle++;
-            c->fds[at] = fd;
-            c->since[at] = now;
-            bump(&c->c.idle, 1);
+        if (s->idle < p->cap && (asked || s->reserved > 0)) {
+            if (!asked) s->reserved--;
+            put_spare(p, c, id, fd, now);
             kept = true;
+        } else {
+            unasked = !asked && s->idle < p->cap; /* wanted, if the target has room */
         }
     }
-    if (!kept) bump(&c->c.cleaned, 1);
     pthread_mutex_unlock(&c->lock);
-    if (!kept) close_fd(p, fd);
+    if (unasked) kept = grow(p, w, &k, fd, now);
+    if (kept) return;
+    pthread_mutex_lock(&c->lock);
+    bump(&c->c.cleaned, 1);
+    pthread_mutex_unlock(&c->lock);
+    close_fd(p, fd);
 }
 
 static void hp_spare_failed(pool_t *p, const char *key, int worker)
@@ -468,37 +568,73 @@ static void expire_spares(pool_t *p, hp_cache_t *c, int id, uint64_t now, bool a
     bump(&c->c.expired, n);
 }
 
-/* Batched maintenance of this worker's own cache only. */
+/* Cache lock held: ask for n more dials for slot id into out entry e. */
+static void ask_dials(hp_cache_t *c, int id, pool_dial_t *e, int n)
+{
+    c->slots[id].dialing += n;
+    e->count += n;
+    bump(&c->c.dialing, n);
+    bump(&c->c.spares_dialed, n);
+}
+
+/* Maintenance of this worker's own cache only. First pass, own lock: expiry,
+ * forgetting, and refills paid for by this cache's credits (the rest of the
+ * credits go back to the target). Second pass, for refills that want more:
+ * room counted over the caches under the key's grow lock. */
 static int hp_tick(pool_t *p, int worker, pool_dial_t *out, int max)
 {
-    hp_cache_t *c = &p->caches[worker_of(p, worker)];
+    int w = worker_of(p, worker);
+    hp_cache_t *c = &p->caches[w];
     hp_closer_t k = {0};
     uint64_t now = now_ms(p);
-    int nout = 0;
+    int nout = 0, more = 0;
     pthread_mutex_lock(&c->lock);
     for (int id = 0; id < c->nslots; id++) {
         hp_slot_t *s = &c->slots[id];
         if (!s->used) continue;
         bool unused = pool_older(now, s->last_used, p->cfg.max_idle_ms);
         expire_spares(p, c, id, now, unused, &k);
+        int credits = s->reserved;
+        s->reserved = 0;
         if (unused) {
             if (s->active == 0) slot_forget(p, c, id, &k, true);
             continue;
         }
-        if (nout >= max) continue;
         int want = p->cap - s->idle - s->dialing;
-        int room = p->cfg.max_conns - (s->active + s->idle + s->dialing);
-        if (want > room) want = room;
-        if (want <= 0) continue;
+        if (want <= 0 || nout >= max) continue;
         strcpy(out[nout].key, s->key);
-        out[nout++].count = want;
-        s->dialing += want;
-        bump(&c->c.dialing, want);
-        bump(&c->c.spares_dialed, want);
+        out[nout].count = 0;
+        ask_dials(c, id, &out[nout], want < credits ? want : credits);
+        more += want > credits;
+        nout++;
     }
     pthread_mutex_unlock(&c->lock);
     closer_flush(p, &k);
-    return nout;
+    for (int i = 0; more && i < nout; i++) {
+        pool_key_t key;
+        if (!pool_key_parse(p->seed, out[i].key, &key)) continue;
+        pthread_mutex_lock(&c->lock);
+        int id = slot_find(c, &key); /* only this worker removes its slots */
+        bool wants = id >= 0 && c->slots[id].idle + c->slots[id].dialing < p->cap;
+        pthread_mutex_unlock(&c->lock);
+        if (!wants) continue;
+        pthread_mutex_t *g = grow_lock(p, &key);
+        bool unused_credit;
+        pthread_mutex_lock(g);
+        int others = others_count(p, w, &key, false, &unused_credit);
+        pthread_mutex_lock(&c->lock);
+        hp_slot_t *s = &c->slots[id];
+        int want = p->cap - s->idle - s->dialing;
+        int room = p->cfg.max_conns - (others + slot_total(s));
+        if (want > room) want = room;
+        if (want > 0) ask_dials(c, id, &out[i], want);
+        pthread_mutex_unlock(&c->lock);
+        pthread_mutex_unlock(g);
+    }
+    int n = 0; /* drop the entries that got no dial */
+    for (int i = 0; i < nout; i++)
+        if (out[i].count > 0) out[n++] = out[i];
+    return n;
 }
 
 static int cmp_u64(const void *a, const void *b)

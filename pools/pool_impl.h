@@ -1,5 +1,6 @@
 /* pool_impl.h -- helpers shared by the pool implementations (not part of the
- * interface in pool.h): key hashing, the hash seed, the clock, age tests. */
+ * interface in pool.h): config validation, key hashing, the hash seed, the
+ * clock, age tests, shared counters. */
 #ifndef POOL_IMPL_H
 #define POOL_IMPL_H
 
@@ -62,6 +63,15 @@ static inline uint64_t pool_cfg_now_ms(const pool_config_t *cfg)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The configuration every implementation accepts: create() answers NULL for
+ * anything else, whether or not that implementation uses the field, so a
+ * config that opens with one --pool-type opens with all of them. */
+static inline bool pool_cfg_ok(const pool_config_t *cfg)
+{
+    return cfg && cfg->nworkers >= 1 && cfg->max_conns >= 1 && cfg->max_targets >= 1 &&
+           cfg->min_idle >= 0 && cfg->max_idle_ms >= 0;
 }
 
 /* "older than age": now - ts > age, a clock going backwards is not old. */

@@ -363,9 +363,7 @@ static lf_target_t *lf_get(pool_t *p, const pool_key_t *k, uint64_t now)
 
 static pool_t *lf_create(const pool_config_t *cfg)
 {
-    if (!cfg || cfg->nworkers < 1 || cfg->max_conns < 1 || cfg->max_targets < 1 ||
-        cfg->min_idle < 0 || cfg->max_idle_ms < 0)
-        return NULL;
+    if (!pool_cfg_ok(cfg)) return NULL;
     pool_t *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->cfg = *cfg;

@@ -5,6 +5,7 @@
  * max_conns: it never answers POOL_FULL. A spare handed to it anyway (nobody
  * asked for one) is closed at once and counted Cleaned. */
 #include "pool.h"
+#include "pool_impl.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ struct pool {
 
 static pool_t *none_create(const pool_config_t *cfg)
 {
-    if (!cfg || cfg->nworkers < 1) return NULL;
+    if (!pool_cfg_ok(cfg)) return NULL;
     pool_t *p = calloc(1, sizeof *p);
     if (p) p->cfg = *cfg;
     return p;

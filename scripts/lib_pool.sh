@@ -31,6 +31,9 @@ wait_port() { # port [host]
 
 build() { make -s -C "$ROOT" all >/dev/null; }
 
+# The pool types, from the server's registry (after build): one per line.
+pool_types() { "$BIN/anytls-server" --list-pool-types; }
+
 # start_target FIRST_IP LAST_IP PORT [target flags...]: one listener per address
 start_target() {
     local a=$1 b=$2 port=$3; shift 3

@@ -3,7 +3,8 @@
 # pool, a client, three local targets; repeated requests to each target; shows
 # the server's [Pool Stats] / [Pool Status] lines and checks that connections
 # were reused (Reused > 0) and that Total = Reused + New.
-#   POOL_TYPE=lockfree|lock|highperf (default lockfree)  REQUESTS=60
+#   POOL_TYPE=any pooling type of anytls-server --list-pool-types (default
+#   lockfree, the seed's)  REQUESTS=60
 source "$(dirname "$0")/lib_pool.sh"
 POOL_TYPE=${POOL_TYPE:-lockfree}
 REQUESTS=${REQUESTS:-60}

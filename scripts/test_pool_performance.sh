@@ -2,12 +2,13 @@
 # test_pool_performance.sh -- load at several rates (open loop, Poisson) against
 # 16 local targets (Zipf), for each pool type: reuse rate and stream-open
 # latency per type and rate.
-#   POOL_TYPES="none lock lockfree highperf"  RATES="100 500 1000"  SECONDS_PER=5
+#   POOL_TYPES="..." (default: every type, anytls-server --list-pool-types)
+#   RATES="100 500 1000"  SECONDS_PER=5
 source "$(dirname "$0")/lib_pool.sh"
-POOL_TYPES=${POOL_TYPES:-none lock lockfree highperf}
 RATES=${RATES:-100 500 1000}
 SECONDS_PER=${SECONDS_PER:-5}
 build
+POOL_TYPES=${POOL_TYPES:-$(pool_types | tr '\n' ' ')}
 TPORT=$(free_port)
 start_target 127.0.1.1 127.0.1.16 "$TPORT"
 printf "%-9s %6s %9s %7s %10s %10s %8s\n" pool rate achieved errors open_p50us open_p99us reuse%

@@ -71,7 +71,7 @@ static int setup(void **state)
 static void start(harness_t *x)
 {
     assert_int_equal(pool_open(&x->h, x->impl, &x->cfg), 0);
-    assert_string_equal(x->h.ops->name, x->impl);
+    assert_string_equal(pool_type_name(&x->h), x->impl);
     x->open = true;
 }
 
@@ -94,18 +94,18 @@ static int teardown(void **state)
 static int acq(harness_t *x, const char *key, int w, int *fd)
 {
     *fd = -2;
-    return x->h.ops->acquire(x->h.impl, key, w, fd);
+    return pool_acquire(&x->h, key, w, fd);
 }
-static void done(harness_t *x, const char *key, int w) { x->h.ops->stream_done(x->h.impl, key, w); }
-static void ready(harness_t *x, const char *key, int fd, int w) { x->h.ops->spare_ready(x->h.impl, key, fd, w); }
-static void failed(harness_t *x, const char *key, int w) { x->h.ops->spare_failed(x->h.impl, key, w); }
-static int tick(harness_t *x, int w, pool_dial_t *out, int max) { return x->h.ops->tick(x->h.impl, w, out, max); }
+static void done(harness_t *x, const char *key, int w) { pool_stream_done(&x->h, key, w); }
+static void ready(harness_t *x, const char *key, int fd, int w) { pool_spare_ready(&x->h, key, fd, w); }
+static void failed(harness_t *x, const char *key, int w) { pool_spare_failed(&x->h, key, w); }
+static int tick(harness_t *x, int w, pool_dial_t *out, int max) { return pool_tick(&x->h, w, out, max); }
 
 static pool_stats_t stats(harness_t *x)
 {
     pool_stats_t s;
     memset(&s, 0xab, sizeof s); /* every field must be written */
-    x->h.ops->stats(x->h.impl, &s);
+    pool_stats(&x->h, &s);
     assert_int_equal(s.total, s.reused + s.created);
     return s;
 }
@@ -310,6 +310,180 @@ static void test_refill_one_worker_per_target(void **state)
     assert_int_equal(acq(x, "multi:443", 2, &fd), POOL_HIT);
     assert_int_equal(acq(x, "multi:443", 0, &fd), POOL_MISS);
     assert_int_equal(stats(x).reused, 2);
+}
+
+/* ---- the cap across workers ---- */
+
+/* max_conns holds for the target as a whole, whichever workers hold its
+ * streams, spares and dials: one worker at the cap leaves no room for another
+ * worker's refills or dials. */
+static void test_cap_across_workers(void **state)
+{
+    harness_t *x = *state;
+    x->cfg.nworkers = 2;
+    x->cfg.max_conns = 4;
+    x->cfg.min_idle = 2;
+    start(x);
+    pool_dial_t out[8];
+    int fd;
+    for (int i = 0; i < 4; i++) assert_int_equal(acq(x, "cap:1", 0, &fd), POOL_MISS);
+    if (!x->holds) { /* exempt: none keeps no per-target count */
+        assert_int_equal(acq(x, "cap:1", 1, &fd), POOL_MISS);
+        return;
+    }
+    assert_int_equal(acq(x, "cap:1", 1, &fd), POOL_FULL);
+    for (int w = 0; w < 2; w++) /* 4 streams open on worker 0: no room for a spare anywhere */
+        assert_int_equal(dials_for(out, tick(x, w, out, 8), "cap:1"), 0);
+    done(x, "cap:1", 0); /* one connection closed: room for one */
+    int asked = 0;
+    for (int w = 0; w < 2; w++) {
+        int n = dials_for(out, tick(x, w, out, 8), "cap:1");
+        for (int k = 0; k < n; k++) ready(x, "cap:1", make_spare(x, SP_ALIVE), w);
+        asked += n;
+    }
+    assert_int_equal(asked, 1);
+    /* Every further acquire, on either worker, is granted once in all. */
+    int granted = 0;
+    for (int i = 0; i < 4; i++) {
+        int r = acq(x, "cap:1", i % 2, &fd);
+        granted += r != POOL_FULL;
+        if (r == POOL_HIT) close(fd);
+    }
+    assert_int_equal(granted, 1);
+    for (int w = 0; w < 2; w++) assert_int_equal(dials_for(out, tick(x, w, out, 8), "cap:1"), 0);
+    pool_stats_t s = stats(x);
+    assert_int_equal(s.active, 4);
+    assert_int_equal(s.idle + s.dialing, 0);
+}
+
+/* A burst across workers: BURST_THREADS threads, each a different worker,
+ * acquire for one key at once (twice the cap between them), tick and answer
+ * their dials (the spares come ready on each worker while the others acquire
+ * and steal), end their streams, again, for BURST_ROUNDS rounds. `live` counts
+ * the target's connections as the caller sees them: a MISS or a dial asked by
+ * tick adds one after the pool granted it; a stream's end, a failed dial or a
+ * spare the pool closes removes one before (or as) the pool forgets it. So
+ * live never exceeds the pool's own count, and it must never exceed max_conns. */
+enum { BURST_THREADS = 4, BURST_CAP = 20, BURST_STREAMS = 10, BURST_ROUNDS = 300, BURST_FDS = 65536 };
+
+typedef struct burst {
+    pool_handle_t h;
+    pthread_barrier_t go;
+    _Atomic int live, max_live, closed;
+    _Atomic int peer[BURST_FDS]; /* the test's end of each spare, by the pool's fd */
+} burst_t;
+
+static void burst_live(burst_t *b, int d)
+{
+    int v = atomic_fetch_add(&b->live, d) + d, m = atomic_load(&b->max_live);
+    while (v > m && !atomic_compare_exchange_weak(&b->max_live, &m, v)) {}
+}
+
+/* A used or discarded spare: both ends closed. */
+static void burst_close_pair(burst_t *b, int fd)
+{
+    int peer = fd >= 0 && fd < BURST_FDS ? atomic_exchange(&b->peer[fd], -1) : -1;
+    close(fd);
+    if (peer >= 0) close(peer);
+}
+
+static void burst_pool_closes(int fd, void *arg) /* the close_fd hook */
+{
+    burst_t *b = arg;
+    burst_live(b, -1);
+    atomic_fetch_add(&b->closed, 1);
+    burst_close_pair(b, fd);
+}
+
+typedef struct burst_worker {
+    burst_t *b;
+    int w;
+} burst_worker_t;
+
+static void burst_refill(burst_t *b, int w, unsigned *seed)
+{
+    pool_dial_t out[4];
+    int n = pool_tick(&b->h, w, out, 4);
+    for (int i = 0; i < n; i++) {
+        burst_live(b, out[i].count);
+        for (int k = 0; k < out[i].count; k++) {
+            int sv[2];
+            if (rand_r(seed) % 8 == 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || sv[0] >= BURST_FDS) {
+                burst_live(b, -1); /* the dial failed */
+                pool_spare_failed(&b->h, out[i].key, w);
+                continue;
+            }
+            atomic_store(&b->peer[sv[0]], sv[1]);
+            pool_spare_ready(&b->h, out[i].key, sv[0], w);
+        }
+    }
+}
+
+static void *burst_main(void *arg)
+{
+    burst_worker_t *me = arg;
+    burst_t *b = me->b;
+    unsigned seed = (unsigned)me->w * 7919u + 1;
+    int fds[2 * BURST_STREAMS], n = 0;
+    for (int round = 0; round < BURST_ROUNDS; round++) {
+        pthread_barrier_wait(&b->go);
+        for (int i = 0; i < 2 * BURST_STREAMS; i++) {
+            if (i == BURST_STREAMS) burst_refill(b, me->w, &seed);
+            int fd = -1, r = pool_acquire(&b->h, "burst:443", me->w, &fd);
+            if (r == POOL_MISS) burst_live(b, +1);
+            if (r != POOL_FULL) fds[n++] = fd;
+            if (i % 4 == 3) burst_refill(b, me->w, &seed);
+        }
+        while (n) { /* the streams end: the connection closes, then the pool hears of it */
+            int fd = fds[--n];
+            burst_live(b, -1);
+            if (fd >= 0) burst_close_pair(b, fd);
+            pool_stream_done(&b->h, "burst:443", me->w);
+            if (n % 4 == 0) burst_refill(b, me->w, &seed);
+        }
+    }
+    pthread_barrier_wait(&b->go);
+    burst_refill(b, me->w, &seed); /* every dial asked for is answered */
+    return NULL;
+}
+
+static void test_cap_burst_across_workers(void **state)
+{
+    harness_t *x = *state;
+    if (!x->holds) return; /* exempt: none keeps no per-target count, enforces no cap */
+    burst_t *b = calloc(1, sizeof *b);
+    assert_non_null(b);
+    for (int i = 0; i < BURST_FDS; i++) atomic_init(&b->peer[i], -1);
+    pool_config_t cfg = x->cfg; /* the injected clock stands still: nothing expires */
+    cfg.nworkers = BURST_THREADS;
+    cfg.max_conns = BURST_CAP;
+    cfg.min_idle = 3;
+    cfg.close_fd = burst_pool_closes;
+    cfg.close_arg = b;
+    assert_int_equal(pool_open(&b->h, x->impl, &cfg), 0);
+    assert_int_equal(pthread_barrier_init(&b->go, NULL, BURST_THREADS), 0);
+    pthread_t th[BURST_THREADS];
+    burst_worker_t wk[BURST_THREADS];
+    for (int i = 0; i < BURST_THREADS; i++) {
+        wk[i] = (burst_worker_t){b, i};
+        assert_int_equal(pthread_create(&th[i], NULL, burst_main, &wk[i]), 0);
+    }
+    for (int i = 0; i < BURST_THREADS; i++) pthread_join(th[i], NULL);
+    pool_stats_t s;
+    pool_stats(&b->h, &s);
+    printf("   burst %s: most connections at once %d (cap %d), reused %llu new %llu rejected %llu, "
+           "%d closed by the pool\n", x->impl, atomic_load(&b->max_live), BURST_CAP,
+           (unsigned long long)s.reused, (unsigned long long)s.created, (unsigned long long)s.rejected,
+           atomic_load(&b->closed));
+    assert_true(atomic_load(&b->max_live) <= BURST_CAP);
+    assert_true(s.rejected > 0); /* the cap was reached */
+    assert_int_equal(s.active, 0);
+    assert_int_equal(s.dialing, 0);
+    assert_int_equal((int)s.idle, atomic_load(&b->live)); /* what is left is the spares */
+    pool_close(&b->h);
+    assert_int_equal(atomic_load(&b->live), 0);
+    pthread_barrier_destroy(&b->go);
+    free(b);
 }
 
 /* ---- idle expiry (injected clock) ---- */
@@ -772,17 +946,21 @@ static void test_format_exact_and_truncated(void **state)
     n = pool_format_stats(&s, small, 2);
     assert_int_equal(n, 1);
 
-    /* Status truncation, with a real pool holding many keys. */
+    /* Status truncation, with a real pool holding many keys (the first
+     * registered type that tracks targets). */
     pool_config_t cfg;
     pool_config_defaults(&cfg);
     cfg.min_idle = 0;
     pool_handle_t h;
-    assert_int_equal(pool_open(&h, "lock", &cfg), 0);
+    int t = 0;
+    while (t < pool_count() && !pool_test_holds(pool_test_impl(t))) t++;
+    assert_true(t < pool_count());
+    assert_int_equal(pool_open(&h, pool_test_impl(t), &cfg), 0);
     for (int i = 0; i < 50; i++) {
         char key[32];
         int fd;
         snprintf(key, sizeof key, "host%02d.example:443", i);
-        h.ops->acquire(h.impl, key, 0, &fd);
+        pool_acquire(&h, key, 0, &fd);
     }
     char st[200];
     n = pool_format_status(&h, st, sizeof st);
@@ -946,12 +1124,20 @@ static void test_overlong_key_is_untracked(void **state)
 static void test_registry_and_defaults(void **state)
 {
     (void)state;
-    for (int i = 0; i < POOL_TEST_NIMPLS; i++) {
-        const pool_ops_t *o = pool_find(pool_test_impls[i]);
+    /* pool_names() is the registry's names, in order, ", "-separated; every
+     * one is found by name and opens. */
+    char joined[512] = "";
+    assert_true(pool_count() >= 2); /* the baseline and at least one pool */
+    for (int i = 0; i < pool_count(); i++) {
+        const pool_ops_t *o = pool_at(i);
         assert_non_null(o);
-        assert_string_equal(o->name, pool_test_impls[i]);
-        assert_non_null(strstr(pool_names(), pool_test_impls[i]));
+        assert_ptr_equal(pool_find(o->name), o);
+        for (int j = 0; j < i; j++) assert_string_not_equal(pool_at(j)->name, o->name);
+        snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", i ? ", " : "", o->name);
     }
+    assert_string_equal(pool_names(), joined);
+    assert_null(pool_at(-1));
+    assert_null(pool_at(pool_count()));
     assert_null(pool_find("nope"));
     assert_null(pool_find(NULL));
     pool_config_t c;
@@ -965,8 +1151,42 @@ static void test_registry_and_defaults(void **state)
     assert_null(c.close_fd);
     pool_handle_t h;
     assert_int_equal(pool_open(&h, "nope", &c), -1);
-    c.nworkers = 0;
-    for (int i = 0; i < POOL_TEST_NIMPLS; i++) assert_int_equal(pool_open(&h, pool_test_impls[i], &c), -1);
+    for (int i = 0; i < pool_count(); i++) {
+        assert_int_equal(pool_open(&h, pool_test_impl(i), &c), 0);
+        assert_string_equal(pool_type_name(&h), pool_test_impl(i));
+        pool_close(&h);
+    }
+}
+
+/* Every type refuses the same configurations (pool_cfg_ok), whether or not it
+ * uses the field: a config that opens with one --pool-type opens with all. */
+static void test_config_validation(void **state)
+{
+    (void)state;
+    pool_config_t bad[6];
+    for (int k = 0; k < 6; k++) pool_config_defaults(&bad[k]);
+    bad[0].nworkers = 0;
+    bad[1].max_conns = 0;
+    bad[2].max_targets = 0;
+    bad[3].min_idle = -1;
+    bad[4].max_idle_ms = -1;
+    bad[5].nworkers = -3;
+    pool_handle_t h;
+    for (int i = 0; i < pool_count(); i++) {
+        for (int k = 0; k < 6; k++) {
+            assert_int_equal(pool_open(&h, pool_test_impl(i), &bad[k]), -1);
+            assert_null(h.ops);
+        }
+        assert_int_equal(pool_open(&h, pool_test_impl(i), NULL), -1);
+        pool_config_t edge; /* the smallest valid values */
+        pool_config_defaults(&edge);
+        edge.max_conns = 1;
+        edge.max_targets = 1;
+        edge.min_idle = 0;
+        edge.max_idle_ms = 0;
+        assert_int_equal(pool_open(&h, pool_test_impl(i), &edge), 0);
+        pool_close(&h);
+    }
 }
 
 static void test_spare_alive(void **state)
@@ -998,18 +1218,21 @@ int main(void)
     int failed_groups = 0;
     const struct CMUnitTest common[] = {
         cmocka_unit_test(test_registry_and_defaults),
+        cmocka_unit_test(test_config_validation),
         cmocka_unit_test(test_spare_alive),
         cmocka_unit_test(test_format_exact_and_truncated),
     };
     failed_groups += cmocka_run_group_tests_name("pool common", common, NULL, NULL);
-    for (int i = 0; i < POOL_TEST_NIMPLS; i++) {
-        const char *impl = pool_test_impls[i];
+    for (int i = 0; i < pool_count(); i++) {
+        const char *impl = pool_test_impl(i);
         const struct CMUnitTest tests[] = {
             CASE(test_miss_counts_new_and_active),
             CASE(test_caps_full_at_max_conns),
             CASE(test_caps_count_idle_and_dialing),
             CASE(test_refill_to_min_idle),
             CASE(test_refill_one_worker_per_target),
+            CASE(test_cap_across_workers),
+            CASE(test_cap_burst_across_workers),
             CASE(test_idle_expiry),
             CASE(test_unused_target_with_open_stream),
             CASE(test_stale_spare_never_handed_out),

@@ -114,15 +114,14 @@ static void end_stream(world_t *w, int id, stream_t *st)
         if (!atomic_compare_exchange_strong(&w->state[st->fd], &expect, FREE))
             error(w, "stream fd not OUT at its end", st->fd);
     }
-    w->h.ops->stream_done(w->h.impl, keys[st->key], id);
+    pool_stream_done(&w->h, keys[st->key], id);
 }
 
 static void *worker_main(void *arg)
 {
     worker_t *me = arg;
     world_t *w = me->w;
-    const pool_ops_t *o = w->h.ops;
-    pool_t *p = w->h.impl;
+    pool_handle_t *p = &w->h;
     uint64_t seed = 0x9e3779b97f4a7c15ull * (uint64_t)(me->id + 1);
     stream_t open[MAX_STREAMS];
     int nopen = 0;
@@ -135,7 +134,7 @@ static void *worker_main(void *arg)
         if (r < 40 || (r < 75 && !nopen)) { /* a stream starts */
             if (nopen == MAX_STREAMS) end_stream(w, me->id, &open[--nopen]);
             int k = pick_key(&seed), fd = -1;
-            int res = o->acquire(p, keys[k], me->id, &fd);
+            int res = pool_acquire(p, keys[k], me->id, &fd);
             if (res == POOL_HIT) {
                 int expect = LENT;
                 if (fd < 0 || fd >= FD_LIMIT || !atomic_compare_exchange_strong(&w->state[fd], &expect, OUT))
@@ -155,18 +154,18 @@ static void *worker_main(void *arg)
             }
         } else if (r < 88) { /* an unsolicited spare (nobody asked) */
             int fd = grab_free_fd(w, &seed);
-            if (fd >= 0) o->spare_ready(p, keys[pick_key(&seed)], fd, me->id);
+            if (fd >= 0) pool_spare_ready(p, keys[pick_key(&seed)], fd, me->id);
         } else if (r < 99) { /* maintenance: dial what tick asks for */
-            int n = o->tick(p, me->id, dials, 16);
+            int n = pool_tick(p, me->id, dials, 16);
             for (int d = 0; d < n; d++)
                 for (int c = 0; c < dials[d].count; c++) {
                     int fd = rnd(&seed) % 8 ? grab_free_fd(w, &seed) : -1;
-                    if (fd >= 0) o->spare_ready(p, dials[d].key, fd, me->id);
-                    else o->spare_failed(p, dials[d].key, me->id);
+                    if (fd >= 0) pool_spare_ready(p, dials[d].key, fd, me->id);
+                    else pool_spare_failed(p, dials[d].key, me->id);
                 }
         } else { /* somebody prints the stats */
             pool_stats_t s;
-            o->stats(p, &s);
+            pool_stats(p, &s);
             if (s.total != s.reused + s.created) error(w, "Total != Reused + New", -1);
             if ((i & 7) == 0) pool_format_status(&w->h, line, sizeof line);
         }
@@ -223,7 +222,7 @@ static void stress_one(const char *impl)
 
     /* The books, all threads quiet. */
     pool_stats_t s;
-    w->h.ops->stats(w->h.impl, &s);
+    pool_stats(&w->h, &s);
     int lent = 0, out = 0;
     for (int i = 0; i < NFD; i++) {
         int st = atomic_load(&w->state[w->fds[i]]);
@@ -273,9 +272,12 @@ static void test_stress(void **state) { stress_one(*state); }
 
 int main(void)
 {
-    struct CMUnitTest tests[POOL_TEST_NIMPLS];
-    for (int i = 0; i < POOL_TEST_NIMPLS; i++)
-        tests[i] = (struct CMUnitTest){pool_test_impls[i], test_stress, NULL, NULL,
-                                       (void *)pool_test_impls[i]};
-    return _cmocka_run_group_tests("pool stress", tests, POOL_TEST_NIMPLS, NULL, NULL) ? 1 : 0;
+    int n = pool_count(); /* every registered type */
+    struct CMUnitTest *tests = calloc((size_t)n, sizeof *tests);
+    if (!tests) return 1;
+    for (int i = 0; i < n; i++)
+        tests[i] = (struct CMUnitTest){pool_test_impl(i), test_stress, NULL, NULL, (void *)pool_test_impl(i)};
+    int failed = _cmocka_run_group_tests("pool stress", tests, (size_t)n, NULL, NULL);
+    free(tests);
+    return failed ? 1 : 0;
 }

@@ -13,6 +13,7 @@ Contents:
   established_count(port)      server-side ESTABLISHED TCP sockets on a port (/proc/net/tcp*)
   parse_pool_stats(text)       the "[Pool Stats] ..." lines of a server log
 """
+import functools
 import hashlib
 import http.server
 import ipaddress
@@ -243,6 +244,19 @@ def binary(name):
     return p
 
 
+@functools.lru_cache(maxsize=None)
+def pool_types():
+    """The server's pool types, as `anytls-server --list-pool-types` prints them
+    (pools/pool.c's registry): tests iterate these instead of keeping a copy."""
+    r = subprocess.run([str(binary("anytls-server")), "--list-pool-types"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, env=child_env())
+    names = r.stdout.split()
+    if r.returncode != 0 or not names:
+        raise ProcError("anytls-server --list-pool-types: rc=%s stdout=%r stderr=%r"
+                        % (r.returncode, r.stdout, r.stderr))
+    return tuple(names)
+
+
 def child_env():
     env = dict(os.environ)
     # Sanitizer defaults when the runner did not set them (scripts/run_tests.sh does).
@@ -447,6 +461,27 @@ class EchoServer(_TcpServer):
             conn.shutdown(socket.SHUT_WR)
         except OSError:
             pass
+
+
+class HoldingServer(_TcpServer):
+    """Holds every connection open (reads and drops what arrives) until the
+    peer closes it, and counts them: `open` now, `max_open` the most at once."""
+
+    def __init__(self, *a, **kw):
+        self.open = 0
+        self.max_open = 0
+        super().__init__(*a, **kw)
+
+    def handle(self, conn, n):
+        with self.lock:
+            self.open += 1
+            self.max_open = max(self.max_open, self.open)
+        try:
+            while conn.recv(65536):
+                pass
+        finally:
+            with self.lock:
+                self.open -= 1
 
 
 class NumberingServer(_TcpServer):
@@ -1110,10 +1145,3 @@ def rss_kib(pid):
                 return int(line.split()[1])
     return 0
 
-
-def pool_types():
-    """The pool types the server binary knows (`anytls-server --list-pool-types`):
-    tests iterate this, never a list of their own."""
-    out = subprocess.run([str(binary("anytls-server")), "--list-pool-types"], check=True,
-                         capture_output=True, text=True, timeout=10).stdout
-    return [line.strip() for line in out.splitlines() if line.strip()]

@@ -1,4 +1,5 @@
 """Command line and signals."""
+import re
 import signal
 
 import pytest
@@ -20,6 +21,48 @@ def test_help_and_version_exit_0(procs, name, flag):
     r = procs.run([h.binary(name), flag], timeout=10)
     assert r.returncode == 0, "rc=%s stdout=%r stderr=%r" % (r.returncode, r.stdout, r.stderr)
     assert (r.stderr + r.stdout).strip()
+
+
+@pytest.mark.parametrize("name", ["anytls-server", "anytls-client"])
+def test_list_pool_types_exits_0(procs, name):
+    """One name per line, nothing else, exit 0; no password or server needed."""
+    r = procs.run([h.binary(name), "--list-pool-types"], timeout=10)
+    assert r.returncode == 0, "rc=%s stdout=%r stderr=%r" % (r.returncode, r.stdout, r.stderr)
+    lines = r.stdout.splitlines()
+    assert lines and all(re.fullmatch(r"[a-z][a-z0-9_]*", n) for n in lines), r.stdout
+    assert len(set(lines)) == len(lines), r.stdout
+    assert "none" in lines          # the no-pool baseline is always there
+    assert not r.stderr.strip(), r.stderr
+    help_text = procs.run([h.binary(name), "-h"], timeout=10).stdout
+    assert "--list-pool-types" in help_text
+
+
+def test_list_pool_types_is_the_registry(procs):
+    """--list-pool-types, the client's list, pool_names() (in the server's
+    "unknown --pool-type" message and its -h text) and the types --pool-type
+    accepts are one list: pools/pool.c's registry."""
+    listed = list(h.pool_types())
+    assert procs.run([h.binary("anytls-client"), "--list-pool-types"]).stdout.split() == listed
+    r = procs.run([h.binary("anytls-server"), "-p", "x", "--pool-type", "no-such-type"])
+    assert r.returncode == 2
+    m = re.search(r"choose from ([^)]*)\)", r.stderr)
+    assert m, r.stderr
+    assert m.group(1).split(", ") == listed, r.stderr
+    assert ", ".join(listed) in procs.run([h.binary("anytls-server"), "-h"]).stdout
+    for t in listed:   # each is a valid --pool-type (parsed, then the list printed)
+        r = procs.run([h.binary("anytls-server"), "--pool-type", t, "--list-pool-types"])
+        assert r.returncode == 0 and r.stdout.split() == listed, (t, r.returncode, r.stderr)
+
+
+@pytest.mark.parametrize("name", ["anytls-server", "anytls-client"])
+def test_list_pool_types_is_not_a_config_key(procs, name, tmp_path):
+    """Like help and version, it prints and exits: a --config file cannot hold it."""
+    ini = tmp_path / "x.ini"
+    ini.write_text("list-pool-types = true\n")
+    r = procs.run([h.binary(name), "--config", str(ini)])
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "unknown key 'list-pool-types'" in r.stderr, r.stderr
+    assert not r.stdout.strip()
 
 
 def _term(p, timeout=10):

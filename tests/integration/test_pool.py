@@ -11,15 +11,20 @@ the ASan binaries (whole suite) and once more with the optimized ones (-k pool).
 - stats (pool types other than none, --stats-interval-secs 1): a "[Pool Stats]"
   line eventually shows Reused > 0 (warm spares were used), and every line has
   Total == Reused + New. For none, any stats line printed shows Reused == 0.
+- cap across workers: --max-outbound-connections holds per target whichever
+  worker holds the streams, spares and dials (issue 10: highperf let a 2-worker
+  server open 40 connections to a target capped at 20).
 """
+import socket
 import time
 
 import pytest
 
+import anytls_raw as r
 import harness as h
 from harness import PASSWORD
 
-POOL_TYPES = ["none", "lock", "lockfree", "highperf"]
+POOL_TYPES = h.pool_types()   # the server's registry (anytls-server --list-pool-types)
 
 
 def _pool_server(procs, pool_type, extra=()):
@@ -110,3 +115,58 @@ def test_pool_stats_show_reuse(procs, targets, pool_type):
     assert "[Pool Status]" in server.log()
     assert len(set(targets.numbers)) == len(targets.numbers), (
         "a target connection carried two streams (numbers seen: %r)" % targets.numbers)
+
+
+CAP, SESSIONS, STREAMS_PER_SESSION = 20, 8, 5   # 40 streams at once, twice the cap
+
+
+@pytest.mark.parametrize("pool_type", POOL_TYPES)
+def test_pool_cap_holds_across_workers(procs, pool_type):
+    """The report, end to end: a 2-worker server capped at 20 per target with 3
+    idle spares; 8 sessions (spread over both workers by SO_REUSEPORT) open 40
+    streams at once to a target that holds every connection open. The target
+    must never see more than 20 connections at once (streams and spares
+    together), and 20 streams are relayed while the other 20 wait and then
+    fail. none keeps no per-target count (README): every stream dials."""
+    args = ["--pool-type", pool_type, "--workers", "2", "--max-outbound-connections", str(CAP),
+            "--min-idle-connections", "3"]
+    with h.HoldingServer() as target:
+        server = procs.server(password=PASSWORD, args=args)
+        addr = h.encode_socks_addr(h.V4, target.port)
+        sids = range(1, STREAMS_PER_SESSION + 1)
+        burst = b"".join(r.frame(r.SYN, sid) + r.frame(r.PSH, sid, addr + b"hold") for sid in sids)
+        sessions = [r.RawSession(server.port) for _ in range(SESSIONS)]
+        try:
+            for s in sessions:
+                s.handshake(PASSWORD)
+            for s in sessions:
+                s.send(burst)
+            # Every stream gets its SYNACK: empty = relaying, text = failed (a
+            # stream waits up to 2 s for room at the cap).
+            acks = {}
+            deadline = time.monotonic() + 8
+            while len(acks) < SESSIONS * len(sids) and time.monotonic() < deadline:
+                for i, s in enumerate(sessions):
+                    try:
+                        cmd, sid, data = s.read_frame(0.05)
+                    except (socket.timeout, TimeoutError):
+                        continue
+                    if cmd == r.SYNACK:
+                        acks[(i, sid)] = data
+            time.sleep(0.3)  # "still open 0.2 s later"
+            with target.lock:
+                most, now_open = target.max_open, target.open
+        finally:
+            for s in sessions:
+                s.close()
+    assert len(acks) == SESSIONS * len(sids), "%d of %d streams answered" % (len(acks), SESSIONS * len(sids))
+    relayed = sum(1 for d in acks.values() if not d)
+    if pool_type == "none":   # exempt: no per-target state, no cap
+        assert relayed == SESSIONS * len(sids) and most == relayed, (relayed, most)
+        return
+    assert most <= CAP, ("%s: the target saw %d connections at once (cap %d; %d streams relayed)"
+                         % (pool_type, most, CAP, relayed))
+    assert most == CAP and now_open == CAP, (most, now_open)   # the burst did reach the cap
+    assert 1 <= relayed <= CAP, relayed
+    failed = [d for d in acks.values() if d]
+    assert all(b"pool is full" in d for d in failed), failed[:3]
