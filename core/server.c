@@ -30,10 +30,7 @@ void server_config_defaults(server_config_t *c)
     c->stats_interval_s = 60;
     c->drain_timeout_ms = 5000;
     c->stream_buf = 256 * 1024;
-    /* highperf: the measured default (README, paper). End to end the pool types
-     * could not be told apart; a pool operation under contention costs 5.6x less
-     * than lock and ~3.9x less than lockfree, and the same as lock uncontended. */
-    c->pool_type = "highperf";
+    c->pool_type = pool_default_type();
     c->log_level = -1;
     c->max_sessions = 10000;
     c->max_preauth = 2048;

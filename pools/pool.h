@@ -111,6 +111,7 @@ int pool_count(void);
 const pool_ops_t *pool_at(int i);
 const pool_ops_t *pool_find(const char *name);
 const char *pool_names(void);
+const char *pool_default_type(void); /* what --pool-type is when not given */
 
 int pool_open(pool_handle_t *h, const char *type, const pool_config_t *cfg);
 void pool_close(pool_handle_t *h);
