@@ -100,7 +100,7 @@ int adm_enter(adm_t *a, const struct sockaddr_storage *peer, adm_slot_t *slot)
     pthread_mutex_lock(&a->mu);
     entry_t *e = find(a, key);
     if (a->total >= a->max_total) r = ADM_FULL;
-    else if (e->count >= a->max_per_addr) r = ADM_ADDR_FULL;
+    else if (a->total >= a->max_total / 2 && e->count >= a->max_per_addr) r = ADM_ADDR_FULL;
     else {
         if (!e->count) { e->key[0] = key[0]; e->key[1] = key[1]; }
         e->count++;

@@ -5,8 +5,11 @@
  * --max-sessions (which counts authenticated sessions only), so that idle or
  * slow connections cannot lock real clients out:
  *  - at most max_total pre-auth connections in the process;
- *  - at most max_per_addr from one address (an IPv4 address, or an IPv6 /64,
- *    the block one host usually has).
+ *  - once half of that is taken, at most max_per_addr from one address (an
+ *    IPv4 address, or an IPv6 /64, the block one host usually has). Below
+ *    half there is no per-address limit: one real client opens a session per
+ *    concurrent stream, so a browser's burst from one address is legitimate;
+ *    under pressure, one address cannot take the rest.
  * One table for the whole process (a client's connections are spread over
  * the workers by SO_REUSEPORT), behind a mutex: it is touched twice per
  * connection, against a TLS handshake's hundreds of microseconds. */

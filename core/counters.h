@@ -35,6 +35,10 @@
       "Outbound dials for streams that failed (resolve, connect, timeout).")                      \
     X(streams_no_destination, counter, "anytls_streams_no_destination_total", "", "streams",        \
       "no_destination", "Streams closed for sending no destination within the auth timeout.")    \
+    X(queued_to_targets, gauge, "anytls_queued_to_targets_bytes", "", "buffers", "to_targets",   \
+      "Bytes held for targets that have not taken them yet (all streams).")                      \
+    X(budget_pauses, counter, "anytls_buffer_budget_pauses_total", "", "buffers", "budget_pauses", \
+      "Times a session stopped reading because its or the process's buffer budget was full.")     \
     X(bytes_client_to_target, counter, "anytls_bytes_total", "direction=\"client_to_target\"",    \
       "bytes", "client_to_target", "Stream payload bytes relayed, by direction.")                 \
     X(bytes_target_to_client, counter, "anytls_bytes_total", "direction=\"target_to_client\"",    \

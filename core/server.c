@@ -30,6 +30,8 @@ void server_config_defaults(server_config_t *c)
     c->stats_interval_s = 60;
     c->drain_timeout_ms = 5000;
     c->stream_buf = 256 * 1024;
+    c->session_buf = 4u << 20;
+    c->process_buf = 256u << 20;
     c->pool_type = pool_default_type();
     c->log_level = -1;
     c->max_sessions = 10000;

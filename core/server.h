@@ -26,6 +26,8 @@ typedef struct server_config {
     int max_spare_dials;           /* refill connects started per second per worker (default 200) */
     const char *user;              /* drop privileges to this user after binding, or NULL */
     size_t stream_buf;             /* bytes buffered per stream toward its target before back-pressure */
+    size_t session_buf;            /* ... per session, all its streams (default 4 MiB) */
+    size_t process_buf;            /* ... all sessions of the process (default 256 MiB) */
     const char *pool_type;
     pool_config_t pool;
     int log_targets;               /* targets in log lines (default 1; 0: hidden, for privacy) */

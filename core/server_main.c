@@ -54,6 +54,9 @@ static void usage(FILE *f)
 "      --stats-interval-secs N       [Pool Stats] period (default 60)\n"
 "      --max-spare-dials N           refill connects per second per worker (default 200)\n"
 "      --metrics-listen ADDR:PORT    Prometheus metrics on GET /metrics (loopback only)\n"
+"      --max-session-buffer-kb N     bytes one session may hold for targets that do not read\n"
+"                                    yet, all its streams (default 4096; 256 KiB per stream)\n"
+"      --max-buffer-mb N             the same for all sessions of the process (default 256)\n"
 "      --log-targets on|off          name targets in log lines and [Pool Status] (default on)\n"
 "      --config FILE                 read flags from an INI file (keys: long flags without\n"
 "                                    the dashes; the command line wins; see anytls-server(1))\n"
@@ -64,7 +67,7 @@ static void usage(FILE *f)
 
 enum { O_METRICS = 300, O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
        O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS,
-       O_LISTTYPES, O_STALL, O_PREAUTH, O_PREAUTH_ADDR, O_LOGTARGETS };
+       O_LISTTYPES, O_STALL, O_PREAUTH, O_PREAUTH_ADDR, O_LOGTARGETS, O_SESSBUF, O_PROCBUF };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
 static int num(const char *flag, const char *v, long lo, long hi, long *out)
@@ -86,6 +89,7 @@ static const struct option opts[] = {
         {"config", 1, 0, O_CONFIG}, {"metrics-listen", 1, 0, O_METRICS},
         {"stall-timeout-secs", 1, 0, O_STALL}, {"max-preauth", 1, 0, O_PREAUTH},
         {"max-preauth-per-addr", 1, 0, O_PREAUTH_ADDR}, {"log-targets", 1, 0, O_LOGTARGETS},
+        {"max-session-buffer-kb", 1, 0, O_SESSBUF}, {"max-buffer-mb", 1, 0, O_PROCBUF},
         {"list-pool-types", 0, 0, O_LISTTYPES}, {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 /* --config FILE: the file's settings go in front of the command line's. The
@@ -141,6 +145,8 @@ static int parse(int argc, char **argv, server_config_t *c)
         case O_STALL: if (num("--stall-timeout-secs", optarg, 1, 3600, &v)) return 2; c->stall_timeout_ms = (int)v * 1000; break;
         case O_PREAUTH: if (num("--max-preauth", optarg, 1, 10000000, &v)) return 2; c->max_preauth = (int)v; break;
         case O_PREAUTH_ADDR: if (num("--max-preauth-per-addr", optarg, 1, 10000000, &v)) return 2; c->max_preauth_per_addr = (int)v; break;
+        case O_SESSBUF: if (num("--max-session-buffer-kb", optarg, 64, 16 << 20, &v)) return 2; c->session_buf = (size_t)v << 10; break;
+        case O_PROCBUF: if (num("--max-buffer-mb", optarg, 1, 1 << 20, &v)) return 2; c->process_buf = (size_t)v << 20; break;
         case O_LOGTARGETS:
             if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
                 fprintf(stderr, "anytls-server: --log-targets wants on or off, got '%s'\n", optarg);

@@ -100,6 +100,8 @@ void stream_close(sstream_t *st, int send_fin, const char *why)
         close(fd);
     }
     outbound_stream_end(st);
+    bq_free(&st->tq);
+    stream_queue_sync(st);
     if (st->blocked) {
         for (sstream_t **p = &s->blocked; *p; p = &(*p)->bnext)
             if (*p == st) { *p = st->bnext; break; }
@@ -157,15 +159,44 @@ void stream_ack(sstream_t *st)
     sess_synack(st->s, st->sid, NULL, 0);
 }
 
+void stream_queue_sync(sstream_t *st)
+{
+    ssess_t *s = st->s;
+    if (st->tq.len == st->tq_acct) return;
+    int64_t d = (int64_t)st->tq.len - (int64_t)st->tq_acct;
+    st->tq_acct = st->tq.len;
+    s->queued += (size_t)d;
+    s->w->queued += (size_t)d;
+    WSTAT_ADD(s->w, queued_to_targets, (uint64_t)d);
+}
+
+/* The stream's queue toward its target has grown: over the stream's own cap,
+ * the session's budget or this worker's share of the process's, the session
+ * stops reading, and this stream (the one that took the last bytes) is the one
+ * whose draining resumes it, or whose stall resets it. */
 void stream_check_cap(sstream_t *st)
 {
     ssess_t *s = st->s;
-    server_t *srv = s->w->srv;
-    if (st->tq.len > srv->cfg->stream_buf && !s->c.read_paused) {
-        s->c.read_paused = 1;
-        s->pauser = st;
-        tconn_update(LOOP(st), &s->c);
-        timer_set(LOOP(st), &s->timer, (uint64_t)srv->cfg->stall_timeout_ms);
+    sworker_t *w = s->w;
+    const server_config_t *cfg = w->srv->cfg;
+    stream_queue_sync(st);
+    if (s->c.read_paused) return;
+    const char *budget = NULL;
+    if (st->tq.len > cfg->stream_buf) budget = "";
+    else if (s->queued > cfg->session_buf) budget = "session (--max-session-buffer-kb)";
+    else if (w->queued > cfg->process_buf / (size_t)w->srv->nworkers) budget = "process (--max-buffer-mb)";
+    if (!budget) return;
+    s->c.read_paused = 1;
+    s->pauser = st;
+    tconn_update(LOOP(st), &s->c);
+    timer_set(LOOP(st), &s->timer, (uint64_t)cfg->stall_timeout_ms);
+    if (*budget) {
+        uint64_t held;
+        WSTAT_ADD(w, budget_pauses, 1);
+        if (ratelog_allow(&w->budget_log, loop_now(w->loop), 10000, &held))
+            log_warn("session %s: %s buffer budget reached (%zu bytes held for its targets, %zu for the "
+                     "worker's); reads paused until they drain (%llu more such pauses since the last line)",
+                     s->peer, budget, s->queued, w->queued, (unsigned long long)held);
     }
 }
 
@@ -282,6 +313,7 @@ static void header_data(sstream_t *st, const uint8_t *p, size_t n)
     free(st->hdr);
     st->hdr = NULL;
     st->hlen = 0;
+    stream_queue_sync(st);
     timer_cancel(LOOP(st), &st->timer);
     if (st->state == ST_ADDR && uot_is_magic(&st->dst)) { uot_request_follows(st); return; }
     WSTAT_ADD(st->s->w, bytes_client_to_target, st->tq.len);
@@ -308,6 +340,7 @@ void stream_data(sstream_t *st, const uint8_t *p, size_t n)
     case ST_UDP:
         if (bq_append(&st->tq, p, n) < 0) { stream_close(st, 1, "out of memory"); return; }
         suot_feed(st);
+        stream_queue_sync(st);
         return;
     }
 }
@@ -347,6 +380,7 @@ static void target_flush(sstream_t *st)
         }
         bq_consume(&st->tq, (size_t)w);
     }
+    stream_queue_sync(st);
     if (!st->tq.len) {
         loop_mod(LOOP(st), &st->tio, st->tio.events & ~EPOLLOUT);
         if (st->fin_in) { stream_close(st, 0, "client closed"); return; }

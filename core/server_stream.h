@@ -40,7 +40,10 @@ void stream_fail(sstream_t *st, const char *msg);
 void stream_ack(sstream_t *st);  /* SYNACK (once) */
 /* fd is a connected target socket: registered already (after a dial) or not (a spare). */
 void stream_relay_start(sstream_t *st, int fd);
-/* Bytes toward the target above --stream-buf: pause the session's reads. */
+/* st->tq changed: the session's and worker's totals follow. */
+void stream_queue_sync(sstream_t *st);
+/* st->tq grew: over the stream's cap or a session / process budget, pause the
+ * session's reads (counted and logged when a budget bites). */
 void stream_check_cap(sstream_t *st);
 /* The session's output is full: stop reading this stream's target. */
 void stream_block(sstream_t *st);

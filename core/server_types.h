@@ -72,6 +72,7 @@ struct sstream {
     ssess_t *s;                /* NULL once orphaned (closed while resolving) */
     ioh_t tio;                 /* target socket (TCP or UDP) */
     bq_t tq;                   /* toward the target (or UoT reassembly) */
+    size_t tq_acct;            /* tq.len as last added to the session's and worker's totals */
     ltimer_t timer;            /* the destination's deadline, then outbound's: pool wait,
                                   resolve and connect */
     uint64_t started;
@@ -100,6 +101,7 @@ struct ssess {
     uint32_t tcap, nstreams;
     uint32_t refused;          /* streams refused at the cap (logged once, counted after) */
     uint32_t silent_streams;   /* streams closed for sending no destination (logged once) */
+    size_t queued;             /* bytes its streams hold toward their targets (budget) */
     sstream_t *blocked;        /* streams whose target reads wait for our output to drain */
     sstream_t *pauser;         /* stream whose full queue paused our reads */
     adm_slot_t adm;            /* its place in the pre-auth budget, until it authenticates */
@@ -131,8 +133,9 @@ struct sworker {
     ssess_t *sessions;
     int nsessions;             /* all, authenticated or not */
     int nauthed;               /* authenticated: what --max-sessions caps */
+    size_t queued;             /* bytes its streams hold toward their targets (budget) */
     /* Lines a peer can trigger at will: one per 10 s each, the rest counted. */
-    ratelog_t auth_log, cap_log, preauth_log;
+    ratelog_t auth_log, cap_log, preauth_log, budget_log;
     pool_ref_t *pool;          /* current pool (reference held) */
     /* outbound.c: spare refills */
     ltimer_t tick;

@@ -38,7 +38,7 @@ static struct sockaddr_storage v6(const char *ip)
 static void test_limits(void **state)
 {
     (void)state;
-    adm_t *a = adm_new(5, 2);
+    adm_t *a = adm_new(5, 2);        /* the per-address limit applies from 2 (half of 5) on */
     adm_slot_t s[8] = {0};
     struct sockaddr_storage x = v4("10.0.0.1"), y = v4("10.0.0.2"), z = v4("10.0.0.3");
     assert_int_equal(adm_enter(a, &x, &s[0]), ADM_OK);
@@ -60,10 +60,30 @@ static void test_limits(void **state)
     adm_free(a);
 }
 
+/* Below half the budget one address may take more than its limit (a client's
+ * burst of sessions); from half on it may not. */
+static void test_per_addr_limit_under_pressure_only(void **state)
+{
+    (void)state;
+    adm_t *a = adm_new(10, 2);
+    adm_slot_t s[12] = {0};
+    struct sockaddr_storage x = v4("10.0.0.1"), y = v4("10.0.0.2");
+    for (int i = 0; i < 5; i++) assert_int_equal(adm_enter(a, &x, &s[i]), ADM_OK);
+    assert_int_equal(adm_enter(a, &x, &s[5]), ADM_ADDR_FULL);   /* 5 of 10 taken: pressure */
+    assert_int_equal(adm_enter(a, &y, &s[5]), ADM_OK);          /* y is under its limit */
+    assert_int_equal(adm_enter(a, &y, &s[6]), ADM_OK);
+    assert_int_equal(adm_enter(a, &y, &s[7]), ADM_ADDR_FULL);
+    adm_leave(a, &s[0]); adm_leave(a, &s[1]); adm_leave(a, &s[5]);  /* 4 left: no pressure */
+    assert_int_equal(adm_enter(a, &x, &s[0]), ADM_OK);
+    for (int i = 0; i < 12; i++) adm_leave(a, &s[i]);
+    assert_int_equal(adm_count(a), 0);
+    adm_free(a);
+}
+
 static void test_v6_block_and_mapped(void **state)
 {
     (void)state;
-    adm_t *a = adm_new(100, 2);
+    adm_t *a = adm_new(4, 2);                       /* pressure from 2 on */
     adm_slot_t s[6] = {0};
     struct sockaddr_storage p1 = v6("2001:db8:1:2::1"), p2 = v6("2001:db8:1:2:ffff::9");
     struct sockaddr_storage other = v6("2001:db8:1:3::1");
@@ -71,6 +91,7 @@ static void test_v6_block_and_mapped(void **state)
     assert_int_equal(adm_enter(a, &p2, &s[1]), ADM_OK);
     assert_int_equal(adm_enter(a, &p1, &s[2]), ADM_ADDR_FULL);  /* same /64 */
     assert_int_equal(adm_enter(a, &other, &s[2]), ADM_OK);      /* another /64 */
+    for (int i = 0; i < 3; i++) adm_leave(a, &s[i]);
     struct sockaddr_storage m = v6("::ffff:192.0.2.7"), plain = v4("192.0.2.7");
     assert_int_equal(adm_enter(a, &m, &s[3]), ADM_OK);
     assert_int_equal(adm_enter(a, &plain, &s[4]), ADM_OK);
@@ -103,7 +124,8 @@ static void test_churn_matches_model(void **state)
             char ip[32];
             snprintf(ip, sizeof ip, "10.%d.%d.1", ad / 256, ad % 256);
             struct sockaddr_storage ss = v4(ip);
-            int want = total >= MAXT ? ADM_FULL : model[ad] >= PER ? ADM_ADDR_FULL : ADM_OK;
+            int want = total >= MAXT ? ADM_FULL
+                     : total >= MAXT / 2 && model[ad] >= PER ? ADM_ADDR_FULL : ADM_OK;
             assert_int_equal(adm_enter(a, &ss, &slot[i]), want);
             if (want == ADM_OK) { model[ad]++; total++; slot_addr[i] = ad; }
         }
@@ -118,6 +140,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_per_addr_limit_under_pressure_only),
         cmocka_unit_test(test_v6_block_and_mapped),
         cmocka_unit_test(test_churn_matches_model),
     };

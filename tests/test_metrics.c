@@ -50,6 +50,8 @@ static void known_snapshot(server_snapshot_t *s)
     s->streams_open = 4;
     s->streams_total = 40;
     s->dial_failures = 2;
+    s->queued_to_targets = 4096;
+    s->budget_pauses = 8;
     s->preauth_refused = 6;
     s->streams_no_destination = 5;
     s->bytes_client_to_target = 12345;
@@ -246,6 +248,8 @@ static void test_prometheus_known(void **state)
     assert_has_line(buf, "anytls_sessions_total 11");
     assert_has_line(buf, "anytls_auth_failures_total 1");
     assert_has_line(buf, "anytls_preauth_refused_total 6");
+    assert_has_line(buf, "anytls_queued_to_targets_bytes 4096");
+    assert_has_line(buf, "anytls_buffer_budget_pauses_total 8");
     assert_has_line(buf, "anytls_streams_open 4");
     assert_has_line(buf, "anytls_streams_total 40");
     assert_has_line(buf, "anytls_dial_failures_total 2");
@@ -360,6 +364,7 @@ static void test_json(void **state)
         "\"cleaned\":3,", "\"idle\":5,", "\"reuse_ratio\":0.75,", "\"utilization_ratio\":0.25}",
         "\"sessions\":{\"open\":3,\"total\":11,\"auth_failures\":1,\"preauth_refused\":6}",
         "\"streams\":{\"open\":4,\"total\":40,\"dial_failures\":2,\"no_destination\":5}",
+        "\"buffers\":{\"to_targets\":4096,\"budget_pauses\":8}",
         "\"bytes\":{\"client_to_target\":12345,\"target_to_client\":678901234567}",
         "\"le\":{\"0.0005\":2,", "\"+Inf\":7}", "\"count\":7}}",
     };

@@ -97,11 +97,11 @@ def _session_from(port, source_ip):
 
 
 def test_hostile_idle_connections_do_not_lock_clients_out(procs, echo):
-    """Unauthenticated connections have a budget of their own, with a limit per
-    address, apart from --max-sessions: four idle sockets used to fill
+    """Unauthenticated connections have a budget of their own (a limit per
+    address once half of it is taken), apart from --max-sessions: four idle sockets used to fill
     --max-sessions 4 and lock a correct client out for the whole auth timeout."""
-    server = procs.server(password=PASSWORD, args=["--max-sessions", "4", "--max-preauth-per-addr", "4",
-                                                   "--workers", "1"])
+    server = procs.server(password=PASSWORD, args=["--max-sessions", "4", "--max-preauth", "8",
+                                                   "--max-preauth-per-addr", "4", "--workers", "1"])
     idle = [socket.create_connection((h.V4, server.port), timeout=5) for _ in range(4)]
     try:
         time.sleep(0.2)
@@ -164,3 +164,53 @@ def test_hostile_log_targets_off_hides_destinations(procs, echo):
     log = server.log()
     assert ":%d" % closed not in log and ":%d" % echo.port not in log, log
     assert "<target>" in log and "names not logged" in log, log
+
+
+def _metric(port, name):
+    import urllib.request
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no %s in /metrics" % name)
+
+
+class _NarrowHole(h.BlackHole):
+    """Never reads, and advertises a small window (so the bytes wait in the
+    server, not in the kernel's buffers on both sides)."""
+
+    def __init__(self):
+        super().__init__()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+
+
+def test_hostile_session_budget_bounds_bytes_held_for_targets(procs, echo):
+    """One session pushing into 48 targets that never read: the per-stream cap
+    alone let it hold 48 x 256 KiB; the session's budget stops its reads at
+    --max-session-buffer-kb, counted and logged, and other sessions go on."""
+    mport = h.free_port()
+    server = procs.server(password=PASSWORD, args=["--max-session-buffer-kb", "1024", "--workers", "1",
+                                                   "--metrics-listen", "127.0.0.1:%d" % mport])
+    client = procs.client(server.port, password=PASSWORD)
+    h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(10,))
+    rss0 = h.rss_kib(server.pid)
+    with _NarrowHole() as hole, r.RawSession(server.port) as s:
+        streams = 48
+        s.handshake(PASSWORD, first=b"".join(
+            r.frame(r.SYN, sid) + r.frame(r.PSH, sid, h.encode_socks_addr(h.V4, hole.port))
+            for sid in range(1, streams + 1)))
+        time.sleep(0.3)
+        block = b"".join(r.frame(r.PSH, sid, b"\0" * 16000) for sid in range(1, streams + 1))
+        # the kernel takes ~1.5 MB per target socket first (Linux autotuning); then the server holds
+        sent = _send_for(s.sock, block, seconds=6, limit=200 << 20)
+        held = _metric(mport, "anytls_queued_to_targets_bytes")
+        grown_mb = (h.rss_kib(server.pid) - rss0) / 1024.0
+        procs.note("pushed %d KiB into %d non-reading targets: %d KiB held, RSS +%.1f MB",
+                   sent >> 10, streams, int(held) >> 10, grown_mb)
+
+        assert held <= (1024 + 256) * 1024, "%d bytes held for targets, budget 1 MiB" % held
+        assert _metric(mport, "anytls_buffer_budget_pauses_total") >= 1
+        h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(100, 5000))
+    if not h.sanitized():   # ASan's quarantine keeps freed frames resident
+        assert grown_mb < 8, "RSS grew %.1f MB" % grown_mb
+    assert "session (--max-session-buffer-kb) buffer budget reached" in server.log()
