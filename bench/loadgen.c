@@ -37,7 +37,7 @@
  * JSON object (--json); progress once a second on stderr.
  *
  * Build alone: cc -std=gnu11 -O2 -D_GNU_SOURCE -Icore bench/loadgen.c core/frame.c
- *              core/padding.c -o build/bench/loadgen -lssl -lcrypto -lm
+ *              core/padding.c core/padwriter.c -o build/bench/loadgen -lssl -lcrypto -lm
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,6 +68,7 @@
 #include "frame.h"
 #include "hist.h"
 #include "padding.h"
+#include "padwriter.h"
 
 /* ------------------------------------------------------------------ options */
 
@@ -845,34 +846,21 @@ static int at_flush(int32_t k)
     return 0;
 }
 
+/* padwriter's output: every piece goes out as its own TLS record. */
+static int at_padw_out(void *arg, const uint8_t *p, size_t n, int record)
+{
+    (void)record;
+    return at_record((int32_t)(intptr_t)arg, p, n);
+}
+
 /* One logical client write: padded into records while the packet count is
- * below the scheme's stop (the same cut as core/client.c). */
+ * below the scheme's stop (core/padwriter.c, as anytls-client). */
 static int at_write(int32_t k, const uint8_t *p, size_t n)
 {
     sess_t *x = &AT.ss[k];
-    padding_scheme_t *sc = AT.scheme;
-    if (x->padding_done || ++x->pkt >= sc->stop) {
-        x->padding_done = 1;
-        return at_record(k, p, n);
-    }
-    padding_plan_t plan;
-    padding_plan(sc, x->pkt, n, &plan, NULL, NULL);
-    static uint8_t rec[65536 + 2 * FRAME_HDR + 65535];
-    for (int r = 0; r < plan.nrec; r++) {
-        uint32_t take = plan.rec[r].take;
-        int32_t wd = plan.rec[r].waste > FRAME_MAX_DATA ? FRAME_MAX_DATA : plan.rec[r].waste;
-        size_t waste = wd >= 0 ? (size_t)wd + FRAME_HDR : 0;
-        if (take > 65536) return -1;
-        memcpy(rec, p, take);
-        if (waste) {
-            frame_put_hdr(rec + take, CMD_WASTE, 0, (uint16_t)(waste - FRAME_HDR));
-            memset(rec + take + FRAME_HDR, 0, waste - FRAME_HDR);
-        }
-        if (at_record(k, rec, take + waste) < 0) return -1;
-        p += take;
-        n -= take;
-    }
-    return plan.rest ? at_record(k, p, plan.rest) : 0;
+    if (x->padding_done) return at_record(k, p, n);
+    if (++x->pkt >= AT.scheme->stop) x->padding_done = 1;
+    return padw_write(AT.scheme, x->pkt, p, n, at_padw_out, (void *)(intptr_t)k, NULL, NULL) < 0 ? -1 : 0;
 }
 
 static int at_ctl(int32_t k, uint8_t cmd, uint32_t sid)
@@ -895,11 +883,7 @@ static int at_send_open(int32_t k, int32_t i)
     size_t n = 0;
     if (!x->settings_sent) {
         x->settings_sent = 1;
-        char st[160];
-        int sl = snprintf(st, sizeof st, "v=2\nclient=anytls/0.0.13\npadding-md5=%s", AT.scheme->md5);
-        frame_put_hdr(b, CMD_SETTINGS, 0, (uint16_t)sl);
-        memcpy(b + FRAME_HDR, st, (size_t)sl);
-        n = FRAME_HDR + (size_t)sl;
+        n = padw_put_settings(b, AT.scheme);
     }
     frame_put_hdr(b + n, CMD_SYN, s->sid, 0);
     n += FRAME_HDR;
