@@ -55,7 +55,7 @@ $(BUILD)/anytls-%: core/%_main.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIB) $(LDLIBS)
 $(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests $< -o $@ $(LDFLAGS) $(LIB) $(LDLIBS) -lcmocka
-$(BUILD)/bench/%: bench/%.c $(LIB) | $(BUILD)/bench
+$(BUILD)/bench/%: bench/%.c $(LIB) $(wildcard bench/*.h) | $(BUILD)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIB) $(LDLIBS)
 $(BUILD)/bench/%: bench/%.cc $(LIB) | $(BUILD)/bench
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $< -o $@ $(LDFLAGS) $(LIB) $(LDLIBS) -lbenchmark

@@ -47,7 +47,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +64,8 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#define BENCH_PROG "loadgen"
+#include "bench_util.h"
 #include "frame.h"
 #include "hist.h"
 #include "padding.h"
@@ -113,25 +114,6 @@ static struct {
 
 /* ------------------------------------------------------------------ utils */
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("loadgen: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(2);
-}
-
-static inline uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* xoshiro256** seeded by splitmix64 */
 static uint64_t rng_s[4];
 static uint64_t splitmix(uint64_t *x)
@@ -150,17 +132,6 @@ static inline uint64_t rng_next(void)
     return r;
 }
 static inline double rng_u01(void) { return (double)(rng_next() >> 11) * 0x1.0p-53; } /* [0,1) */
-
-static int is_allowed(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET) {
-        uint32_t a = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
-        return (a >> 24) == 127 || (a & 0xfffe0000u) == 0xc6120000u; /* 127/8, 198.18/15 */
-    }
-    if (ss->ss_family == AF_INET6)
-        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
-    return 0;
-}
 
 static int parse_hostport(const char *arg, target_t *t)
 {
@@ -194,8 +165,8 @@ static int parse_hostport(const char *arg, target_t *t)
         return -1;
     }
     snprintf(t->text, sizeof t->text, "%s", arg);
-    if (!is_allowed(&t->ss))
-        die("refusing %s: only 127/8, ::1 and 198.18.0.0/15 are allowed", arg);
+    if (!bench_addr_allowed(&t->ss))
+        bench_die("refusing %s: only 127/8, ::1 and 198.18.0.0/15 are allowed", arg);
     return 0;
 }
 
@@ -205,7 +176,7 @@ static void add_target(const target_t *t)
     if (O.ntargets == capn) {
         capn = capn ? capn * 2 : 64;
         O.targets = realloc(O.targets, (size_t)capn * sizeof *O.targets);
-        if (!O.targets) die("out of memory");
+        if (!O.targets) bench_die("out of memory");
     }
     O.targets[O.ntargets++] = *t;
 }
@@ -216,17 +187,17 @@ static void add_target_range(const char *arg)
     char buf[128];
     snprintf(buf, sizeof buf, "%s", arg);
     char *colon = strrchr(buf, ':');
-    if (!colon) die("--target-range wants A-B:PORT, got '%s'", arg);
+    if (!colon) bench_die("--target-range wants A-B:PORT, got '%s'", arg);
     *colon = 0;
     const char *port = colon + 1;
     char *dash = strchr(buf, '-');
     if (dash) *dash = 0;
     struct in_addr a, b;
-    if (inet_pton(AF_INET, buf, &a) != 1) die("bad address in '%s'", arg);
+    if (inet_pton(AF_INET, buf, &a) != 1) bench_die("bad address in '%s'", arg);
     b = a;
-    if (dash && inet_pton(AF_INET, dash + 1, &b) != 1) die("bad address in '%s'", arg);
+    if (dash && inet_pton(AF_INET, dash + 1, &b) != 1) bench_die("bad address in '%s'", arg);
     uint32_t lo = ntohl(a.s_addr), hi = ntohl(b.s_addr);
-    if (hi < lo || hi - lo > 65535) die("bad range '%s'", arg);
+    if (hi < lo || hi - lo > 65535) bench_die("bad range '%s'", arg);
     for (uint32_t x = lo; x <= hi; x++) {
         char s[64];
         struct in_addr ia = {htonl(x)};
@@ -234,7 +205,7 @@ static void add_target_range(const char *arg)
         inet_ntop(AF_INET, &ia, ip, sizeof ip);
         snprintf(s, sizeof s, "%s:%s", ip, port);
         target_t t;
-        if (parse_hostport(s, &t) < 0) die("bad target '%s'", s);
+        if (parse_hostport(s, &t) < 0) bench_die("bad target '%s'", s);
         add_target(&t);
     }
 }
@@ -242,7 +213,7 @@ static void add_target_range(const char *arg)
 static void load_targets(const char *path)
 {
     FILE *f = fopen(path, "r");
-    if (!f) die("%s: %s", path, strerror(errno));
+    if (!f) bench_die("%s: %s", path, strerror(errno));
     char line[256];
     int ln = 0;
     while (fgets(line, sizeof line, f)) {
@@ -253,7 +224,7 @@ static void load_targets(const char *path)
         if (end == p) continue;
         *end = 0;
         target_t t;
-        if (parse_hostport(p, &t) < 0) die("%s:%d: bad target '%s' (want ip:port)", path, ln, p);
+        if (parse_hostport(p, &t) < 0) bench_die("%s:%d: bad target '%s' (want ip:port)", path, ln, p);
         add_target(&t);
     }
     fclose(f);
@@ -265,7 +236,7 @@ static double *zipf_cdf;
 static void zipf_init(void)
 {
     zipf_cdf = malloc((size_t)O.ntargets * sizeof *zipf_cdf);
-    if (!zipf_cdf) die("out of memory");
+    if (!zipf_cdf) bench_die("out of memory");
     double s = 0;
     for (int i = 0; i < O.ntargets; i++) {
         s += 1.0 / pow((double)(i + 1), O.zipf);
@@ -384,7 +355,7 @@ static void count_err(int kind, int measured)
 static void stream_fail(int32_t i, int kind)
 {
     count_err(kind, S[i].measured);
-    t_last_done = now_ns();
+    t_last_done = bench_now_ns();
     stream_free(i);
 }
 
@@ -660,25 +631,25 @@ static void at_init(const char *pass)
 {
     unsigned int hl = 0;
     if (!EVP_Digest(pass, strlen(pass), AT.pass_hash, &hl, EVP_sha256(), NULL) || hl != 32)
-        die("sha256 failed");
+        bench_die("sha256 failed");
     AT.ctx = SSL_CTX_new(TLS_client_method());
-    if (!AT.ctx) die("SSL_CTX_new failed");
+    if (!AT.ctx) bench_die("SSL_CTX_new failed");
     SSL_CTX_set_min_proto_version(AT.ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(AT.ctx, SSL_VERIFY_NONE, NULL);     /* as the reference client */
     SSL_CTX_set_mode(AT.ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(AT.ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(AT.ctx, at_new_session_cb);
     AT.scheme = padding_default();
-    if (!AT.scheme) die("padding_default failed");
+    if (!AT.scheme) bench_die("padding_default failed");
     int nss = AT.nmux ? AT.nmux : O.cap;
     AT.ss = calloc((size_t)nss, sizeof *AT.ss);
-    if (!AT.ss) die("out of memory");
+    if (!AT.ss) bench_die("out of memory");
     for (int32_t i = nss - 1; i >= 0; i--) {
         AT.ss[i].fd = -1;
         AT.ss[i].cur = -1;
         if (AT.nmux) {
             AT.ss[i].slot = malloc(MUX_SLOTS * sizeof(int32_t));
-            if (!AT.ss[i].slot) die("out of memory");
+            if (!AT.ss[i].slot) bench_die("out of memory");
             for (int j = 0; j < MUX_SLOTS; j++) AT.ss[i].slot[j] = -1;
         }
         AT.ss[i].inext = AT.free_head;
@@ -896,7 +867,7 @@ static int at_send_open(int32_t k, int32_t i)
     size_t rl = put_request(b + FRAME_HDR);
     frame_put_hdr(b, CMD_PSH, s->sid, (uint16_t)rl);
     if (at_write(k, b, FRAME_HDR + rl) < 0) return -1;
-    s->t_socks = now_ns();   /* the TLS work before this took time */
+    s->t_socks = bench_now_ns();   /* the TLS work before this took time */
     s->st = ST_RESPONSE;
     if (!O.resp_size) { s->t_first = s->t_socks; at_stream_done(k, i, s->t_first); }
     return 0;
@@ -923,7 +894,7 @@ static int at_on_frame(void *arg, const frame_hdr_t *h, const uint8_t *data, siz
     case CMD_PSH:
         if (i >= 0 && n) {
             stream_t *s = &S[i];
-            uint64_t t = now_ns();
+            uint64_t t = bench_now_ns();
             if (!s->resp_got) s->t_first = t;
             s->resp_got += n;
             if (s->resp_got >= O.resp_size && last) at_stream_done(k, i, t);
@@ -1133,10 +1104,10 @@ static void at_hold_idle(void)
     int n = 0, nss = AT.nmux ? AT.nmux : O.cap;
     for (int k = 0; k < nss; k++) n += AT.ss[k].state == SS_RUN;
     fprintf(stderr, "loadgen: holding %d idle sessions for %.0f s\n", n, AT.hold_idle);
-    uint64_t end = now_ns() + (uint64_t)(AT.hold_idle * 1e9);
+    uint64_t end = bench_now_ns() + (uint64_t)(AT.hold_idle * 1e9);
     struct epoll_event evs[64];
     while (!g_interrupted) {
-        uint64_t t = now_ns();
+        uint64_t t = bench_now_ns();
         if (t >= end) break;
         uint64_t d = end - t < 100000000ull ? end - t : 100000000ull;
         struct timespec to = {0, (long)d};
@@ -1145,7 +1116,7 @@ static void at_hold_idle(void)
             uint64_t u = evs[j].data.u64;
             uint32_t idx = (uint32_t)u, gen = (uint32_t)(u >> 32) & 0x7fffffffu;
             if ((u & SESS_TAG) && AT.ss[idx].state != SS_FREE && (AT.ss[idx].gen & 0x7fffffffu) == gen)
-                at_event((int32_t)idx, evs[j].events, now_ns());
+                at_event((int32_t)idx, evs[j].events, bench_now_ns());
         }
     }
 }
@@ -1158,9 +1129,9 @@ static void at_parse(const char *arg, const char *pass_opt, const char **pass_ou
     *pass_out = pass_opt;
     if (!strncmp(arg, "anytls://", 9)) {
         const char *at = strrchr(arg + 9, '@');
-        if (!at) die("--anytls URI needs PASSWORD@HOST:PORT");
+        if (!at) bench_die("--anytls URI needs PASSWORD@HOST:PORT");
         size_t pl = (size_t)(at - (arg + 9));
-        if (pl >= sizeof pw) die("password too long");
+        if (pl >= sizeof pw) bench_die("password too long");
         memcpy(pw, arg + 9, pl);
         pw[pl] = 0;
         *pass_out = pw;
@@ -1169,8 +1140,8 @@ static void at_parse(const char *arg, const char *pass_opt, const char **pass_ou
     char hbuf[128];
     snprintf(hbuf, sizeof hbuf, "%s", hp);
     hbuf[strcspn(hbuf, "/?#")] = 0;
-    if (parse_hostport(hbuf, &AT.server) < 0) die("bad --anytls server '%s'", hp);
-    if (!*pass_out) die("--anytls needs a password (URI or --password)");
+    if (parse_hostport(hbuf, &AT.server) < 0) bench_die("bad --anytls server '%s'", hp);
+    if (!*pass_out) bench_die("--anytls needs a password (URI or --password)");
 }
 
 /* Starts a stream intended at t_int. Returns 0, or -1 if it failed at once. */
@@ -1367,17 +1338,17 @@ static void fork_shards(void)
     int np = O.procs;
     g_shards = mmap(NULL, (size_t)np * sizeof(shard_t), PROT_READ | PROT_WRITE,
                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (g_shards == MAP_FAILED) die("mmap: %s", strerror(errno));
-    g_t_begin_fixed = now_ns() + 50000000ull;   /* everyone starts together */
+    if (g_shards == MAP_FAILED) bench_die("mmap: %s", strerror(errno));
+    g_t_begin_fixed = bench_now_ns() + 50000000ull;   /* everyone starts together */
     pid_t *pids = calloc((size_t)np, sizeof *pids);
-    if (!pids) die("out of memory");
+    if (!pids) bench_die("out of memory");
     int cap = O.cap, closed = O.closed, nmux = AT.nmux;
     uint64_t maxs = O.max_streams;
     fflush(stdout);
     fflush(stderr);
     for (int i = 0; i < np; i++) {
         pid_t p = fork();
-        if (p < 0) die("fork: %s", strerror(errno));
+        if (p < 0) bench_die("fork: %s", strerror(errno));
         if (p == 0) {
             g_shard = i;
             O.cap = cap / np > 0 ? cap / np : 1;
@@ -1410,11 +1381,11 @@ static void fork_shards(void)
         if (p > 0) {
             for (int i = 0; i < np; i++) if (pids[i] == p) pids[i] = 0;
             if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                die("a worker process failed (status %#x)", st);
+                bench_die("a worker process failed (status %#x)", st);
             left--;
             continue;
         }
-        uint64_t t = now_ns();
+        uint64_t t = bench_now_ns();
         if (!O.quiet && t >= t_prog) {
             uint64_t a = 0, o = 0, e = 0;
             int lv = 0;
@@ -1439,7 +1410,7 @@ static void fork_shards(void)
     t_last_done = 0;
     for (int i = 0; i < np; i++) {
         shard_t *x = &g_shards[i];
-        if (!x->finished) die("worker %d left no result", i);
+        if (!x->finished) bench_die("worker %d left no result", i);
         n_arrivals += x->n_arrivals; n_ok += x->n_ok; n_ok_meas += x->n_ok_meas;
         for (int k = 0; k < E_NKINDS; k++) { n_err[k] += x->n_err[k]; n_err_meas[k] += x->n_err_meas[k]; }
         socks_rep_bad += x->socks_rep_bad;
@@ -1462,7 +1433,7 @@ static void fork_shards(void)
         fprintf(stderr, "loadgen: WARNING: behind schedule (start lag p99 %.1f ms, cpu %.0f%% of one "
                         "core summed over %d procs): the load generator or its CPU share is a "
                         "bottleneck\n", (double)lag99 / 1e6,
-                100.0 * (double)cpu / (double)(now_ns() - t_begin), np);
+                100.0 * (double)cpu / (double)(bench_now_ns() - t_begin), np);
     report(cpu);
     exit(0);
 }
@@ -1522,7 +1493,7 @@ int main(int argc, char **argv)
         case O_TRANGE: add_target_range(optarg); break;
         case O_ZIPF: O.zipf = atof(optarg); break;
         case O_SOCKS:
-            if (parse_hostport(optarg, &O.proxy) < 0) die("bad --socks '%s'", optarg);
+            if (parse_hostport(optarg, &O.proxy) < 0) bench_die("bad --socks '%s'", optarg);
             have_socks = 1;
             break;
         case O_DIRECT: O.proto = PROTO_DIRECT; break;
@@ -1530,7 +1501,7 @@ int main(int argc, char **argv)
         case O_PASS: pass_opt = optarg; break;
         case O_ATNEW: AT.new_session = 1; break;
         case O_PROCS: O.procs = atoi(optarg); break;
-        case O_ATSESS: AT.nmux = atoi(optarg); if (AT.nmux < 1) die("--anytls-sessions must be >= 1"); break;
+        case O_ATSESS: AT.nmux = atoi(optarg); if (AT.nmux < 1) bench_die("--anytls-sessions must be >= 1"); break;
         case O_HOLD: AT.hold_idle = atof(optarg); break;
         case O_RESP: O.resp_size = strtoull(optarg, NULL, 10); break;
         case O_REQ: O.req_size = atoi(optarg); break;
@@ -1552,21 +1523,21 @@ int main(int argc, char **argv)
     const char *anytls_pass = NULL;
     if (O.proto == PROTO_ANYTLS) at_parse(anytls_arg, pass_opt, &anytls_pass);
     if ((AT.nmux || AT.hold_idle) && O.proto != PROTO_ANYTLS)
-        die("--anytls-sessions and --hold-idle need --anytls");
-    if (AT.nmux && AT.new_session) die("--anytls-sessions and --anytls-new-session exclude each other");
-    if (AT.hold_idle < 0 || AT.hold_idle > 3600) die("--hold-idle must be in [0, 3600]");
-    if (AT.nmux && O.procs > AT.nmux) die("--anytls-sessions must be >= --procs");
-    if (!O.ntargets) die("no targets: use --target-range A-B:PORT or --targets FILE");
-    if (O.proto == PROTO_SOCKS5 && !have_socks) die("need --socks HOST:PORT (or --direct)");
-    if (O.closed < 0 || (O.closed && have_rate)) die("use either --rate or --closed-loop");
-    if (!O.closed && !(O.rate > 0)) die("--rate must be > 0");
-    if (!(O.duration > 0) || O.duration > 86400) die("--duration must be in (0, 86400]");
-    if (O.timeout <= 0) die("--timeout must be > 0");
+        bench_die("--anytls-sessions and --hold-idle need --anytls");
+    if (AT.nmux && AT.new_session) bench_die("--anytls-sessions and --anytls-new-session exclude each other");
+    if (AT.hold_idle < 0 || AT.hold_idle > 3600) bench_die("--hold-idle must be in [0, 3600]");
+    if (AT.nmux && O.procs > AT.nmux) bench_die("--anytls-sessions must be >= --procs");
+    if (!O.ntargets) bench_die("no targets: use --target-range A-B:PORT or --targets FILE");
+    if (O.proto == PROTO_SOCKS5 && !have_socks) bench_die("need --socks HOST:PORT (or --direct)");
+    if (O.closed < 0 || (O.closed && have_rate)) bench_die("use either --rate or --closed-loop");
+    if (!O.closed && !(O.rate > 0)) bench_die("--rate must be > 0");
+    if (!(O.duration > 0) || O.duration > 86400) bench_die("--duration must be in (0, 86400]");
+    if (O.timeout <= 0) bench_die("--timeout must be > 0");
     if (O.drain < 0) O.drain = O.timeout;
-    if (O.resp_size > (1ull << 40)) die("--response-size too large");
-    if (O.req_size > 256) die("--request-size at most 256");
+    if (O.resp_size > (1ull << 40)) bench_die("--response-size too large");
+    if (O.req_size > 256) bench_die("--request-size at most 256");
     if (O.label && O.label[strcspn(O.label, "\",\\\n")])
-        die("--label must not contain quotes, commas, backslashes or newlines");
+        bench_die("--label must not contain quotes, commas, backslashes or newlines");
 
     /* file descriptors bound the in-flight streams */
     struct rlimit rl;
@@ -1579,15 +1550,15 @@ int main(int argc, char **argv)
             O.cap = (int)maxcap;
         }
     }
-    if (O.closed > O.cap) die("--closed-loop %d exceeds the concurrency cap %d", O.closed, O.cap);
-    if (O.cap < 1) die("--concurrency-cap must be >= 1");
+    if (O.closed > O.cap) bench_die("--closed-loop %d exceeds the concurrency cap %d", O.closed, O.cap);
+    if (O.cap < 1) bench_die("--concurrency-cap must be >= 1");
 
-    if (O.procs < 1 || O.procs > 64) die("--procs must be 1..64");
-    if (O.procs > 1 && O.closed && O.closed < O.procs) die("--closed-loop must be >= --procs");
+    if (O.procs < 1 || O.procs > 64) bench_die("--procs must be 1..64");
+    if (O.procs > 1 && O.closed && O.closed < O.procs) bench_die("--closed-loop must be >= --procs");
     hist_t **hs[] = {&H_conn, &H_socks, &H_open, &H_total, &H_lag, &H_iv_open};
     for (size_t k = 0; k < 6; k++) {
         *hs[k] = malloc(sizeof(hist_t));
-        if (!*hs[k]) die("out of memory");
+        if (!*hs[k]) bench_die("out of memory");
         hist_init(*hs[k]);
     }
     zipf_init();
@@ -1603,20 +1574,20 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     S = calloc((size_t)O.cap, sizeof *S);
-    if (!S) die("out of memory");
+    if (!S) bench_die("out of memory");
     for (int32_t i = O.cap - 1; i >= 0; i--) { S[i].fd = -1; S[i].next = free_head; free_head = i; }
     ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0) die("epoll_create1: %s", strerror(errno));
+    if (ep < 0) bench_die("epoll_create1: %s", strerror(errno));
 
     if (g_t_begin_fixed) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         if (t0 < g_t_begin_fixed) {
             struct timespec d = {0, (long)(g_t_begin_fixed - t0)};
             nanosleep(&d, NULL);
         }
         t_begin = g_t_begin_fixed;
     } else {
-        t_begin = now_ns();
+        t_begin = bench_now_ns();
     }
     cpu_begin = cpu_ns();
     t_meas = t_begin + (uint64_t)(O.warmup * 1e9);
@@ -1629,7 +1600,7 @@ int main(int argc, char **argv)
     struct epoll_event evs[512];
 
     for (;;) {
-        uint64_t t = now_ns();
+        uint64_t t = bench_now_ns();
         /* arrivals */
         if (arriving) {
             if (O.closed) {
@@ -1638,7 +1609,7 @@ int main(int argc, char **argv)
                 for (int b = 0; b < 256 && live < O.closed && t < t_stop && !g_interrupted &&
                                 (!O.max_streams || n_arrivals < O.max_streams); b++) {
                     stream_start(t, t);
-                    t = now_ns();
+                    t = bench_now_ns();
                 }
             } else {
                 int batch = 0;
@@ -1647,10 +1618,10 @@ int main(int argc, char **argv)
                     stream_start(t_next, t);
                     t_next += (uint64_t)(-log(1.0 - rng_u01()) * mean_gap_ns);
                     batch++;
-                    if ((batch & 15) == 0) t = now_ns();
+                    if ((batch & 15) == 0) t = bench_now_ns();
                 }
             }
-            t = now_ns();
+            t = bench_now_ns();
             if (t >= t_stop || g_interrupted || (O.max_streams && n_arrivals >= O.max_streams) ||
                 (!O.closed && t_next >= t_stop)) {
                 arriving = 0;
@@ -1671,13 +1642,13 @@ int main(int argc, char **argv)
         }
         struct timespec to = {wait_ns / 1000000000, wait_ns % 1000000000};
         int n = epoll_pwait2(ep, evs, 512, &to, NULL);
-        if (n < 0 && errno != EINTR) die("epoll_pwait2: %s", strerror(errno));
-        t = now_ns();
+        if (n < 0 && errno != EINTR) bench_die("epoll_pwait2: %s", strerror(errno));
+        t = bench_now_ns();
         for (int k = 0; k < n; k++) {
             uint64_t u = evs[k].data.u64;
             uint32_t idx = (uint32_t)u;
             uint32_t gen = (uint32_t)(u >> 32) & 0x7fffffffu;
-            if (k) t = now_ns();   /* each event timed when handled, not per batch */
+            if (k) t = bench_now_ns();   /* each event timed when handled, not per batch */
             if (u & SESS_TAG) {
                 if (AT.ss[idx].state != SS_FREE && (AT.ss[idx].gen & 0x7fffffffu) == gen)
                     at_event((int32_t)idx, evs[k].events, t);
@@ -1721,7 +1692,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "loadgen: WARNING: behind schedule (start lag p99 %.1f ms, cpu %.0f%%): "
                         "at this rate the load generator or its CPU share is a bottleneck\n",
                 (double)lag99 / 1e6, 100.0 * (double)(cpu_ns() - cpu_begin) /
-                                         (double)(now_ns() - t_begin));
+                                         (double)(bench_now_ns() - t_begin));
     report(cpu_ns() - cpu_begin);
     return 0;
 }
