@@ -379,62 +379,61 @@ static void assert_waste(const uint8_t *p, uint16_t len)
         assert_int_equal(p[FRAME_HDR + i], 0);
 }
 
-/* Records and Waste sizes for the default scheme's packet 2 (400-500, c,
- * 500-1000, c, ...) with the low end drawn: 400 | 500 | 100 + Waste(393). */
+/* Writes n bytes of `in` as packet pkt of s (low end of every range drawn)
+ * into a fresh sink, and checks the pieces' lengths; each is a record, or
+ * each plain (record = 0). Returns the sink (the caller frees it). */
+static sink_t *write_expect(const padding_scheme_t *s, uint32_t pkt, const uint8_t *in, size_t n,
+                            const size_t *lens, int nlens, int record)
+{
+    fixed_rng_t r = { .value = 0 };
+    sink_t *k = sink_new(80000);
+    assert_int_equal(padw_write(s, pkt, in, n, sink_out, k, fixed, &r), 0);
+    assert_int_equal(k->n, nlens);
+    for (int i = 0; i < nlens; i++) {
+        assert_int_equal(k->len[i], lens[i]);
+        assert_int_equal(k->record[i], record);
+    }
+    return k;
+}
+
+/* Records and Waste frame sizes, and where each payload byte goes. */
 static void test_padw_records(void **state)
 {
     (void)state;
     padding_scheme_t *s = padding_default();
-    fixed_rng_t r = { .value = 0 };
     uint8_t in[1000];
     for (size_t i = 0; i < sizeof(in); i++)
         in[i] = (uint8_t)(i * 13 + 1);
-    sink_t *k = sink_new(4096);
 
-    assert_int_equal(padw_write(s, 2, in, sizeof(in), sink_out, k, fixed, &r), 0);
-    assert_int_equal(k->n, 3);
-    assert_int_equal(k->len[0], 400);
-    assert_int_equal(k->len[1], 500);
-    assert_int_equal(k->len[2], 500);
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(k->record[i], 1);
-    assert_memory_equal(k->buf, in, 1000);             /* the payload, in order */
+    /* Packet 2 (400-500, c, 500-1000, c, ...), 1000 bytes: 400 | 500 | the
+     * last 100 + Waste(393) to make up 500; the "c" after it ends the write. */
+    sink_t *k = write_expect(s, 2, in, 1000, (size_t[]){ 400, 500, 500 }, 3, 1);
+    assert_memory_equal(k->buf, in, 1000);
     assert_waste(k->buf + 1000, 500 - 100 - 7);
     sink_free(k);
 
     /* Packet 3 (9-9, 500-1000), 5 bytes: the first record has no room for a
      * Waste header (9 - 5 < 7); the second is a Waste frame alone, 500 bytes. */
-    k = sink_new(4096);
-    assert_int_equal(padw_write(s, 3, in, 5, sink_out, k, fixed, &r), 0);
-    assert_int_equal(k->n, 2);
-    assert_int_equal(k->len[0], 5);
-    assert_int_equal(k->len[1], FRAME_HDR + 500);
+    k = write_expect(s, 3, in, 5, (size_t[]){ 5, FRAME_HDR + 500 }, 2, 1);
+    assert_memory_equal(k->buf, in, 5);
     assert_waste(k->buf + 5, 500);
     sink_free(k);
 
     /* At stop and past it: one plain piece (no record boundary asked). */
-    k = sink_new(4096);
-    assert_int_equal(padw_write(s, s->stop, in, 77, sink_out, k, fixed, &r), 0);
-    assert_int_equal(k->n, 1);
-    assert_int_equal(k->len[0], 77);
-    assert_int_equal(k->record[0], 0);
+    k = write_expect(s, s->stop, in, 77, (size_t[]){ 77 }, 1, 0);
     assert_memory_equal(k->buf, in, 77);
     sink_free(k);
     padding_free(s);
 
     /* Payload beyond the line's sizes goes out unpadded, as one more record. */
     s = parse("stop=3\n1=10-10");
-    k = sink_new(4096);
-    assert_int_equal(padw_write(s, 1, in, 25, sink_out, k, fixed, &r), 0);
-    assert_int_equal(k->n, 2);
-    assert_int_equal(k->len[0], 10);
-    assert_int_equal(k->len[1], 15);
-    assert_int_equal(k->record[1], 1);
+    k = write_expect(s, 1, in, 25, (size_t[]){ 10, 15 }, 2, 1);
     assert_memory_equal(k->buf, in, 25);
     sink_free(k);
 
     /* A failing output stops the write. */
-    k = sink_new(4096);
+    fixed_rng_t r = { .value = 0 };
+    k = sink_new(64);
     k->fail_at = 0;
     assert_int_equal(padw_write(s, 1, in, 25, sink_out, k, fixed, &r), -1);
     assert_int_equal(k->n, 0);
@@ -444,10 +443,8 @@ static void test_padw_records(void **state)
     /* More padding than one frame holds: the Waste frame is capped at 65535
      * (a record too big for the stack buffer). */
     s = parse("stop=2\n1=70000-70000");
-    k = sink_new(80000);
-    assert_int_equal(padw_write(s, 1, in, 10, sink_out, k, fixed, &r), 0);
-    assert_int_equal(k->n, 1);
-    assert_int_equal(k->len[0], 10 + FRAME_HDR + FRAME_MAX_DATA);
+    k = write_expect(s, 1, in, 10, (size_t[]){ 10 + FRAME_HDR + FRAME_MAX_DATA }, 1, 1);
+    assert_memory_equal(k->buf, in, 10);
     assert_waste(k->buf + 10, FRAME_MAX_DATA);
     sink_free(k);
     padding_free(s);
