@@ -4,11 +4,15 @@
  *   bench_now_ns         CLOCK_MONOTONIC in ns
  *   bench_addr_allowed   the only addresses a bench tool may talk to: 127/8,
  *                        ::1 and the namespace test range 198.18.0.0/15
+ *   bench_block_signals  block the signals a tool handles itself (USR1, INT,
+ *                        TERM, HUP), to take them at a point of its choosing
  * Define BENCH_PROG (the tool's name, a string literal) before including. */
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -49,6 +53,18 @@ static inline int bench_addr_allowed(const struct sockaddr_storage *ss)
     if (ss->ss_family == AF_INET6)
         return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
     return 0;
+}
+
+/* Blocks USR1, INT, TERM and HUP in the calling thread (threads it starts
+ * later inherit the mask); *set is left holding them (for sigtimedwait). */
+static inline void bench_block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
 #endif

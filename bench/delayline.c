@@ -216,12 +216,7 @@ int main(int argc, char **argv)
     /* signals stay blocked except inside ppoll, so none is lost between the
      * flag checks and the wait */
     sigset_t blk;
-    sigemptyset(&blk);
-    sigaddset(&blk, SIGUSR1);
-    sigaddset(&blk, SIGINT);
-    sigaddset(&blk, SIGTERM);
-    sigaddset(&blk, SIGHUP);
-    sigprocmask(SIG_BLOCK, &blk, NULL);
+    bench_block_signals(&blk);
 
     int fa = tun_open(a), fb = tun_open(b);
     dir_t ab = {.name = a, .in = fa, .out = fb, .delay = (uint64_t)(delay_us * 1000.0),

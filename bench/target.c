@@ -547,12 +547,7 @@ int main(int argc, char **argv)
 
     /* signals: handled synchronously by the main thread only */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    bench_block_signals(&set);
     signal(SIGPIPE, SIG_IGN);
 
     g_workers = calloc((size_t)g_threads, sizeof *g_workers);
