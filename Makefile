@@ -38,7 +38,10 @@ LIB := $(BUILD)/libanytls.a
 BINS := $(BUILD)/anytls-server $(BUILD)/anytls-client
 TEST_SRCS := $(wildcard tests/test_*.c)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
-BENCH_TOOLS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+# Every bench tool is built from its one bench/NAME.c, but for loadgen: from
+# the files in bench/loadgen/ (objects in $(BUILD)/bench/loadgen-objs/).
+LOADGEN_OBJS := $(patsubst bench/loadgen/%.c,$(BUILD)/bench/loadgen-objs/%.o,$(wildcard bench/loadgen/*.c))
+BENCH_TOOLS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c)) $(BUILD)/bench/loadgen
 BENCH_CXX := $(patsubst bench/%.cc,$(BUILD)/bench/%,$(wildcard bench/*.cc))
 
 .PHONY: all deps test unit asan tsan bench experiments figures paper clean tools reliability
@@ -47,7 +50,7 @@ tools: $(BENCH_TOOLS)
 
 $(BUILD)/%.o: %.c $(wildcard core/*.h pools/*.h) | $(BUILD)/core $(BUILD)/pools
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
-$(BUILD)/core $(BUILD)/pools $(BUILD)/tests $(BUILD)/bench:
+$(BUILD)/core $(BUILD)/pools $(BUILD)/tests $(BUILD)/bench $(BUILD)/bench/loadgen-objs:
 	mkdir -p $@
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -55,10 +58,14 @@ $(BUILD)/anytls-%: core/%_main.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIB) $(LDLIBS)
 $(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests $< -o $@ $(LDFLAGS) $(LIB) $(LDLIBS) -lcmocka
-$(BUILD)/bench/%: bench/%.c $(LIB) | $(BUILD)/bench
+$(BUILD)/bench/%: bench/%.c $(LIB) $(wildcard bench/*.h) | $(BUILD)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIB) $(LDLIBS)
 $(BUILD)/bench/%: bench/%.cc $(LIB) | $(BUILD)/bench
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $< -o $@ $(LDFLAGS) $(LIB) $(LDLIBS) -lbenchmark
+$(BUILD)/bench/loadgen-objs/%.o: bench/loadgen/%.c $(wildcard bench/*.h bench/loadgen/*.h core/*.h) | $(BUILD)/bench/loadgen-objs
+	$(CC) $(CPPFLAGS) -Ibench $(CFLAGS) -c $< -o $@
+$(BUILD)/bench/loadgen: $(LOADGEN_OBJS) $(LIB) | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LOADGEN_OBJS) -o $@ $(LDFLAGS) $(LIB) $(LDLIBS)
 
 deps:
 	@scripts/deps.sh

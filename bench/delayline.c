@@ -29,7 +29,6 @@
 #include <linux/if_tun.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,24 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("delayline: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(2);
-}
-
-static inline uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#define BENCH_PROG "delayline"
+#include "bench_util.h"
 
 typedef struct pkt {
     uint64_t due;
@@ -93,13 +76,13 @@ static void on_sig(int s) { if (s == SIGUSR1) g_usr1 = 1; else g_stop = 1; }
 static int tun_open(const char *name)
 {
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) die("open /dev/net/tun: %s", strerror(errno));
+    if (fd < 0) bench_die("open /dev/net/tun: %s", strerror(errno));
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-    if (strlen(name) >= IFNAMSIZ) die("device name '%s' too long (max %d)", name, IFNAMSIZ - 1);
+    if (strlen(name) >= IFNAMSIZ) bench_die("device name '%s' too long (max %d)", name, IFNAMSIZ - 1);
     strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0) die("TUNSETIFF %s: %s", name, strerror(errno));
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) bench_die("TUNSETIFF %s: %s", name, strerror(errno));
     return fd;
 }
 
@@ -120,7 +103,7 @@ static void drain_in(dir_t *d, uint64_t t)
         pkt_t *p = &d->ring[d->tail & d->mask];
         if (!p->buf) {
             p->buf = malloc(g_bufsz);
-            if (!p->buf) die("out of memory");
+            if (!p->buf) bench_die("out of memory");
             p->cap = g_bufsz;
         }
         ssize_t k = read(d->in, p->buf, p->cap);
@@ -206,8 +189,8 @@ int main(int argc, char **argv)
         case O_MTU: mtu = atol(optarg); break;
         case O_MAXQ: maxq = atol(optarg); break;
         case O_DROP:
-            if (ndrops == 8) die("at most 8 --drop-dst");
-            if (inet_pton(AF_INET, optarg, &drops[ndrops]) != 1) die("--drop-dst: bad IPv4 address '%s'", optarg);
+            if (ndrops == 8) bench_die("at most 8 --drop-dst");
+            if (inet_pton(AF_INET, optarg, &drops[ndrops]) != 1) bench_die("--drop-dst: bad IPv4 address '%s'", optarg);
             ndrops++;
             break;
         case O_HELP: usage(stdout); return 0;
@@ -216,9 +199,9 @@ int main(int argc, char **argv)
     }
     if (!a || !b || delay_us < 0 || optind < argc) { usage(stderr); return 2; }
     if (delay_ba_us < 0) delay_ba_us = delay_us;
-    if (delay_us > 60e6 || delay_ba_us > 60e6) die("delay above 60 s");
-    if (mtu < 576 || mtu > 65535) die("--mtu must be 576..65535");
-    if (maxq < 16 || maxq > (1 << 22)) die("--max-queue must be 16..4194304");
+    if (delay_us > 60e6 || delay_ba_us > 60e6) bench_die("delay above 60 s");
+    if (mtu < 576 || mtu > 65535) bench_die("--mtu must be 576..65535");
+    if (maxq < 16 || maxq > (1 << 22)) bench_die("--max-queue must be 16..4194304");
     uint32_t ring = 16;
     while (ring < (uint32_t)maxq) ring <<= 1;
     g_bufsz = (uint32_t)mtu + 1;   /* one spare byte detects a cut (too-big) packet */
@@ -233,12 +216,7 @@ int main(int argc, char **argv)
     /* signals stay blocked except inside ppoll, so none is lost between the
      * flag checks and the wait */
     sigset_t blk;
-    sigemptyset(&blk);
-    sigaddset(&blk, SIGUSR1);
-    sigaddset(&blk, SIGINT);
-    sigaddset(&blk, SIGTERM);
-    sigaddset(&blk, SIGHUP);
-    sigprocmask(SIG_BLOCK, &blk, NULL);
+    bench_block_signals(&blk);
 
     int fa = tun_open(a), fb = tun_open(b);
     dir_t ab = {.name = a, .in = fa, .out = fb, .delay = (uint64_t)(delay_us * 1000.0),
@@ -246,7 +224,7 @@ int main(int argc, char **argv)
     dir_t ba = {.name = b, .in = fb, .out = fa, .delay = (uint64_t)(delay_ba_us * 1000.0)};
     ab.ring = calloc(ring, sizeof(pkt_t));
     ba.ring = calloc(ring, sizeof(pkt_t));
-    if (!ab.ring || !ba.ring) die("out of memory");
+    if (!ab.ring || !ba.ring) bench_die("out of memory");
     ab.mask = ba.mask = ring - 1;
 
     printf("delayline: ready pid=%d a=%s b=%s delay_ab_us=%.1f delay_ba_us=%.1f mtu=%ld\n",
@@ -256,7 +234,7 @@ int main(int argc, char **argv)
     sigset_t none;
     sigemptyset(&none);
     while (!g_stop) {
-        uint64_t t = now_ns();
+        uint64_t t = bench_now_ns();
         uint64_t n1 = release(&ab, t), n2 = release(&ba, t);
         uint64_t next = n1 && n2 ? (n1 < n2 ? n1 : n2) : (n1 ? n1 : n2);
         struct timespec to, *top = NULL;
@@ -268,14 +246,14 @@ int main(int argc, char **argv)
         }
         struct pollfd pf[2] = {{fa, POLLIN, 0}, {fb, POLLIN, 0}};
         int n = ppoll(pf, 2, top, &none);
-        if (n < 0 && errno != EINTR) die("ppoll: %s", strerror(errno));
+        if (n < 0 && errno != EINTR) bench_die("ppoll: %s", strerror(errno));
         if (g_usr1) { g_usr1 = 0; stats(&ab, &ba, "usr1"); }
         if (n <= 0) continue;
-        t = now_ns();
+        t = bench_now_ns();
         if (pf[0].revents & POLLIN) drain_in(&ab, t);
         if (pf[1].revents & POLLIN) drain_in(&ba, t);
         if ((pf[0].revents | pf[1].revents) & (POLLERR | POLLNVAL))
-            die("device error (a=%#x b=%#x)", pf[0].revents, pf[1].revents);
+            bench_die("device error (a=%#x b=%#x)", pf[0].revents, pf[1].revents);
     }
     stats(&ab, &ba, "exit");
     return 0;

@@ -34,7 +34,6 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +43,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#define BENCH_PROG "target"
+#include "bench_util.h"
 
 #define MAX_LISTEN 4096
 #define RESP_CHUNK 65536
@@ -114,37 +116,10 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("target: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(2);
-}
-
 /* ---- address parsing ---- */
-static int addr_allowed(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET) {
-        uint32_t a = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
-        if ((a >> 24) == 127) return 1;
-        if ((a & 0xfffe0000u) == 0xc6120000u) return 1;      /* 198.18.0.0/15 */
-        return 0;
-    }
-    if (ss->ss_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-        return IN6_IS_ADDR_LOOPBACK(a);
-    }
-    return 0;
-}
-
 static void add_addr4(uint32_t host_order, uint16_t port)
 {
-    if (g_naddrs >= MAX_LISTEN) die("too many listen addresses (max %d)", MAX_LISTEN);
+    if (g_naddrs >= MAX_LISTEN) bench_die("too many listen addresses (max %d)", MAX_LISTEN);
     listen_addr_t *la = &g_addrs[g_naddrs++];
     memset(la, 0, sizeof *la);
     struct sockaddr_in *sin = (struct sockaddr_in *)&la->ss;
@@ -155,14 +130,14 @@ static void add_addr4(uint32_t host_order, uint16_t port)
     char b[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &sin->sin_addr, b, sizeof b);
     snprintf(la->text, sizeof la->text, "%s:%u", b, port);
-    if (!addr_allowed(&la->ss)) die("refusing %s: only 127/8, ::1 and 198.18.0.0/15", la->text);
+    if (!bench_addr_allowed(&la->ss)) bench_die("refusing %s: only 127/8, ::1 and 198.18.0.0/15", la->text);
 }
 
 static uint16_t parse_port(const char *s)
 {
     char *e;
     long p = strtol(s, &e, 10);
-    if (*e || p <= 0 || p > 65535) die("bad port '%s'", s);
+    if (*e || p <= 0 || p > 65535) bench_die("bad port '%s'", s);
     return (uint16_t)p;
 }
 
@@ -171,14 +146,14 @@ static void add_listen(const char *arg)
     char buf[128];
     snprintf(buf, sizeof buf, "%s", arg);
     char *colon = strrchr(buf, ':');
-    if (!colon) die("--listen wants ADDR:PORT, got '%s'", arg);
+    if (!colon) bench_die("--listen wants ADDR:PORT, got '%s'", arg);
     *colon = 0;
     uint16_t port = parse_port(colon + 1);
     char *host = buf;
     if (host[0] == '[') {
         host++;
         char *rb = strchr(host, ']');
-        if (!rb) die("bad address '%s'", arg);
+        if (!rb) bench_die("bad address '%s'", arg);
         *rb = 0;
     }
     struct in_addr a4;
@@ -186,7 +161,7 @@ static void add_listen(const char *arg)
     if (inet_pton(AF_INET, host, &a4) == 1) {
         add_addr4(ntohl(a4.s_addr), port);
     } else if (inet_pton(AF_INET6, host, &a6) == 1) {
-        if (g_naddrs >= MAX_LISTEN) die("too many listen addresses");
+        if (g_naddrs >= MAX_LISTEN) bench_die("too many listen addresses");
         listen_addr_t *la = &g_addrs[g_naddrs++];
         memset(la, 0, sizeof *la);
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&la->ss;
@@ -195,9 +170,9 @@ static void add_listen(const char *arg)
         s6->sin6_addr = a6;
         la->len = sizeof *s6;
         snprintf(la->text, sizeof la->text, "[%s]:%u", host, port);
-        if (!addr_allowed(&la->ss)) die("refusing %s: only 127/8, ::1 and 198.18.0.0/15", la->text);
+        if (!bench_addr_allowed(&la->ss)) bench_die("refusing %s: only 127/8, ::1 and 198.18.0.0/15", la->text);
     } else {
-        die("bad address '%s'", host);
+        bench_die("bad address '%s'", host);
     }
 }
 
@@ -209,15 +184,15 @@ static void add_range(const char *arg, uint16_t port)
     char *dash = strchr(buf, '-');
     struct in_addr a, b;
     if (dash) *dash = 0;
-    if (inet_pton(AF_INET, buf, &a) != 1) die("bad range start '%s'", buf);
+    if (inet_pton(AF_INET, buf, &a) != 1) bench_die("bad range start '%s'", buf);
     if (dash) {
-        if (inet_pton(AF_INET, dash + 1, &b) != 1) die("bad range end '%s'", dash + 1);
+        if (inet_pton(AF_INET, dash + 1, &b) != 1) bench_die("bad range end '%s'", dash + 1);
     } else {
         b = a;
     }
     uint32_t lo = ntohl(a.s_addr), hi = ntohl(b.s_addr);
-    if (hi < lo) die("range end before start in '%s'", arg);
-    if (hi - lo >= MAX_LISTEN) die("range '%s' too large", arg);
+    if (hi < lo) bench_die("range end before start in '%s'", arg);
+    if (hi - lo >= MAX_LISTEN) bench_die("range '%s' too large", arg);
     for (uint32_t x = lo; x <= hi; x++) add_addr4(x, port);
 }
 
@@ -474,14 +449,14 @@ static void *worker_main(void *arg)
 static int open_listener(const listen_addr_t *la)
 {
     int fd = socket(la->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) die("socket: %s", strerror(errno));
+    if (fd < 0) bench_die("socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (la->ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, (const struct sockaddr *)&la->ss, la->len) < 0)
-        die("bind %s: %s", la->text, strerror(errno));
-    if (listen(fd, g_backlog) < 0) die("listen %s: %s", la->text, strerror(errno));
+        bench_die("bind %s: %s", la->text, strerror(errno));
+    if (listen(fd, g_backlog) < 0) bench_die("listen %s: %s", la->text, strerror(errno));
     return fd;
 }
 
@@ -539,7 +514,7 @@ int main(int argc, char **argv)
         switch (o) {
         case O_LISTEN: add_listen(optarg); break;
         case O_ADDRS:
-            if (nranges >= 64) die("too many --addrs");
+            if (nranges >= 64) bench_die("too many --addrs");
             ranges[nranges++] = optarg;
             break;
         case O_PORT: port = parse_port(optarg); break;
@@ -557,11 +532,11 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) { usage(stderr); return 2; }
-    if (nranges && port < 0) die("--addrs needs --port");
+    if (nranges && port < 0) bench_die("--addrs needs --port");
     for (int i = 0; i < nranges; i++) add_range(ranges[i], (uint16_t)port);
     if (!g_naddrs) { usage(stderr); return 2; }
-    if (g_threads < 1 || g_threads > 64) die("--threads must be 1..64");
-    if (g_banner_len > UINT32_MAX) die("banner too long");
+    if (g_threads < 1 || g_threads > 64) bench_die("--threads must be 1..64");
+    if (g_banner_len > UINT32_MAX) bench_die("banner too long");
     memset(g_fill, 'x', sizeof g_fill);
 
     struct rlimit rl;
@@ -572,21 +547,16 @@ int main(int argc, char **argv)
 
     /* signals: handled synchronously by the main thread only */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    bench_block_signals(&set);
     signal(SIGPIPE, SIG_IGN);
 
     g_workers = calloc((size_t)g_threads, sizeof *g_workers);
-    if (!g_workers) die("out of memory");
+    if (!g_workers) bench_die("out of memory");
     for (int i = 0; i < g_threads; i++) {
         worker_t *w = &g_workers[i];
         w->id = i;
         w->ep = epoll_create1(EPOLL_CLOEXEC);
-        if (w->ep < 0) die("epoll_create1: %s", strerror(errno));
+        if (w->ep < 0) bench_die("epoll_create1: %s", strerror(errno));
         w->lru.next = w->lru.prev = &w->lru;
         w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
@@ -596,12 +566,12 @@ int main(int argc, char **argv)
             struct epoll_event e = {.events = EPOLLIN | (g_threads > 1 ? EPOLLEXCLUSIVE : 0),
                                     .data.u64 = LTAG | (uint64_t)fd};
             if (epoll_ctl(g_workers[i].ep, EPOLL_CTL_ADD, fd, &e) < 0)
-                die("epoll_ctl: %s", strerror(errno));
+                bench_die("epoll_ctl: %s", strerror(errno));
         }
     }
     for (int i = 0; i < g_threads; i++)
         if (pthread_create(&g_workers[i].th, NULL, worker_main, &g_workers[i]) != 0)
-            die("pthread_create failed");
+            bench_die("pthread_create failed");
     if (!g_quiet)
         fprintf(stderr, "target: ready pid=%d listeners=%d (%s%s) threads=%d response=%" PRIu64
                         " close_after=%d idle_close=%ds\n",

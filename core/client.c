@@ -11,6 +11,7 @@
 #include "log.h"
 #include "loop.h"
 #include "padding.h"
+#include "padwriter.h"
 #include "tconn.h"
 #include "tls.h"
 #include "uot.h"
@@ -159,37 +160,20 @@ static int cs_write_record(csess_t *s, const void *p, size_t n)
     return 0;
 }
 
+/* padwriter's output: a padded record, or plain bytes once padding is over. */
+static int cs_padw_out(void *arg, const uint8_t *p, size_t n, int record)
+{
+    return record ? cs_write_record(arg, p, n) : cs_write_raw(arg, p, n);
+}
+
 /* One logical write: counts as one packet for the padding scheme. */
 static int cs_write(csess_t *s, const uint8_t *p, size_t n)
 {
     if (s->padding_done) return cs_write_raw(s, p, n);
-    padding_scheme_t *sc = s->scheme->s;
-    uint32_t pkt = ++s->pkt;
-    if (pkt >= sc->stop) {
-        s->padding_done = 1;
-        return cs_write_raw(s, p, n);
-    }
-    padding_plan_t plan;
-    padding_plan(sc, pkt, n, &plan, NULL, NULL);
-    for (int i = 0; i < plan.nrec; i++) {
-        uint32_t take = plan.rec[i].take;
-        /* A scheme may ask for more padding than one frame holds: cap it. */
-        int32_t wd = plan.rec[i].waste > FRAME_MAX_DATA ? FRAME_MAX_DATA : plan.rec[i].waste;
-        size_t waste = wd >= 0 ? (size_t)wd + FRAME_HDR : 0;
-        uint8_t *rec = malloc(take + waste + 1);
-        if (!rec) { cs_close(s, "out of memory"); return -1; }
-        memcpy(rec, p, take);
-        if (waste) {
-            frame_put_hdr(rec + take, CMD_WASTE, 0, (uint16_t)(waste - FRAME_HDR));
-            memset(rec + take + FRAME_HDR, 0, waste - FRAME_HDR);
-        }
-        int r = cs_write_record(s, rec, take + waste);
-        free(rec);
-        if (r < 0) return -1;
-        p += take;
-        n -= take;
-    }
-    return plan.rest ? cs_write_record(s, p, plan.rest) : 0;
+    if (++s->pkt >= s->scheme->s->stop) s->padding_done = 1;
+    int r = padw_write(s->scheme->s, s->pkt, p, n, cs_padw_out, s, NULL, NULL);
+    if (r == PADW_ENOMEM) cs_close(s, "out of memory");
+    return r < 0 ? -1 : 0;
 }
 
 static int cs_ctl(csess_t *s, uint8_t cmd, uint32_t sid, const void *d, size_t n)
@@ -341,13 +325,8 @@ static void cs_open_stream(csess_t *s, cconn_t *cc)
     s->cur = cc;
     cc->sess = s;
     cc->sid = ++s->next_sid;
-    if (cc->sid == 1) {
-        char st[160];
-        int sl = snprintf(st, sizeof st, "v=2\nclient=anytls/0.0.13\npadding-md5=%s", s->scheme->s->md5);
-        frame_put_hdr(buf, CMD_SETTINGS, 0, (uint16_t)sl);
-        memcpy(buf + FRAME_HDR, st, (size_t)sl);
-        n = FRAME_HDR + (size_t)sl;
-    }
+    if (cc->sid == 1)
+        n = padw_put_settings(buf, s->scheme->s);
     frame_put_hdr(buf + n, CMD_SYN, cc->sid, 0);
     n += FRAME_HDR;
     int al = cc->udp ? addr_encode(&(addr_t){ .type = ADDR_DOMAIN, .name_len = sizeof UOT_MAGIC_HOST - 1,

@@ -1,5 +1,5 @@
-/* test_padding.c -- scheme parsing, size drawing, write plans, and the worked
- * first flight of PROTOCOL.md section 7. */
+/* test_padding.c -- scheme parsing, size drawing, write plans, the shared padded
+ * writer (padwriter.c), and the worked first flight of PROTOCOL.md section 7. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +14,7 @@
 #include "frame.h"
 #include "kv.h"
 #include "padding.h"
+#include "padwriter.h"
 
 /* Deterministic rng: returns `value` clamped to n-1, records the n asked for. */
 typedef struct fixed_rng {
@@ -244,6 +245,17 @@ static void test_plan(void **state)
     padding_free(s);
 }
 
+/* PROTOCOL.md section 7, record B: Settings + SYN + PSH(example.com:443) and the
+ * head of its Waste frame (the 188 Waste bytes that follow are zeros). */
+static const uint8_t want_b[] =
+    "\x04\x00\x00\x00\x00\x00\x45"
+    "v=2\nclient=anytls/0.0.13\npadding-md5=75cff2ad89aadf5e257059ee571ebe11"
+    "\x01\x00\x00\x00\x01\x00\x00"
+    "\x02\x00\x00\x00\x01\x00\x0f"
+    "\x03\x0b" "example.com" "\x01\xbb"
+    "\x00\x00\x00\x00\x00\x00\xbc";   /* Waste, sid 0, 188 bytes */
+static const uint8_t dest_example[] = { 0x03, 0x0b, 'e', 'x', 'a', 'm', 'p', 'l', 'e', '.', 'c', 'o', 'm', 0x01, 0xbb };
+
 /* PROTOCOL.md section 7: password "password", target example.com:443. */
 static void test_first_flight(void **state)
 {
@@ -286,10 +298,9 @@ static void test_first_flight(void **state)
     pl += FRAME_HDR + (size_t)sl;
     frame_put_hdr(payload + pl, CMD_SYN, 1, 0);
     pl += FRAME_HDR;
-    static const uint8_t dest[] = { 0x03, 0x0b, 'e', 'x', 'a', 'm', 'p', 'l', 'e', '.', 'c', 'o', 'm', 0x01, 0xbb };
-    frame_put_hdr(payload + pl, CMD_PSH, 1, sizeof(dest));
-    memcpy(payload + pl + FRAME_HDR, dest, sizeof(dest));
-    pl += FRAME_HDR + sizeof(dest);
+    frame_put_hdr(payload + pl, CMD_PSH, 1, sizeof(dest_example));
+    memcpy(payload + pl + FRAME_HDR, dest_example, sizeof(dest_example));
+    pl += FRAME_HDR + sizeof(dest_example);
     assert_int_equal(pl, 105);
 
     padding_plan_t plan;
@@ -308,17 +319,165 @@ static void test_first_flight(void **state)
     n += (size_t)plan.rec[0].waste;
     assert_int_equal(n, 300);
 
-    static const uint8_t want_b[] =
-        "\x04\x00\x00\x00\x00\x00\x45"
-        "v=2\nclient=anytls/0.0.13\npadding-md5=75cff2ad89aadf5e257059ee571ebe11"
-        "\x01\x00\x00\x00\x01\x00\x00"
-        "\x02\x00\x00\x00\x01\x00\x0f"
-        "\x03\x0b" "example.com" "\x01\xbb"
-        "\x00\x00\x00\x00\x00\x00\xbc";   /* Waste, sid 0, 188 bytes */
     assert_int_equal(sizeof(want_b) - 1, 112);
     assert_memory_equal(rec, want_b, 112);
     for (size_t i = 112; i < 300; i++)
         assert_int_equal(rec[i], 0);
+    padding_free(s);
+}
+
+/* ---- padwriter.c: the writer anytls-client and bench/loadgen share ---- */
+
+/* Gathers what padw_write hands its output: the pieces, their flags, bytes. */
+typedef struct sink {
+    int n;
+    size_t len[PADDING_MAX_LINE + 1];
+    int record[PADDING_MAX_LINE + 1];
+    uint8_t *buf;
+    size_t used, cap;
+    int fail_at;                        /* piece index whose output fails (-1: none) */
+} sink_t;
+
+static int sink_out(void *arg, const uint8_t *p, size_t n, int record)
+{
+    sink_t *k = arg;
+    if (k->n == k->fail_at) return -1;
+    assert_true(k->n < PADDING_MAX_LINE + 1);
+    assert_true(k->used + n <= k->cap);
+    memcpy(k->buf + k->used, p, n);
+    k->used += n;
+    k->len[k->n] = n;
+    k->record[k->n] = record;
+    k->n++;
+    return 0;
+}
+
+static sink_t *sink_new(size_t cap)
+{
+    sink_t *k = calloc(1, sizeof(*k));
+    assert_non_null(k);
+    k->buf = malloc(cap);
+    assert_non_null(k->buf);
+    k->cap = cap;
+    k->fail_at = -1;
+    return k;
+}
+
+static void sink_free(sink_t *k)
+{
+    free(k->buf);
+    free(k);
+}
+
+static void assert_waste(const uint8_t *p, uint16_t len)
+{
+    static const uint8_t hdr0[5] = { 0 };
+    assert_int_equal(p[0], CMD_WASTE);
+    assert_memory_equal(p + 1, hdr0, 4);            /* sid 0 */
+    assert_int_equal((p[5] << 8) | p[6], len);
+    for (size_t i = 0; i < len; i++)
+        assert_int_equal(p[FRAME_HDR + i], 0);
+}
+
+/* Writes n bytes of `in` as packet pkt of s (low end of every range drawn)
+ * into a fresh sink, and checks the pieces' lengths; each is a record, or
+ * each plain (record = 0). Returns the sink (the caller frees it). */
+static sink_t *write_expect(const padding_scheme_t *s, uint32_t pkt, const uint8_t *in, size_t n,
+                            const size_t *lens, int nlens, int record)
+{
+    fixed_rng_t r = { .value = 0 };
+    sink_t *k = sink_new(80000);
+    assert_int_equal(padw_write(s, pkt, in, n, sink_out, k, fixed, &r), 0);
+    assert_int_equal(k->n, nlens);
+    for (int i = 0; i < nlens; i++) {
+        assert_int_equal(k->len[i], lens[i]);
+        assert_int_equal(k->record[i], record);
+    }
+    return k;
+}
+
+/* Records and Waste frame sizes, and where each payload byte goes. */
+static void test_padw_records(void **state)
+{
+    (void)state;
+    padding_scheme_t *s = padding_default();
+    uint8_t in[1000];
+    for (size_t i = 0; i < sizeof(in); i++)
+        in[i] = (uint8_t)(i * 13 + 1);
+
+    /* Packet 2 (400-500, c, 500-1000, c, ...), 1000 bytes: 400 | 500 | the
+     * last 100 + Waste(393) to make up 500; the "c" after it ends the write. */
+    sink_t *k = write_expect(s, 2, in, 1000, (size_t[]){ 400, 500, 500 }, 3, 1);
+    assert_memory_equal(k->buf, in, 1000);
+    assert_waste(k->buf + 1000, 500 - 100 - 7);
+    sink_free(k);
+
+    /* Packet 3 (9-9, 500-1000), 5 bytes: the first record has no room for a
+     * Waste header (9 - 5 < 7); the second is a Waste frame alone, 500 bytes. */
+    k = write_expect(s, 3, in, 5, (size_t[]){ 5, FRAME_HDR + 500 }, 2, 1);
+    assert_memory_equal(k->buf, in, 5);
+    assert_waste(k->buf + 5, 500);
+    sink_free(k);
+
+    /* At stop and past it: one plain piece (no record boundary asked). */
+    k = write_expect(s, s->stop, in, 77, (size_t[]){ 77 }, 1, 0);
+    assert_memory_equal(k->buf, in, 77);
+    sink_free(k);
+    padding_free(s);
+
+    /* Payload beyond the line's sizes goes out unpadded, as one more record. */
+    s = parse("stop=3\n1=10-10");
+    k = write_expect(s, 1, in, 25, (size_t[]){ 10, 15 }, 2, 1);
+    assert_memory_equal(k->buf, in, 25);
+    sink_free(k);
+
+    /* A failing output stops the write. */
+    fixed_rng_t r = { .value = 0 };
+    k = sink_new(64);
+    k->fail_at = 0;
+    assert_int_equal(padw_write(s, 1, in, 25, sink_out, k, fixed, &r), -1);
+    assert_int_equal(k->n, 0);
+    sink_free(k);
+    padding_free(s);
+
+    /* More padding than one frame holds: the Waste frame is capped at 65535
+     * (a record too big for the stack buffer). */
+    s = parse("stop=2\n1=70000-70000");
+    k = write_expect(s, 1, in, 10, (size_t[]){ 10 + FRAME_HDR + FRAME_MAX_DATA }, 1, 1);
+    assert_memory_equal(k->buf, in, 10);
+    assert_waste(k->buf + 10, FRAME_MAX_DATA);
+    sink_free(k);
+    padding_free(s);
+}
+
+/* The shared Settings frame and writer give record B of the first flight. */
+static void test_padw_first_flight(void **state)
+{
+    (void)state;
+    padding_scheme_t *s = padding_default();
+    fixed_rng_t r = { .value = 200 };   /* line 1 = 100-400 -> 300 */
+    char text[128];
+    assert_int_equal(padw_settings_text(text, sizeof(text), s->md5), 0x45);
+    assert_memory_equal(text, want_b + FRAME_HDR, 0x45);
+
+    uint8_t payload[PADW_SETTINGS_MAX + 64];
+    size_t pl = padw_put_settings(payload, s);
+    assert_int_equal(pl, FRAME_HDR + 0x45);
+    frame_put_hdr(payload + pl, CMD_SYN, 1, 0);
+    pl += FRAME_HDR;
+    frame_put_hdr(payload + pl, CMD_PSH, 1, sizeof(dest_example));
+    memcpy(payload + pl + FRAME_HDR, dest_example, sizeof(dest_example));
+    pl += FRAME_HDR + sizeof(dest_example);
+
+    sink_t *k = sink_new(4096);
+    assert_int_equal(padw_write(s, 1, payload, pl, sink_out, k, fixed, &r), 0);
+    assert_int_equal(k->n, 1);
+    assert_int_equal(k->len[0], 300);
+    assert_int_equal(k->record[0], 1);
+    assert_memory_equal(k->buf, want_b, 112);
+    for (size_t i = 112; i < 300; i++)
+        assert_int_equal(k->buf[i], 0);
+    sink_free(k);
     padding_free(s);
 }
 
@@ -354,6 +513,8 @@ int main(void)
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_plan),
         cmocka_unit_test(test_first_flight),
+        cmocka_unit_test(test_padw_records),
+        cmocka_unit_test(test_padw_first_flight),
         cmocka_unit_test(test_kv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

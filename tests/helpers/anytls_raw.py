@@ -79,7 +79,7 @@ class Closed(ConnectionError):
     pass
 
 
-class FrameConn:
+class FrameConn(h.Closing):
     """Frames over an established TLS socket (either side). Every TLS record
     read is kept in self.records (OpenSSL's SSL_read returns at most one
     record's data per call, so recv() boundaries are record boundaries)."""
@@ -217,16 +217,7 @@ class FrameConn:
                 raise Closed("FIN on stream %d after %d bytes" % (sid, len(out)))
 
     def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
+        h.close_quietly(self.sock)
 
 
 class RawSession(FrameConn):
@@ -306,13 +297,10 @@ class CoalescedSession(FrameConn):
         raise socket.timeout("no TLS record")
 
     def close(self):
-        try:
-            self.raw.close()
-        except OSError:
-            pass
+        h.close_quietly(self.raw)
 
 
-class FakeServer:
+class FakeServer(h.Closing):
     """A TLS listener on loopback standing in for anytls-server, to test what
     anytls-client sends. Accepted, handshaken connections are queued as
     FrameConn objects; the SNI of each handshake is recorded in self.sni."""
@@ -333,27 +321,19 @@ class FakeServer:
         self.conns = []
         self._q = queue.Queue()
         self._stop = threading.Event()
-        self._t = threading.Thread(target=self._loop, daemon=True)
-        self._t.start()
+        self._t = h.accept_in_background(self.lsock, self._stop, self._accepted)
 
-    def _loop(self):
-        while not self._stop.is_set():
-            try:
-                c, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            self.accepted += 1
-            c.settimeout(10)
-            try:
-                tc = FrameConn(self.ctx.wrap_socket(c, server_side=True))
-            except (ssl.SSLError, OSError) as e:
-                self.errors.append(repr(e))
-                c.close()
-                continue
-            self.conns.append(tc)
-            self._q.put(tc)
+    def _accepted(self, c):
+        self.accepted += 1
+        c.settimeout(10)
+        try:
+            tc = FrameConn(self.ctx.wrap_socket(c, server_side=True))
+        except (ssl.SSLError, OSError) as e:
+            self.errors.append(repr(e))
+            c.close()
+            return
+        self.conns.append(tc)
+        self._q.put(tc)
 
     def next_conn(self, timeout=10.0):
         try:
@@ -371,12 +351,6 @@ class FakeServer:
         self._t.join(2)
         for c in self.conns:
             c.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 def read_auth(conn, timeout=10.0):

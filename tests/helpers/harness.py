@@ -366,9 +366,47 @@ class ProcManager:
                               cwd=str(ROOT))
 
 
+# -------------------------------------------------------------- building blocks
+
+class Closing:
+    """`with X(...) as x:` for a helper that has close(): closed on the way out."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def close_quietly(sock):
+    """sock.close(), ignoring OSError: teardown goes on whatever state it is in."""
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def accept_in_background(lsock, stop, on_conn):
+    """Starts a daemon thread that accepts on lsock (which needs a short timeout:
+    stop, a threading.Event, is checked between accepts) until stop is set or
+    lsock is closed, calling on_conn(conn) for each connection. Returns it."""
+    def loop():
+        while not stop.is_set():
+            try:
+                conn, _ = lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            on_conn(conn)
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    return t
+
+
 # -------------------------------------------------------------------------- targets
 
-class _TcpServer:
+class _TcpServer(Closing):
     """Threaded TCP server on one loopback address. Each accepted connection is
     handled by self.handle(conn, number) in its own daemon thread. Bounded:
     at most max_conns connections, idle sockets time out after idle_timeout."""
@@ -389,26 +427,18 @@ class _TcpServer:
         self.lock = threading.Lock()
         self.conns = set()
         self._stop = threading.Event()
-        self._t = threading.Thread(target=self._accept_loop, daemon=True)
-        self._t.start()
+        self._t = accept_in_background(self.sock, self._stop, self._accepted)
 
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            with self.lock:
-                if self.connections >= self.max_conns:
-                    conn.close()
-                    continue
-                self.connections += 1
-                n = self.connections
-                self.conns.add(conn)
-            conn.settimeout(self.idle_timeout)
-            threading.Thread(target=self._run, args=(conn, n), daemon=True).start()
+    def _accepted(self, conn):
+        with self.lock:
+            if self.connections >= self.max_conns:
+                conn.close()
+                return
+            self.connections += 1
+            n = self.connections
+            self.conns.add(conn)
+        conn.settimeout(self.idle_timeout)
+        threading.Thread(target=self._run, args=(conn, n), daemon=True).start()
 
     def _run(self, conn, n):
         try:
@@ -418,20 +448,14 @@ class _TcpServer:
         finally:
             with self.lock:
                 self.conns.discard(conn)
-            try:
-                conn.close()
-            except OSError:
-                pass
+            close_quietly(conn)
 
     def handle(self, conn, n):
         raise NotImplementedError
 
     def close(self):
         self._stop.set()
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        close_quietly(self.sock)
         self._t.join(2)
         with self.lock:
             conns = list(self.conns)
@@ -440,12 +464,6 @@ class _TcpServer:
                 c.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 class EchoServer(_TcpServer):
@@ -502,7 +520,7 @@ class NumberingServer(_TcpServer):
             pass
 
 
-class UdpEchoServer:
+class UdpEchoServer(Closing):
     """Echoes every datagram back to its sender."""
 
     def __init__(self, host=V4, port=0):
@@ -539,12 +557,6 @@ class UdpEchoServer:
         self._t.join(2)
         self.sock.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-
 
 class _HttpHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -565,7 +577,7 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class HttpTarget:
+class HttpTarget(Closing):
     """A tiny HTTP/1.1 origin server on loopback: GET answers 200 with a body
     naming the request path."""
 
@@ -590,12 +602,6 @@ class HttpTarget:
         self.httpd.shutdown()
         self.httpd.server_close()
         self._t.join(2)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 # ------------------------------------------------------------------- socket helpers
@@ -710,7 +716,7 @@ def socks5_connect(proxy_port, host, port, timeout=DEFAULT_TIMEOUT, proxy_host=V
         raise
 
 
-class Socks5Udp:
+class Socks5Udp(Closing):
     """SOCKS5 UDP ASSOCIATE. The control TCP connection stays open for the
     association's lifetime; datagrams go to the relay address of the reply."""
 
@@ -779,12 +785,6 @@ class Socks5Udp:
     def close(self):
         self.udp.close()
         self.ctrl.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 class Socks4Error(ConnectionError):
@@ -1043,7 +1043,7 @@ def check_udp_echo_socks5(socks_port, host, port, sizes=UDP_SIZES, tag=0):
                 "UDP reply source %r, expected %s:%d" % (src, host, port)
 
 
-class DualEcho:
+class DualEcho(Closing):
     """Two echo servers on the same port, one on 127.0.0.1 and one on ::1, so a
     target named "localhost" works whichever address a resolver picks first."""
 
@@ -1059,12 +1059,6 @@ class DualEcho:
     def close(self):
         self.v4.close()
         self.v6.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 def make_cert(directory):
