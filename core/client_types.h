@@ -56,7 +56,7 @@ struct cconn {
     cworker_t *w;
     ioh_t lio;
     enum cc_state state;
-    int proto;
+    uint8_t hs;                /* client_inbound.c: where the proxy handshake is */
     bq_t in;                   /* proxy handshake bytes */
     bq_t tl;                   /* toward the local app */
     bq_t early;                /* stream bytes known before the stream opened */
