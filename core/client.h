@@ -4,6 +4,16 @@
 #ifndef CLIENT_H
 #define CLIENT_H
 
+/* The name this client gives in its Settings frame, `client=NAME/VERSION`
+ * (PROTOCOL.md §3): other implementations give their own, not the reference's
+ * anytls/0.0.13. ANYTLS_VERSION comes from the build (git describe). */
+#ifndef ANYTLS_VERSION
+#define ANYTLS_VERSION "unknown"
+#endif
+#define ANYTLS_CLIENT_NAME "anytls-c/" ANYTLS_VERSION
+/* The Settings text is built in a 160-byte buffer with the 32-hex md5. */
+_Static_assert(sizeof ANYTLS_CLIENT_NAME <= 64, "ANYTLS_CLIENT_NAME too long for the Settings frame");
+
 typedef struct client_config {
     const char *listen;        /* "127.0.0.1:1080" */
     const char *server_host;

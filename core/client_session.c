@@ -218,7 +218,7 @@ void cs_open_stream(csess_t *s, cconn_t *cc)
     cc->sid = ++s->next_sid;
     if (cc->sid == 1) {
         char st[160];
-        int sl = snprintf(st, sizeof st, "v=2\nclient=anytls/0.0.13\npadding-md5=%s", s->scheme->s->md5);
+        int sl = snprintf(st, sizeof st, "v=2\nclient=" ANYTLS_CLIENT_NAME "\npadding-md5=%s", s->scheme->s->md5);
         frame_put_hdr(buf, CMD_SETTINGS, 0, (uint16_t)sl);
         memcpy(buf + FRAME_HDR, st, (size_t)sl);
         n = FRAME_HDR + (size_t)sl;
