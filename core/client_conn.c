@@ -26,7 +26,7 @@ void cc_close(cconn_t *cc, const char *why)
     cc->state = CC_DEAD;
     if (why) log_debug("local connection closed: %s", why);
     if (cc->lio.fd >= 0) { int fd = cc->lio.fd; loop_del(w->loop, &cc->lio); close(fd); }
-    if (cc->uio.fd >= 0) { int fd = cc->uio.fd; loop_del(w->loop, &cc->uio); close(fd); }
+    cu_close(cc);
     timer_cancel(w->loop, &cc->timer);
     csess_t *s = cc->sess;
     cc->sess = NULL;
@@ -203,7 +203,6 @@ cconn_t *cc_new(cworker_t *w, int fd)
     cconn_t *cc = calloc(1, sizeof *cc);
     if (!cc) { close(fd); return NULL; }
     cc->w = w;
-    cc->uio.fd = -1;
     if (loop_add(l, &cc->lio, fd, EPOLLIN, cc_local_cb, cc) < 0) { close(fd); free(cc); return NULL; }
     timer_init(&cc->timer, cc_timer, cc);
     timer_set(l, &cc->timer, (uint64_t)w->cfg->handshake_timeout_ms);

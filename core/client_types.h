@@ -27,6 +27,7 @@
 typedef struct cworker cworker_t;
 typedef struct csess csess_t;
 typedef struct cconn cconn_t;
+struct cudp;                   /* private to client_udp.c */
 
 /* The scheme in force, replaced when a server sends cmd 6 (client_scheme.c).
  * Sessions hold a reference; the count is atomic as any worker may drop it. */
@@ -66,9 +67,7 @@ struct cconn {
     unsigned remote_fin : 1;
     unsigned local_paused : 1;
     unsigned udp : 1;
-    ioh_t uio;                 /* UDP ASSOCIATE relay socket */
-    struct sockaddr_storage app;
-    socklen_t app_len;
+    struct cudp *ua;           /* UDP ASSOCIATE relay (client_udp.c), NULL for streams */
     ltimer_t timer;            /* proxy handshake timeout, then the session wait */
     uint64_t attach_deadline;  /* out of fds for a session: retry until then (0: not waiting) */
     cconn_t *prev, *next;      /* worker's list of live conns */
