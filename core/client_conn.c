@@ -2,6 +2,7 @@
  * from accept to close, getting a stream on a session, and the relay of stream
  * bytes in both directions with back-pressure each way. */
 #include "client_conn.h"
+#include "client_http.h"
 #include "client_inbound.h"
 #include "client_session.h"
 #include "client_udp.h"
@@ -16,7 +17,28 @@ static void cc_free(void *p)
 {
     cconn_t *cc = p;
     bq_free(&cc->in); bq_free(&cc->tl); bq_free(&cc->early);
+    free(cc->http);
     free(cc);
+}
+
+void cc_end_stream(cconn_t *cc)
+{
+    csess_t *s = cc->sess;
+    cc->sess = NULL;
+    if (s && s->cur == cc) {
+        if (!cc->remote_fin && s->state == CS_RUN) cs_ctl(s, CMD_FIN, cc->sid, NULL, 0);
+        cs_stream_done(s);
+    }
+}
+
+void cc_finish(cconn_t *cc, const char *why)
+{
+    cc_end_stream(cc);
+    if (!cc->tl.len) { cc_close(cc, why); return; }
+    if (why) log_debug("local connection closing once flushed: %s", why);
+    /* As when the server ends the stream: cc_local_flush closes once tl is out. */
+    cc->remote_fin = 1;
+    loop_mod(cc->w->loop, &cc->lio, cc->lio.events & ~EPOLLIN);
 }
 
 void cc_close(cconn_t *cc, const char *why)
@@ -28,12 +50,7 @@ void cc_close(cconn_t *cc, const char *why)
     if (cc->lio.fd >= 0) { int fd = cc->lio.fd; loop_del(w->loop, &cc->lio); close(fd); }
     cu_close(cc);
     timer_cancel(w->loop, &cc->timer);
-    csess_t *s = cc->sess;
-    cc->sess = NULL;
-    if (s && s->cur == cc) {
-        if (!cc->remote_fin && s->state == CS_RUN) cs_ctl(s, CMD_FIN, cc->sid, NULL, 0);
-        cs_stream_done(s);
-    }
+    cc_end_stream(cc);
     if (cc->prev) cc->prev->next = cc->next; else w->conns = cc->next;
     if (cc->next) cc->next->prev = cc->prev;
     loop_defer_free(w->loop, cc, cc_free);
@@ -62,9 +79,43 @@ int cc_local_send(cconn_t *cc, const uint8_t *p, size_t n)
     return 0;
 }
 
+int cc_stream_send(cconn_t *cc, const uint8_t *p, size_t n)
+{
+    csess_t *s = cc->sess;
+    if (!s || s->state != CS_RUN || s->cur != cc) {
+        /* session still connecting: the bytes go with the first flight */
+        if (bq_append(&cc->early, p, n) < 0) { cc_close(cc, "out of memory"); return -1; }
+        return 0;
+    }
+    uint8_t *f = loop_scratch(cc->w->loop);
+    while (n) {
+        size_t k = n < 16384 - FRAME_HDR ? n : 16384 - FRAME_HDR;
+        frame_put_hdr(f - FRAME_HDR, CMD_PSH, cc->sid, (uint16_t)k);
+        memcpy(f, p, k);
+        if (cs_write(s, f - FRAME_HDR, k + FRAME_HDR) < 0) return -1;
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
+
+int cc_pause_if_busy(cconn_t *cc)
+{
+    csess_t *s = cc->sess;
+    if (s && s->state == CS_RUN && s->cur == cc && s->c.out.len > SESS_OUT_HIGH) {
+        cc->local_paused = 1;
+        loop_mod(cc->w->loop, &cc->lio, cc->lio.events & ~EPOLLIN);
+        s->c.notify_w = 1;
+        tconn_update(cc->w->loop, &s->c);
+        return 1;
+    }
+    return 0;
+}
+
 void cc_deliver(cconn_t *cc, const uint8_t *p, size_t n)
 {
     if (cc->udp) { cu_from_stream(cc, p, n); return; }
+    if (cc->http_fwd) { ch_from_origin(cc, p, n); return; }
     if (cc_local_send(cc, p, n) < 0) cc_close(cc, "local write failed");
 }
 
@@ -111,13 +162,7 @@ static void cc_local_read(cconn_t *cc)
     csess_t *s = cc->sess;
     uint8_t *buf = loop_scratch(cc->w->loop);
     for (int i = 0; i < 4; i++) {
-        if (s && s->state == CS_RUN && s->cur == cc && s->c.out.len > SESS_OUT_HIGH) {
-            cc->local_paused = 1;
-            loop_mod(cc->w->loop, &cc->lio, cc->lio.events & ~EPOLLIN);
-            s->c.notify_w = 1;
-            tconn_update(cc->w->loop, &s->c);
-            return;
-        }
+        if (cc_pause_if_busy(cc)) return;
         ssize_t n = recv(cc->lio.fd, buf, 16384 - FRAME_HDR, 0);
         if (n > 0) {
             if (!s || s->state != CS_RUN || s->cur != cc) {
@@ -180,6 +225,8 @@ static void cc_local_cb(loop_t *l, ioh_t *h, uint32_t ev)
                 char b[256];
                 ssize_t n = recv(h->fd, b, sizeof b, 0);
                 if (n == 0 || (n < 0 && errno != EAGAIN)) cc_close(cc, "UDP association closed");
+            } else if (cc->http_fwd) {
+                ch_local_read(cc);
             } else {
                 cc_local_read(cc);
             }

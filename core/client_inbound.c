@@ -4,6 +4,7 @@
  * state in cc->hs. Parsing is inbound_parse.c; this file answers and decides. */
 #include "client_inbound.h"
 #include "client_conn.h"
+#include "client_http.h"
 #include "client_udp.h"
 #include "inbound_parse.h"
 #include "log.h"
@@ -28,6 +29,7 @@ enum ci_step {
     CI_NEXT,       /* consumed a message, the next one may follow */
     CI_READY,      /* destination known: attach; cc->in holds stream bytes */
     CI_HANDLED,    /* nothing more to do here (closed, or a UDP association) */
+    CI_HTTP,       /* a plain HTTP request at cc->in's head: client_http.c takes over */
 };
 
 typedef struct ci_proto {
@@ -130,15 +132,10 @@ static enum ci_step ci_http_step(cconn_t *cc, const uint8_t *b, size_t len)
         cc_close(cc, "bad HTTP proxy request");
         return CI_HANDLED;
     }
-    if (is_connect) {
-        static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-        ci_send(cc, ok, sizeof ok - 1);
-    } else if (bq_append(&cc->early, out, olen) < 0) {
-        free(out);
-        cc_close(cc, "out of memory");
-        return CI_HANDLED;
-    }
     free(out);
+    if (!is_connect) return CI_HTTP;   /* it parses every request head itself */
+    static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    ci_send(cc, ok, sizeof ok - 1);
     bq_consume(&cc->in, used);
     return CI_READY;
 }
@@ -192,6 +189,9 @@ void ci_handshake(cconn_t *cc)
             return;
         case CI_NEXT:
             continue;
+        case CI_HTTP:
+            if (ch_begin(cc) < 0) cc_close(cc, "out of memory");
+            return;
         case CI_READY:
             /* destination known; leftover bytes are stream data */
             if (cc->in.len && bq_append(&cc->early, bq_head(&cc->in), cc->in.len) < 0) {

@@ -28,6 +28,7 @@ typedef struct cworker cworker_t;
 typedef struct csess csess_t;
 typedef struct cconn cconn_t;
 struct cudp;                   /* private to client_udp.c */
+struct chttp;                  /* private to client_http.c */
 
 /* The scheme in force, replaced when a server sends cmd 6 (client_scheme.c).
  * Sessions hold a reference; the count is atomic as any worker may drop it. */
@@ -58,7 +59,7 @@ struct cconn {
     ioh_t lio;
     enum cc_state state;
     uint8_t hs;                /* client_inbound.c: where the proxy handshake is */
-    bq_t in;                   /* proxy handshake bytes */
+    bq_t in;                   /* proxy handshake bytes; plain HTTP: bytes not yet framed */
     bq_t tl;                   /* toward the local app */
     bq_t early;                /* stream bytes known before the stream opened */
     addr_t dst;
@@ -67,6 +68,8 @@ struct cconn {
     unsigned remote_fin : 1;
     unsigned local_paused : 1;
     unsigned udp : 1;
+    unsigned http_fwd : 1;     /* plain-HTTP proxying: client_http.c frames each message */
+    struct chttp *http;        /* client_http.c's state, once a plain-HTTP request came */
     struct cudp *ua;           /* UDP ASSOCIATE relay (client_udp.c), NULL for streams */
     ltimer_t timer;            /* proxy handshake timeout, then the session wait */
     uint64_t attach_deadline;  /* out of fds for a session: retry until then (0: not waiting) */
