@@ -230,3 +230,22 @@ def test_unframeable_request_closes_after_its_response(pair, origins):
     # what follows such a body can only be taken as more of it (B's), never as
     # a request for another origin
     assert not any("/after" in r[1] for r in a.requests), "a request after it reached origin A"
+
+
+def test_large_bodies_then_another_origin(pair, origins):
+    """A 3 MB request body and its 3 MB echo stream through (back-pressure both
+    ways); the request after it, to the other origin, is framed right."""
+    _, client = pair
+    a, b = origins
+    body = b"x" * (3 << 20)
+    s = socket.create_connection((h.V4, client.port), timeout=30)
+    try:
+        s.sendall(("POST http://%s:%d/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                   % (a.host, a.port, len(body))).encode() + body)
+        status, got = read_response(s)
+        assert status == 200 and got == b"origin=A path=/big body=" + body
+        send_get(s, "http://%s:%d/small" % (b.host, b.port))
+        assert read_response(s) == (200, b"origin=B path=/small body=")
+    finally:
+        s.close()
+    assert [r[1] for r in b.requests] == ["/small"]
