@@ -234,8 +234,13 @@ void ch_from_origin(cconn_t *cc, const uint8_t *p, size_t n)
     if (phase != HM_RESP_DONE && phase != HM_RESP_UPGRADED) return;
     h->waiting = 0;
     if (phase == HM_RESP_UPGRADED) {
-        cc->http_fwd = 0;
-    } else if (h->close_after) {
+        /* Now, not at the end of the iteration: a local read later in this
+         * batch must find the bytes read ahead already sent. */
+        ch_become_tunnel(cc);
+        if (cc->state == CC_RELAY && !cc->local_paused) ch_reading(cc, 1);
+        return;
+    }
+    if (h->close_after) {
         cc_finish(cc, "plain HTTP request without a known end: closed after its response");
         return;
     } else if (k < n) {

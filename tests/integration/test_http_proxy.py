@@ -57,6 +57,14 @@ class Origin(h._TcpServer):
             body = self._read_body(f, headers)
             self.requests.append((method, path, headers.get("cookie"), body))
             reply = ("origin=%s path=%s body=%s" % (self.name, path, body.decode())).encode()
+            if path == "/ws":   # upgrade, then echo raw bytes
+                conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+                for _ in range(100000):
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    conn.sendall(data)
+                return
             if path == "/extra":   # a broken origin: bytes past its response
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%sHTTP/1.1 200 OK\r\n"
                              b"Content-Length: 5\r\n\r\nforged" % (len(reply), reply))
@@ -249,3 +257,20 @@ def test_large_bodies_then_another_origin(pair, origins):
     finally:
         s.close()
     assert [r[1] for r in b.requests] == ["/small"]
+
+
+def test_upgrade_turns_the_connection_into_a_tunnel(pair, origins):
+    """A 101 answer: what follows, both ways, is no longer HTTP and passes as is
+    (bytes sent right behind the request head included)."""
+    _, client = pair
+    a, _ = origins
+    s = socket.create_connection((h.V4, client.port), timeout=10)
+    try:
+        s.sendall(("GET http://%s:%d/ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"
+                   % (a.host, a.port)).encode() + b"early bytes, not a request")
+        status, _ = h._read_http_head(s)
+        assert status == 101
+        assert h.recv_exact(s, 26) == b"early bytes, not a request"
+        h.echo_check(s, h.payload(100000, tag=9))
+    finally:
+        s.close()
