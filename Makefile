@@ -136,6 +136,7 @@ FUZZ_SRCS_addr := core/addr.c
 FUZZ_SRCS_inbound := core/inbound_parse.c core/addr.c
 FUZZ_SRCS_uot := core/uot.c core/addr.c
 FUZZ_SRCS_uri := core/uri.c
+FUZZ_SRCS_http := core/http_msg.c
 FUZZ_HDRS := $(wildcard fuzz/*.h core/*.h)
 
 .PHONY: fuzz fuzz-build fuzz-regress

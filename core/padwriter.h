@@ -15,11 +15,18 @@
 #include "frame.h"
 #include "padding.h"
 
-/* What the client calls itself in Settings: the reference version whose
- * behaviour we follow (servers may key on it). */
-#define PADW_CLIENT "anytls/0.0.13"
+/* The name our clients (anytls-client, bench/loadgen) give in Settings,
+ * `client=NAME/VERSION` (PROTOCOL.md section 3): other implementations give their
+ * own, not the reference's anytls/0.0.13. ANYTLS_VERSION comes from the build
+ * (git describe). */
+#ifndef ANYTLS_VERSION
+#define ANYTLS_VERSION "unknown"
+#endif
+#define PADW_CLIENT "anytls-c/" ANYTLS_VERSION
 /* Largest Settings frame padw_put_settings writes (header + text). */
-#define PADW_SETTINGS_MAX (FRAME_HDR + 80)
+#define PADW_SETTINGS_MAX (FRAME_HDR + 160)
+_Static_assert(sizeof "v=2\nclient=" PADW_CLIENT "\npadding-md5=" + 32 < 160,
+               "PADW_CLIENT too long for the Settings frame");
 
 /* Returned by padw_write when a record buffer could not be allocated (the
  * output callback was not called for that record). */

@@ -14,7 +14,8 @@ inputs from crashes, named crash-*) are left alone.
 The first byte of an input picks a mode in some targets (see each fuzz_X.c):
   kv: output capacity; addr: form (bit 0: 0 SOCKS5, 1 UoT); inbound: parser
   (0 greeting, 1 request, 2 SOCKS4, 3 HTTP, 4 UDP header, 5-7 by first byte);
-  uot: bit 0 request first, bit 1 isConnect; uri: error buffer capacity.
+  uot: bit 0 request first, bit 1 isConnect; uri: error buffer capacity;
+  http: bit 0 a response (else a request head + body), bit 1 it answers HEAD.
 """
 import hashlib
 import os
@@ -207,6 +208,23 @@ def corpus():
     n["udp_v4"] = b"\x04" + b"\x00\x00\x00" + socks_addr("v4", [8, 8, 8, 8], 53) + b"payload"
     n["udp_name"] = b"\x04" + b"\x00\x00\x00" + socks_addr("name", b"example.com", 53) + b"q"
     n["udp_frag"] = b"\x04" + b"\x00\x00\x01" + socks_addr("v4", V4, 53)
+
+    # ---- http: mode byte (bit 0 response, bit 1 to a HEAD request) + message ----
+    t = c.setdefault("http", {})
+    t["req_get"] = b"\x00" + b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\n\r\n"
+    t["req_post_length"] = b"\x00" + b"POST /f HTTP/1.1\r\nContent-Length: 7\r\n\r\nx=1&y=2GET"
+    t["req_post_chunked"] = (b"\x00" + b"POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             b"4;ext=1\r\nabcd\r\n0\r\nTrailer: x\r\n\r\nGET")
+    t["req_te_gzip"] = b"\x00" + b"POST / HTTP/1.1\nTransfer-Encoding: gzip\n\nbody"
+    t["req_cl_conflict"] = b"\x00" + b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"
+    t["resp_length"] = b"\x01" + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP"
+    t["resp_chunked"] = (b"\x01" + b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                         b"5\r\nhello\r\nA\r\n0123456789\r\n0\r\n\r\nX")
+    t["resp_head"] = b"\x03" + b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+    t["resp_interim"] = (b"\x01" + b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
+    t["resp_upgrade"] = b"\x01" + b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00"
+    t["resp_close"] = b"\x01" + b"HTTP/1.0 200 OK\n\nuntil the close"
+    t["resp_folded_cl"] = b"\x01" + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n 6\r\n\r\n"
 
     # ---- uot: mode byte + UoT stream ----
     u = c.setdefault("uot", {})

@@ -450,32 +450,49 @@ static void test_padw_records(void **state)
     padding_free(s);
 }
 
-/* The shared Settings frame and writer give record B of the first flight. */
+/* The shared Settings frame and writer give record B of the first flight
+ * (PROTOCOL.md section 7), with our client name where the reference gives its own. */
 static void test_padw_first_flight(void **state)
 {
     (void)state;
     padding_scheme_t *s = padding_default();
     fixed_rng_t r = { .value = 200 };   /* line 1 = 100-400 -> 300 */
-    char text[128];
-    assert_int_equal(padw_settings_text(text, sizeof(text), s->md5), 0x45);
-    assert_memory_equal(text, want_b + FRAME_HDR, 0x45);
+    static const char text_want[] = "v=2\nclient=" PADW_CLIENT "\npadding-md5=75cff2ad89aadf5e257059ee571ebe11";
+    const size_t tl = sizeof(text_want) - 1;
+    char text[256];
+    assert_int_equal(padw_settings_text(text, sizeof(text), s->md5), tl);
+    assert_string_equal(text, text_want);
+    assert_non_null(strstr(text, "client=anytls-c/"));
+
+    /* the reference's record B with its Settings text swapped for ours */
+    uint8_t want[512];
+    size_t wl = 0;
+    frame_put_hdr(want, CMD_SETTINGS, 0, (uint16_t)tl);
+    memcpy(want + FRAME_HDR, text_want, tl);
+    wl = FRAME_HDR + tl;
+    const size_t synpsh = 2 * FRAME_HDR + sizeof(dest_example);             /* SYN + PSH dest */
+    memcpy(want + wl, want_b + FRAME_HDR + 0x45, synpsh);
+    wl += synpsh;
 
     uint8_t payload[PADW_SETTINGS_MAX + 64];
     size_t pl = padw_put_settings(payload, s);
-    assert_int_equal(pl, FRAME_HDR + 0x45);
+    assert_int_equal(pl, FRAME_HDR + tl);
     frame_put_hdr(payload + pl, CMD_SYN, 1, 0);
     pl += FRAME_HDR;
     frame_put_hdr(payload + pl, CMD_PSH, 1, sizeof(dest_example));
     memcpy(payload + pl + FRAME_HDR, dest_example, sizeof(dest_example));
     pl += FRAME_HDR + sizeof(dest_example);
+    assert_int_equal(pl, wl);
 
     sink_t *k = sink_new(4096);
     assert_int_equal(padw_write(s, 1, payload, pl, sink_out, k, fixed, &r), 0);
     assert_int_equal(k->n, 1);
     assert_int_equal(k->len[0], 300);
     assert_int_equal(k->record[0], 1);
-    assert_memory_equal(k->buf, want_b, 112);
-    for (size_t i = 112; i < 300; i++)
+    assert_memory_equal(k->buf, want, wl);
+    /* the rest of the 300 bytes is one Waste frame of zeroes */
+    assert_int_equal(k->buf[wl], CMD_WASTE);
+    for (size_t i = wl + FRAME_HDR; i < 300; i++)
         assert_int_equal(k->buf[i], 0);
     sink_free(k);
     padding_free(s);

@@ -288,3 +288,19 @@ def test_client_udp_associate_uses_uot_v2(procs, cert):
             assert got == reply and src == target
         finally:
             u.close()
+
+
+def test_client_announces_its_own_name(procs, cert):
+    """Settings carries client=NAME/VERSION (PROTOCOL.md §3): this
+    implementation's name, anytls-c, not the reference's anytls/0.0.13."""
+    with r.FakeServer(*cert) as fake:
+        client = procs.client(fake.port, password=PASSWORD)
+        bg = socks_in_background(client)
+        conn = fake.next_conn()
+        _, _, frames = first_flight(conn)
+        assert frames[0][:2] == (r.SETTINGS, 0)
+        name = kv(frames[0][2]).get("client", "")
+        assert name.startswith("anytls-c/") and len(name) > len("anytls-c/"), \
+            "Settings announce client=%r, expected anytls-c/<version>" % name
+        accept_stream(conn)
+        bg.get().close()

@@ -1,5 +1,7 @@
 """The other inbound protocols on the client's -l port: SOCKS4, SOCKS4a, HTTP
 CONNECT, HTTP absolute-URI GET."""
+import socket
+
 import harness as h
 
 
@@ -52,3 +54,27 @@ def test_http_absolute_uri_get(pair):
         # a second request through the same proxy works too
         status, head, body = h.http_proxy_get(client.port, "http://%s:%d/second" % (h.V4, t.port))
         assert status == 200 and b"/second" in body
+
+
+def test_bad_handshakes_get_their_protocols_refusal(pair):
+    """Each inbound protocol refuses what it cannot do with its own reply, then
+    closes; a first byte no protocol claims is closed without a reply."""
+    _, client = pair
+
+    def exchange_raw(data):
+        s = socket.create_connection((h.V4, client.port), timeout=5)
+        try:
+            s.sendall(data)
+            closed, got = h.wait_closed(s, 5)
+            assert closed, "connection left open after %r" % data[:16]
+            return got
+        finally:
+            s.close()
+
+    assert exchange_raw(b"\x05\x01\x02") == b"\x05\xff"              # no no-auth method
+    got = exchange_raw(b"\x05\x01\x00" + b"\x05\x02\x00" + h.encode_socks_addr(h.V4, 80))
+    assert got[:2] == b"\x05\x00" and got[2:4] == b"\x05\x07"         # BIND: not supported
+    assert exchange_raw(b"\x04\x02\x00\x50\x7f\x00\x00\x01x\x00") == b"\x00\x5b" + b"\x00" * 6  # SOCKS4 BIND
+    assert exchange_raw(b"GET /relative HTTP/1.1\r\nHost: x\r\n\r\n").startswith(
+        b"HTTP/1.1 400 Bad Request\r\n")                                # not a proxy request
+    assert exchange_raw(b"\x16\x03\x01\x00\x05hello") == b""          # TLS to the proxy port
