@@ -12,16 +12,15 @@
 #include "log.h"
 #include "tls.h"
 
-#include <errno.h>
 #include <netdb.h>
 #include <openssl/sha.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
+
+#define CLIENT_DRAIN_MS 10000   /* open streams get this long at SIGINT/SIGTERM */
 
 static void adopt(cworker_t *w, int fd)
 {
@@ -52,33 +51,20 @@ static cworker_t *pick_worker(cworker_t *w)
     return best;
 }
 
-static void accept_resume(loop_t *l, ltimer_t *t)
+/* workers.c hands over each accepted connection: keep it, or send it to the
+ * worker that holds an idle session. */
+static void on_accept(worker_t *wk, int fd, const struct sockaddr_storage *peer)
 {
-    cworker_t *w = t->ud;
-    if (!w->draining) listener_resume(l, &w->lio);
-}
-
-static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
-{
-    cworker_t *w = h->ud;
-    for (int i = 0; i < 64; i++) {
-        int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                listener_pause(l, h, &w->accept_pause, 200, "accept");
-            return;
-        }
-        set_nodelay(fd);
-        cworker_t *to = pick_worker(w);
-        handoff_t *ho = to != w ? malloc(sizeof *ho) : NULL;
-        if (ho) {
-            ho->w = to;
-            ho->fd = fd;
-            if (loop_post(to->loop, adopt_task, ho) == 0) continue;
-            free(ho);
-        }
-        adopt(w, fd);
+    cworker_t *w = wk->ud;
+    cworker_t *to = pick_worker(w);
+    handoff_t *ho = to != w ? malloc(sizeof *ho) : NULL;
+    if (ho) {
+        ho->w = to;
+        ho->fd = fd;
+        if (loop_post(to->loop, adopt_task, ho) == 0) return;
+        free(ho);
     }
+    adopt(w, fd);
 }
 
 /* Every check interval: idle sessions older than the idle timeout are closed,
@@ -99,31 +85,26 @@ static void check_cb(loop_t *l, ltimer_t *t)
     timer_set(l, t, (uint64_t)w->cfg->check_interval_ms);
 }
 
-static void *worker_main(void *arg)
+/* Drain: idle sessions and connections still in their proxy handshake close
+ * now; relaying ones finish (client_conn.c stops the loop after the last). */
+static void on_drain(worker_t *wk)
 {
-    cworker_t *w = arg;
-    loop_run(w->loop);
-    return NULL;
-}
-
-static void drain_task(loop_t *l, void *arg)
-{
-    cworker_t *w = arg;
+    cworker_t *w = wk->ud;
     w->draining = 1;
-    if (w->lio.fd >= 0) { int fd = w->lio.fd; loop_del(l, &w->lio); close(fd); }
-    timer_cancel(l, &w->check);
-    timer_cancel(l, &w->accept_pause);
+    timer_cancel(w->loop, &w->check);
     while (w->idle_top) cs_close(w->idle_top, NULL);
     for (cconn_t *cc = w->conns, *n; cc; cc = n) {
         n = cc->next;
         if (cc->state != CC_RELAY) cc_close(cc, "shutting down");
     }
-    if (!w->conns) loop_stop(l);
+    if (!w->conns) loop_stop(w->loop);
 }
 
-static void force_task(loop_t *l, void *arg)
+static void on_force_close(worker_t *wk)
 {
-    cworker_t *w = arg;
+    cworker_t *w = wk->ud;
+    w->draining = 1;
+    timer_cancel(w->loop, &w->check);
     while (w->conns) {
         cconn_t *cc = w->conns;
         csess_t *s = cc->sess;
@@ -131,7 +112,23 @@ static void force_task(loop_t *l, void *arg)
         if (s) cs_close(s, NULL);
     }
     while (w->idle_top) cs_close(w->idle_top, NULL);
-    loop_stop(l);
+    loop_stop(w->loop);
+}
+
+static const workers_ops_t client_workers_ops = { on_accept, on_drain, on_force_close };
+
+static void on_signal(int sig, void *arg)
+{
+    workers_t *ws = arg;
+    if (sig == SIGHUP) log_info("SIGHUP: the client has nothing to reload; restart it to change flags");
+    if (sig == SIGUSR1) {
+        int idle = 0;
+        for (int k = 0; k < ws->n; k++) {
+            cworker_t *w = ws->w[k].ud;
+            idle += atomic_load_explicit(&w->nidle_pub, memory_order_relaxed);
+        }
+        log_info("[Stats] {\"workers\":%d,\"idle_sessions\":%d}", ws->n, idle);
+    }
 }
 
 void client_config_defaults(client_config_t *c)
@@ -168,74 +165,39 @@ int client_run(client_config_t *cfg)
     if (!ctx) { log_error("%s", err); scheme_clear(); return 1; }
 
     raise_nofile();
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int nw = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM); sigaddset(&set, SIGPIPE);
-    sigaddset(&set, SIGHUP); sigaddset(&set, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-    cworker_t *ws = calloc((size_t)nw, sizeof *ws);
-    int rc = 1, i, started = 0;
-    for (i = 0; i < nw; i++) {
-        cworker_t *w = &ws[i];
+    int nw = workers_count(cfg->workers), rc = 1;
+    workers_t ws;
+    cworker_t *cws = calloc((size_t)nw, sizeof *cws);
+    loop_t *main_loop = cws ? loop_new() : NULL;
+    if (!main_loop) { log_error("out of memory"); goto out_mem; }
+    if (workers_init(&ws, nw, cfg->listen, &client_workers_ops, err, sizeof err) < 0) {
+        log_error("%s", err);
+        goto out_mem;
+    }
+    for (int i = 0; i < nw; i++) {
+        cworker_t *w = &cws[i];
         w->id = i; w->cfg = cfg; w->ctx = ctx; w->server = &server; w->server_len = server_len;
         w->pass_hash = pass_hash;
-        w->all = ws;
+        w->all = cws;
         w->nall = nw;
-        w->loop = loop_new();
-        int lfd = w->loop ? tcp_listen(cfg->listen, 1, err, sizeof err) : -1;
-        if (lfd < 0) { log_error("%s", w->loop ? err : "out of memory"); goto out; }
-        loop_add(w->loop, &w->lio, lfd, EPOLLIN, accept_cb, w);
-        timer_init(&w->accept_pause, accept_resume, w);
+        w->wk = &ws.w[i];
+        w->loop = w->wk->loop;
+        w->wk->ud = w;
         timer_init(&w->check, check_cb, w);
         timer_set(w->loop, &w->check, (uint64_t)cfg->check_interval_ms);
     }
-    for (i = 0; i < nw; i++, started++) pthread_create(&ws[i].th, NULL, worker_main, &ws[i]);
-    log_info("anytls-client %s listening on %s (SOCKS5, SOCKS4a, HTTP), server %s:%s%s", ANYTLS_VERSION,
-             cfg->listen, cfg->server_host, cfg->server_port,
-             cfg->ca ? ", verifying its certificate" : ", certificate NOT verified (use --ca)");
-
-    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-    for (;;) {
-        struct signalfd_siginfo si;
-        if (read(sfd, &si, sizeof si) != sizeof si) continue;
-        if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) break;
-        if (si.ssi_signo == SIGHUP) log_info("SIGHUP: the client has nothing to reload; restart it to change flags");
-        if (si.ssi_signo == SIGUSR1) {
-            int idle = 0;
-            for (int k = 0; k < nw; k++) idle += atomic_load_explicit(&ws[k].nidle_pub, memory_order_relaxed);
-            log_info("[Stats] {\"workers\":%d,\"idle_sessions\":%d}", nw, idle);
-        }
+    if (workers_start(&ws) == 0) {
+        log_info("anytls-client %s listening on %s (SOCKS5, SOCKS4a, HTTP), server %s:%s%s", ANYTLS_VERSION,
+                 cfg->listen, cfg->server_host, cfg->server_port,
+                 cfg->ca ? ", verifying its certificate" : ", certificate NOT verified (use --ca)");
+        if (workers_main_loop(main_loop, on_signal, &ws) > 0) rc = 0;
+        log_info("stopping: no new connections, draining");
+        workers_stop(&ws, CLIENT_DRAIN_MS);
     }
-    close(sfd);
-    log_info("stopping: no new connections, draining");
-    for (i = 0; i < nw; i++) loop_post(ws[i].loop, drain_task, &ws[i]);
-    for (i = 0; i < nw; i++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 10;
-        if (pthread_timedjoin_np(ws[i].th, NULL, &ts) != 0) {
-            loop_post(ws[i].loop, force_task, &ws[i]);
-            pthread_join(ws[i].th, NULL);
-        }
-    }
-    started = 0;
-    rc = 0;
-out:
-    for (i = 0; i < started; i++) {
-        loop_post(ws[i].loop, force_task, &ws[i]);
-        pthread_join(ws[i].th, NULL);
-    }
-    for (i = 0; i < nw; i++) {
-        cworker_t *w = &ws[i];
-        if (!w->loop) continue;
-        force_task(w->loop, w);
-        if (w->lio.fd > 0) close(w->lio.fd);
-        loop_free(w->loop);
-    }
-    free(ws);
+    workers_free(&ws);
+out_mem:
+    if (main_loop) loop_free(main_loop);
+    free(cws);
     SSL_CTX_free(ctx);
     scheme_clear();
     if (rc == 0) log_info("anytls-client stopped");

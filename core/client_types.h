@@ -16,6 +16,7 @@
 #include "client.h"
 #include "frame.h"
 #include "loop.h"
+#include "workers.h"
 #include "padding.h"
 #include "tconn.h"
 #include "util.h"
@@ -79,9 +80,8 @@ struct cconn {
 struct cworker {
     int id;
     client_config_t *cfg;
-    loop_t *loop;
-    pthread_t th;
-    ioh_t lio;
+    worker_t *wk;              /* the generic worker (workers.h): loop, listener */
+    loop_t *loop;              /* == wk->loop */
     csess_t *idle_top;         /* newest idle session */
     int nidle;
     /* nidle as other workers see it, to send them a new local connection when
@@ -92,7 +92,6 @@ struct cworker {
     int nall;
     cconn_t *conns;
     ltimer_t check;
-    ltimer_t accept_pause;     /* listener resumes after running out of fds */
     uint64_t emfile_logged;    /* when "out of fds for a session" was last logged */
     SSL_CTX *ctx;
     struct sockaddr_storage *server;
