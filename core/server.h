@@ -27,6 +27,7 @@ typedef struct server_config {
     const char *pool_type;
     pool_config_t pool;
     const char *metrics_listen;    /* loopback admin port for GET /metrics, or NULL */
+    const char *dns_servers;       /* "IP[:port],..." for the resolvers, or NULL: /etc/resolv.conf (start only) */
     int log_level;                 /* for reloads: the level the configuration asks for (-1: unchanged) */
     /* SIGHUP: fills *out with the configuration as it reads now (same flags and
      * --config file); 0, or -1 after logging why. NULL: SIGHUP changes nothing. */

@@ -20,6 +20,7 @@
 #include "addr.h"
 #include "auth.h"
 #include "counters.h"
+#include "dns.h"
 #include "frame.h"
 #include "loop.h"
 #include "metrics.h"
@@ -57,7 +58,7 @@ enum st_state {
     ST_CONNECTING,  /* non-blocking connect in flight */
     ST_RELAY,       /* relaying both ways */
     ST_UDP,         /* UDP-over-TCP association */
-    ST_DEAD,        /* closed; freed after this loop iteration (or by the DNS answer) */
+    ST_DEAD,        /* closed; freed after this loop iteration */
 };
 
 struct sstream {
@@ -68,10 +69,11 @@ struct sstream {
     unsigned fin_in : 1;       /* client sent FIN: close once tq is flushed */
     unsigned blocked : 1;      /* target reads paused: session output full */
     unsigned uot_connect : 1;
-    ssess_t *s;                /* NULL once orphaned (closed while resolving) */
+    ssess_t *s;
     ioh_t tio;                 /* target socket (TCP or UDP) */
     bq_t tq;                   /* toward the target (or UoT reassembly) */
     ltimer_t timer;            /* outbound: pool wait, resolve and connect deadlines */
+    dns_req_t *dns;            /* the lookup in flight (RESOLVING), else NULL */
     uint64_t started;
     uint64_t dial_us;          /* when the dial started (0: no dial) */
     addr_t dst;                /* TCP target, or the UoT request's address */
@@ -95,6 +97,7 @@ struct ssess {
     sstream_t **tab;           /* sid -> stream, chained, grows by doubling */
     uint32_t tcap, nstreams;
     uint32_t refused;          /* streams refused at the cap (logged once, counted after) */
+    dns_owner_t dns;           /* its share of the worker's resolver (released at close) */
     sstream_t *blocked;        /* streams whose target reads wait for our output to drain */
     sstream_t *pauser;         /* stream whose full queue paused our reads */
     ltimer_t timer;            /* auth timeout, then stall watchdog */
@@ -125,7 +128,9 @@ struct sworker {
     int nsessions;
     uint64_t last_cap_log;     /* ms of the last "session cap" log line */
     pool_ref_t *pool;          /* current pool (reference held) */
+    dns_t *dns;                /* this worker's resolver (dns.h) */
     /* outbound.c: spare refills */
+    dns_owner_t refill_dns;    /* refills' share of the resolver: half, so sessions keep the rest */
     ltimer_t tick;
     uint64_t dial_window;      /* second in which dials_in_window refill connects started */
     int dials_in_window;
