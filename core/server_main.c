@@ -2,6 +2,7 @@
  * failure, 2 bad usage. */
 #include "server.h"
 #include "config.h"
+#include "dns.h"
 #include "log.h"
 #include "malloc_conf.h"
 #include "util.h"
@@ -27,6 +28,8 @@ static void usage(FILE *f)
 "      --drain-timeout-secs N        on SIGINT/SIGTERM, time open streams get (default 5)\n"
 "      --max-sessions N              sessions open at once (default 10000)\n"
 "      --user NAME                   drop privileges to NAME after binding the port\n"
+"      --dns-servers IP[:PORT],...   resolve stream targets with these DNS servers\n"
+"                                    (default: /etc/resolv.conf; IPv6 as [ADDR]:PORT)\n"
 "      --tls-tickets N               TLS 1.3 session tickets per handshake (default 0: AnyTLS\n"
 "                                    clients reuse sessions; each ticket costs a client ~13 KB)\n"
 "Outbound connection pool:\n"
@@ -46,6 +49,7 @@ static void usage(FILE *f)
 
 enum { O_METRICS = 300, O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
        O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS };
+enum { O_DNS = 400 };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
 static int num(const char *flag, const char *v, long lo, long hi, long *out)
@@ -65,6 +69,7 @@ static const struct option opts[] = {
         {"max-idle-time-secs", 1, 0, O_IDLE}, {"min-idle-connections", 1, 0, O_MINIDLE},
         {"max-pool-targets", 1, 0, O_TARGETS}, {"stats-interval-secs", 1, 0, O_STATS},
         {"config", 1, 0, O_CONFIG}, {"metrics-listen", 1, 0, O_METRICS},
+        {"dns-servers", 1, 0, O_DNS},
         {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 /* --config FILE: the file's settings go in front of the command line's. The
@@ -115,6 +120,15 @@ static int parse(int argc, char **argv, server_config_t *c)
         case O_METRICS: c->metrics_listen = optarg; break;
         case O_MAXSESS: if (num("--max-sessions", optarg, 1, 10000000, &v)) return 2; c->max_sessions = (int)v; break;
         case O_USER: c->user = optarg; break;
+        case O_DNS: {
+            char err[300];
+            if (dns_check_servers(optarg, err, sizeof err) < 0) {
+                fprintf(stderr, "anytls-server: --dns-servers: %s\n", err);
+                return 2;
+            }
+            c->dns_servers = optarg;
+            break;
+        }
         case O_SPAREDIALS: if (num("--max-spare-dials", optarg, 1, 1000000, &v)) return 2; c->max_spare_dials = (int)v; break;
         case O_CONFIG: fprintf(stderr, "anytls-server: write --config FILE in full, once\n"); return 2;
         case 'h': usage(stdout); return 1;
