@@ -18,7 +18,7 @@ CFLAGS ?= $(OPT) -g
 CFLAGS += -std=gnu11 $(WARN) -pthread -fno-omit-frame-pointer
 CXXFLAGS ?= $(OPT) -g
 CXXFLAGS += -std=c++17 -Wall -pthread
-LDLIBS = -lssl -lcrypto -lurcu-cds -lurcu -linih -pthread -lm
+LDLIBS = -lssl -lcrypto -lurcu-cds -lurcu -linih -lcares -pthread -lm
 
 ifneq ($(SAN),)
   CFLAGS += -fsanitize=$(SAN) -fno-sanitize-recover=all

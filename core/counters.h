@@ -42,6 +42,8 @@
     X(bytes_client_to_target, counter, "anytls_bytes_total", "direction=\"client_to_target\"",    \
       "bytes", "client_to_target", "Stream payload bytes relayed, by direction.")                 \
     X(bytes_target_to_client, counter, "anytls_bytes_total", "direction=\"target_to_client\"",    \
-      "bytes", "target_to_client", "Stream payload bytes relayed, by direction.")
+      "bytes", "target_to_client", "Stream payload bytes relayed, by direction.")                 \
+    X(dns_refused, counter, "anytls_dns_refused_total", "", "dns", "refused",                      \
+      "Lookups refused because a resolver budget was full.")
 
 #endif

@@ -133,7 +133,7 @@ static void flush_dfree(loop_t *l)
 void loop_free(loop_t *l)
 {
     if (!l) return;
-    run_tasks(l, &l->evh, 0);  /* late answers (DNS) free what waited for them */
+    run_tasks(l, &l->evh, 0);  /* tasks posted after the loop stopped free what they carry */
     run_ends(l);
     flush_dfree(l);
     if (l->ep >= 0) close(l->ep);
@@ -263,4 +263,5 @@ void loop_run(loop_t *l)
         run_ends(l);
         flush_dfree(l);
     }
+    l->stop = 0;
 }

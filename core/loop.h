@@ -31,7 +31,7 @@ struct ltimer {          /* embed in the owner */
 
 loop_t *loop_new(void);
 void loop_free(loop_t *l);
-void loop_run(loop_t *l);      /* until loop_stop */
+void loop_run(loop_t *l);      /* until loop_stop; may be run again after (tests run one in steps) */
 void loop_stop(loop_t *l);     /* any thread */
 uint64_t loop_now(loop_t *l);  /* ms, cached per iteration */
 

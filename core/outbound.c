@@ -76,31 +76,50 @@ static void dial_addr(sstream_t *st, const struct sockaddr_storage *ss, socklen_
                                     ? SYNACK_EARLY_MS - age : left);
 }
 
+/* "lookup NAME: why", the name escaped: it is the client's, and the text
+ * goes to the log and back to the client. */
+static void lookup_fail(sstream_t *st, const char *why)
+{
+    char m[1400], esc[1100];
+    snprintf(m, sizeof m, "lookup %s: %s",
+             log_escape(st->dst.name, strlen(st->dst.name), esc, sizeof esc), why);
+    stream_fail(st, m);
+}
+
+/* Why dns_resolve said no (errno); a full budget is counted. */
+static const char *lookup_refused(sworker_t *w)
+{
+    int e = errno;
+    if (e == EAGAIN || e == EBUSY) WSTAT_ADD(w, dns_refused, 1);
+    if (e == EAGAIN) return "too many lookups running on this server; try again later";
+    if (e == EBUSY) return "too many lookups running for this session; try again later";
+    if (e == EINVAL) return "invalid name";
+    return strerror(e);
+}
+
 static void dns_done(loop_t *l, void *arg, int err, const char *msg,
                      const struct sockaddr_storage *ss, socklen_t len)
 {
     sstream_t *st = arg;
-    if (!st->s) { stream_free(st); return; }   /* closed while we were resolving */
-    st->state = ST_CONNECTING;  /* not resolving any more: the normal close path */
-    if (err) {
-        char m[320];
-        snprintf(m, sizeof m, "lookup %s: %s", st->dst.name, msg);
-        stream_fail(st, m);
-        return;
-    }
+    st->dns = NULL;
+    st->state = ST_CONNECTING;
+    if (err) { lookup_fail(st, msg); return; }
     dial_addr(st, ss, len);
 }
 
-/* The pool said miss: the stream dials, resolving a name first. */
+/* The pool said miss: the stream dials, resolving a name first. The session
+ * owns the lookup: its budget caps how many names it can have resolving. */
 static void dial(sstream_t *st)
 {
     addr_t ip = st->dst;
     addr_ip_literal(&ip);
     if (ip.type == ADDR_DOMAIN) {
+        ssess_t *s = st->s;
         st->state = ST_RESOLVING;
-        if (dns_resolve(LOOP(st), st->dst.name, st->dst.port, dns_done, st) < 0) {
+        st->dns = dns_resolve(s->w->dns, st->dst.name, st->dst.port, &s->dns, dns_done, st);
+        if (!st->dns) {
             st->state = ST_CONNECTING;
-            stream_fail(st, "out of memory");
+            lookup_fail(st, lookup_refused(s->w));
             return;
         }
         timer_set(LOOP(st), &st->timer, SYNACK_EARLY_MS);
@@ -184,6 +203,8 @@ void outbound_connected(sstream_t *st)
 
 void outbound_stream_end(sstream_t *st)
 {
+    dns_cancel(st->dns);  /* its callback would find the stream gone */
+    st->dns = NULL;
     if (st->counted) pool_stream_done(&st->pool->h, st->key, st->s->w->id);
     st->counted = 0;
     outbound_pool_put(st->pool);
@@ -198,21 +219,20 @@ struct refill {
     pool_ref_t *pool;
     ioh_t io;
     ltimer_t timer;
+    dns_req_t *dns;            /* the lookup in flight, else NULL */
     char key[POOL_KEY_MAX + 1];
     refill_t *prev, *next;     /* worker's list, so shutdown can end them all */
-    int listed;
 };
 
 static void refill_end(loop_t *l, refill_t *r, int fd_ok)
 {
     int fd = r->io.fd;
     timer_cancel(l, &r->timer);
+    dns_cancel(r->dns);
+    r->dns = NULL;
     if (fd >= 0) loop_del(l, &r->io);
-    if (r->listed) {
-        if (r->prev) r->prev->next = r->next; else r->w->refills = r->next;
-        if (r->next) r->next->prev = r->prev;
-        r->listed = 0;
-    }
+    if (r->prev) r->prev->next = r->next; else r->w->refills = r->next;
+    if (r->next) r->next->prev = r->prev;
     if (fd_ok) pool_spare_ready(&r->pool->h, r->key, fd, r->w->id);
     else {
         if (fd >= 0) close(fd);
@@ -248,6 +268,7 @@ static void refill_dns(loop_t *l, void *arg, int err, const char *msg,
                        const struct sockaddr_storage *ss, socklen_t len)
 {
     refill_t *r = arg;
+    r->dns = NULL;
     if (err) refill_end(l, r, 0);
     else refill_dial(l, r, ss, len);
 }
@@ -272,14 +293,18 @@ static void refill_start(sworker_t *w, pool_ref_t *pool, const char *key, const 
     r->pool = pool;
     pool_ref_get(pool);
     r->io.fd = -1;
-    r->listed = 1;
     r->next = w->refills;
     if (r->next) r->next->prev = r;
     w->refills = r;
     timer_init(&r->timer, refill_timeout, r);
     snprintf(r->key, sizeof r->key, "%s", key);
     if (a->type == ADDR_DOMAIN) {
-        if (dns_resolve(l, a->name, a->port, refill_dns, r) < 0) refill_end(l, r, 0);
+        /* no session's: the refills' own share of the worker's resolver */
+        r->dns = dns_resolve(w->dns, a->name, a->port, &w->refill_dns, refill_dns, r);
+        if (!r->dns) {
+            lookup_refused(w);
+            refill_end(l, r, 0);
+        }
     } else {
         struct sockaddr_storage ss; socklen_t len;
         addr_to_sockaddr(a, &ss, &len);
@@ -314,16 +339,5 @@ void outbound_worker_init(sworker_t *w)
 void outbound_worker_stop(sworker_t *w)
 {
     timer_cancel(w->loop, &w->tick);
-    while (w->refills) {
-        refill_t *r = w->refills;
-        if (r->io.fd < 0 && r->timer.idx < 0) {
-            /* waiting for DNS: the answer arrives as a task and ends it */
-            if (r->next) r->next->prev = NULL;
-            w->refills = r->next;
-            r->prev = r->next = NULL;
-            r->listed = 0;
-            continue;
-        }
-        refill_end(w->loop, r, 0);
-    }
+    while (w->refills) refill_end(w->loop, w->refills, 0);  /* cancels their lookups */
 }

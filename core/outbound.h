@@ -7,14 +7,19 @@
  *             for up to 2 s, then fail with a SYNACK error
  *     miss -> resolve (a name) -> non-blocking connect, under the
  *             --connect-timeout; a still-connecting stream is acked before
- *             the client's 3 s SYNACK watchdog
+ *             the client's 3 s SYNACK watchdog. The lookup is the worker's
+ *             resolver's (dns.h), charged to the session; a stream that ends
+ *             while resolving cancels it. A lookup refused for a full budget
+ *             fails the stream at once (counted: dns_refused).
  *   A retry after "full" takes the same path as a first try (a name is
  *   resolved there too).
  *
  * Refill: every 200 ms (and 2 ms after an acquire) a worker asks its pool which
  * spares to dial (pool_tick), and dials them without blocking, at most
  * --max-spare-dials connects per second per worker (the rest are handed back
- * as failed, so a client cannot turn pre-dialing into an amplifier).
+ * as failed, so a client cannot turn pre-dialing into an amplifier). Refill
+ * lookups are charged to the worker's refill owner, capped at half the
+ * resolver's budget, so sessions keep the other half.
  *
  * Pool references: a reload (SIGHUP) gives every worker a new pool; a stream or
  * refill keeps the pool it acquired from until it ends, and a pool closes its

@@ -56,11 +56,16 @@ static void on_drain(worker_t *wk)
     sess_drain_all(w);
 }
 
+/* Also the worker's last act (workers_free calls it after the threads end,
+ * before the loops are freed): the resolver goes last, once the sessions and
+ * refills that asked it have cancelled their lookups, while its loop exists. */
 static void on_force_close(worker_t *wk)
 {
     sworker_t *w = wk->ud;
     sess_close_all(w, "shutdown");
     outbound_worker_stop(w);
+    dns_free(w->dns);
+    w->dns = NULL;
     loop_stop(w->loop);
 }
 
@@ -240,6 +245,19 @@ static int start_workers(server_t *srv)
         w->wk->ud = w;
         outbound_worker_init(w);
     }
+    /* a second pass: on failure every worker must already be set up for
+     * free_workers (on_force_close) */
+    dns_config_t dc;
+    dns_config_defaults(&dc);
+    dc.servers = cfg->dns_servers;
+    for (int i = 0; i < srv->nworkers; i++) {
+        sworker_t *w = &srv->workers[i];
+        if (!(w->dns = dns_new(w->loop, &dc, err, sizeof err))) {
+            log_error("resolver: %s", err);
+            return -1;
+        }
+        w->refill_dns = (dns_owner_t){ .label = "spare refills", .max = dc.max_queries / 2 };
+    }
     return 0;
 }
 
@@ -305,7 +323,6 @@ int server_run(server_config_t *cfg)
 out_workers:
     workers_stop(&srv.ws, 0);
     if (cfg->metrics_listen) admin_close(main_loop);
-    dns_shutdown();
     free_workers(&srv);
     adm_free(srv.adm);
     outbound_pool_put(srv.pool);

@@ -32,6 +32,7 @@ typedef struct server_config {
     pool_config_t pool;
     int log_targets;               /* targets in log lines (default 1; 0: hidden, for privacy) */
     const char *metrics_listen;    /* loopback admin port for GET /metrics, or NULL */
+    const char *dns_servers;       /* "IP[:port],..." for the resolvers, or NULL: /etc/resolv.conf (start only) */
     int log_level;                 /* for reloads: the level the configuration asks for (-1: unchanged) */
     /* SIGHUP: fills *out with the configuration as it reads now (same flags and
      * --config file); 0, or -1 after logging why. NULL: SIGHUP changes nothing. */

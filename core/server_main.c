@@ -2,6 +2,7 @@
  * failure, 2 bad usage. */
 #include "server.h"
 #include "config.h"
+#include "dns.h"
 #include "log.h"
 #include "malloc_conf.h"
 #include "pool.h"
@@ -42,6 +43,8 @@ static void usage(FILE *f)
 "      --stall-timeout-secs N        a stream whose target does not read, or a client that\n"
 "                                    does not read its session, is cut after N s (default 15)\n"
 "      --user NAME                   drop privileges to NAME after binding the port\n"
+"      --dns-servers IP[:PORT],...   resolve stream targets with these DNS servers\n"
+"                                    (default: /etc/resolv.conf; IPv6 as [ADDR]:PORT)\n"
 "      --tls-tickets N               TLS 1.3 session tickets per handshake (default 0: AnyTLS\n"
 "                                    clients reuse sessions; each ticket costs a client ~13 KB)\n"
 "Outbound connection pool:\n"
@@ -68,6 +71,7 @@ static void usage(FILE *f)
 enum { O_METRICS = 300, O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
        O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS,
        O_LISTTYPES, O_STALL, O_PREAUTH, O_PREAUTH_ADDR, O_LOGTARGETS, O_SESSBUF, O_PROCBUF };
+enum { O_DNS = 400 };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
 static int num(const char *flag, const char *v, long lo, long hi, long *out)
@@ -90,6 +94,7 @@ static const struct option opts[] = {
         {"stall-timeout-secs", 1, 0, O_STALL}, {"max-preauth", 1, 0, O_PREAUTH},
         {"max-preauth-per-addr", 1, 0, O_PREAUTH_ADDR}, {"log-targets", 1, 0, O_LOGTARGETS},
         {"max-session-buffer-kb", 1, 0, O_SESSBUF}, {"max-buffer-mb", 1, 0, O_PROCBUF},
+        {"dns-servers", 1, 0, O_DNS},
         {"list-pool-types", 0, 0, O_LISTTYPES}, {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 /* --config FILE: the file's settings go in front of the command line's. The
@@ -141,6 +146,15 @@ static int parse(int argc, char **argv, server_config_t *c)
         case O_METRICS: c->metrics_listen = optarg; break;
         case O_MAXSESS: if (num("--max-sessions", optarg, 1, 10000000, &v)) return 2; c->max_sessions = (int)v; break;
         case O_USER: c->user = optarg; break;
+        case O_DNS: {
+            char err[300];
+            if (dns_check_servers(optarg, err, sizeof err) < 0) {
+                fprintf(stderr, "anytls-server: --dns-servers: %s\n", err);
+                return 2;
+            }
+            c->dns_servers = optarg;
+            break;
+        }
         case O_SPAREDIALS: if (num("--max-spare-dials", optarg, 1, 1000000, &v)) return 2; c->max_spare_dials = (int)v; break;
         case O_STALL: if (num("--stall-timeout-secs", optarg, 1, 3600, &v)) return 2; c->stall_timeout_ms = (int)v * 1000; break;
         case O_PREAUTH: if (num("--max-preauth", optarg, 1, 10000000, &v)) return 2; c->max_preauth = (int)v; break;

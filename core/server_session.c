@@ -183,6 +183,7 @@ void sess_close(ssess_t *s, const char *why)
     adm_leave(w->srv->adm, &s->adm);
     for (uint32_t i = 0; i < s->tcap; i++)
         while (s->tab[i]) stream_close(s->tab[i], 0, NULL);
+    dns_owner_release(w->dns, &s->dns);  /* its lookups still running stop counting against it */
     timer_cancel(w->loop, &s->timer);
     if (was_run) tconn_flush(w->loop, &s->c);
     tconn_close(w->loop, &s->c);
@@ -386,6 +387,7 @@ void sess_accept(sworker_t *w, int fd, const struct sockaddr_storage *peer)
     sockaddr_to_addr((const struct sockaddr *)peer, &a);
     addr_format(&a, s->peer, sizeof s->peer);
     s->w = w;
+    s->dns.label = s->peer;
     frame_dec_init(&s->dec);
     if (tconn_init(&s->c, l, fd, ssl, sess_cb, s) < 0) {
         SSL_free(ssl); close(fd); adm_leave(srv->adm, &s->adm); free(s); return;

@@ -47,7 +47,7 @@ sstream_t *stream_new(ssess_t *s, uint32_t sid)
     return st;
 }
 
-void stream_free(sstream_t *st)
+static void stream_free(sstream_t *st)
 {
     bq_free(&st->tq);
     free(st->key);
@@ -88,7 +88,6 @@ void stream_close(sstream_t *st, int send_fin, const char *why)
 {
     ssess_t *s = st->s;
     if (st->state == ST_DEAD) return;
-    int resolving = st->state == ST_RESOLVING;
     st->state = ST_DEAD;       /* first: a failing FIN write may close the session */
     WSTAT_ADD(s->w, streams_open, -1);
     sess_forget_stream(s, st);
@@ -107,8 +106,7 @@ void stream_close(sstream_t *st, int send_fin, const char *why)
             if (*p == st) { *p = st->bnext; break; }
     }
     int was_pauser = s->pauser == st;
-    if (resolving) st->s = NULL;   /* the DNS answer frees it */
-    else loop_defer_free(s->w->loop, st, free_cb);
+    loop_defer_free(s->w->loop, st, free_cb);
     if (was_pauser) { s->pauser = NULL; sess_resume(s); }
     if (s->w->wk->draining && s->nstreams == 0 && s->state != SS_DEAD) sess_close(s, "draining");
 }

@@ -18,7 +18,8 @@
  *  - Target -> client: read only while the session's output is under
  *    SESS_OUT_HIGH; a blocked stream is resumed when it drains.
  *  - A stream that ends sends FIN (unless the client ended it), gives its
- *    pool slot back and closes its socket; a failure before SYNACK sends the
+ *    pool slot back, cancels its lookup and closes its socket; it is freed
+ *    after this loop iteration, whatever its state. A failure before SYNACK sends the
  *    error text in the SYNACK, as the protocol asks. */
 #ifndef SERVER_STREAM_H
 #define SERVER_STREAM_H
@@ -29,8 +30,6 @@
 sstream_t *stream_new(ssess_t *s, uint32_t sid);
 /* Frees a stream that stream_new made but the session could not keep (NULL ok). */
 void stream_discard(sstream_t *st);
-/* Frees an orphaned stream (closed while resolving) when the answer arrives. */
-void stream_free(sstream_t *st);
 
 void stream_data(sstream_t *st, const uint8_t *p, size_t n);  /* a PSH's payload */
 void stream_fin(sstream_t *st);                               /* the client's FIN */

@@ -21,6 +21,7 @@
 #include "admission.h"
 #include "auth.h"
 #include "counters.h"
+#include "dns.h"
 #include "frame.h"
 #include "loop.h"
 #include "metrics.h"
@@ -58,7 +59,7 @@ enum st_state {
     ST_CONNECTING,  /* non-blocking connect in flight */
     ST_RELAY,       /* relaying both ways */
     ST_UDP,         /* UDP-over-TCP association */
-    ST_DEAD,        /* closed; freed after this loop iteration (or by the DNS answer) */
+    ST_DEAD,        /* closed; freed after this loop iteration */
 };
 
 struct sstream {
@@ -69,12 +70,13 @@ struct sstream {
     unsigned fin_in : 1;       /* client sent FIN: close once tq is flushed */
     unsigned blocked : 1;      /* target reads paused: session output full */
     unsigned uot_connect : 1;
-    ssess_t *s;                /* NULL once orphaned (closed while resolving) */
+    ssess_t *s;
     ioh_t tio;                 /* target socket (TCP or UDP) */
     bq_t tq;                   /* toward the target (or UoT reassembly) */
     size_t tq_acct;            /* tq.len as last added to the session's and worker's totals */
     ltimer_t timer;            /* the destination's deadline, then outbound's: pool wait,
                                   resolve and connect */
+    dns_req_t *dns;            /* the lookup in flight (RESOLVING), else NULL */
     uint64_t started;
     uint64_t dial_us;          /* when the dial started (0: no dial) */
     addr_t dst;                /* TCP target, or the UoT request's address */
@@ -102,6 +104,7 @@ struct ssess {
     uint32_t refused;          /* streams refused at the cap (logged once, counted after) */
     uint32_t silent_streams;   /* streams closed for sending no destination (logged once) */
     size_t queued;             /* bytes its streams hold toward their targets (budget) */
+    dns_owner_t dns;           /* its share of the worker's resolver (released at close) */
     sstream_t *blocked;        /* streams whose target reads wait for our output to drain */
     sstream_t *pauser;         /* stream whose full queue paused our reads */
     adm_slot_t adm;            /* its place in the pre-auth budget, until it authenticates */
@@ -137,7 +140,9 @@ struct sworker {
     /* Lines a peer can trigger at will: one per 10 s each, the rest counted. */
     ratelog_t auth_log, cap_log, preauth_log, budget_log;
     pool_ref_t *pool;          /* current pool (reference held) */
+    dns_t *dns;                /* this worker's resolver (dns.h) */
     /* outbound.c: spare refills */
+    dns_owner_t refill_dns;    /* refills' share of the resolver: half, so sessions keep the rest */
     ltimer_t tick;
     uint64_t dial_window;      /* second in which dials_in_window refill connects started */
     int dials_in_window;

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential pkg-config libssl-dev openssl libjemalloc-dev libcmocka-dev
-      libbenchmark-dev liburcu-dev libinih-dev gnuplot-nox iproute2 python3 clang libclang-rt-dev curl)
+      libbenchmark-dev liburcu-dev libinih-dev libc-ares-dev gnuplot-nox iproute2 python3 clang libclang-rt-dev curl)
 
 missing=()
 for p in "${PKGS[@]}"; do
