@@ -39,6 +39,8 @@
       "Bytes held for targets that have not taken them yet (all streams).")                      \
     X(budget_pauses, counter, "anytls_buffer_budget_pauses_total", "", "buffers", "budget_pauses", \
       "Times a session stopped reading because its or the process's buffer budget was full.")     \
+    X(uot_dropped, counter, "anytls_uot_dropped_total", "", "uot", "dropped",                    \
+      "UDP-over-TCP datagrams dropped: too many waiting for their name, or the name did not resolve.") \
     X(bytes_client_to_target, counter, "anytls_bytes_total", "direction=\"client_to_target\"",    \
       "bytes", "client_to_target", "Stream payload bytes relayed, by direction.")                 \
     X(bytes_target_to_client, counter, "anytls_bytes_total", "direction=\"target_to_client\"",    \

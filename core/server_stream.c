@@ -49,6 +49,7 @@ sstream_t *stream_new(ssess_t *s, uint32_t sid)
 
 static void stream_free(sstream_t *st)
 {
+    suot_free(st);
     bq_free(&st->tq);
     free(st->key);
     free(st->hdr);

@@ -76,7 +76,8 @@ struct sstream {
     size_t tq_acct;            /* tq.len as last added to the session's and worker's totals */
     ltimer_t timer;            /* the destination's deadline, then outbound's: pool wait,
                                   resolve and connect */
-    dns_req_t *dns;            /* the lookup in flight (RESOLVING), else NULL */
+    dns_req_t *dns;            /* the lookup in flight (RESOLVING, or a UoT name), else NULL */
+    struct suot_pending *upend; /* UoT datagrams waiting for their name to resolve, or NULL */
     uint64_t started;
     uint64_t dial_us;          /* when the dial started (0: no dial) */
     addr_t dst;                /* TCP target, or the UoT request's address */

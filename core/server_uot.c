@@ -3,11 +3,13 @@
 #include "log.h"
 #include "server_session.h"
 #include "server_stream.h"
+#include "dns.h"
 #include "uot.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,22 +29,154 @@ static void map_v4(struct sockaddr_storage *ss, socklen_t *len)
     *len = sizeof s6;
 }
 
+/* ---- datagrams waiting for their destination's name ---- */
+
+#define SUOT_PENDING_MAX 16
+
+typedef struct pend {
+    addr_t dst;                /* a name */
+    size_t len;
+    uint8_t data[];
+} pend_t;
+
+struct suot_pending {
+    pend_t *q[SUOT_PENDING_MAX];   /* FIFO: q[0] is the oldest */
+    int n;
+    unsigned warned : 1;       /* a drop on this stream has been logged */
+};
+
+static void drop(sstream_t *st, const addr_t *dst, const char *why)
+{
+    struct suot_pending *u = st->upend;
+    WSTAT_ADD(st->s->w, uot_dropped, 1);
+    if (u && u->warned) return;
+    if (u) u->warned = 1;
+    int named = st->s->w->srv->cfg->log_targets;
+    log_info("stream %u of %s: UDP datagram to %s:%u dropped (%s); further drops on this stream are "
+             "counted, not logged", st->sid, st->s->peer, named ? dst->name : "<target>",
+             named ? dst->port : 0, why);
+}
+
+static void put_to(sstream_t *st, struct sockaddr_storage *ss, socklen_t len, const uint8_t *p, size_t n)
+{
+    map_v4(ss, &len);
+    if (sendto(st->tio.fd, p, n, MSG_NOSIGNAL, st->uot_connect ? NULL : (struct sockaddr *)ss,
+               st->uot_connect ? 0 : len) < 0)
+        log_debug("UoT sendto: %s", strerror(errno));
+}
+
+static void lookup_next(sstream_t *st);
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+    if (ss->ss_family == AF_INET) ((struct sockaddr_in *)ss)->sin_port = htons(port);
+    else ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+/* The oldest waiting datagram's name is resolved (or not): every datagram
+ * waiting for that name goes out (or is dropped), then the next name. */
+static void name_done(loop_t *l, void *arg, int err, const char *msg,
+                      const struct sockaddr_storage *ss, socklen_t len)
+{
+    sstream_t *st = arg;
+    struct suot_pending *u = st->upend;
+    st->dns = NULL;
+    if (!u || !u->n) return;
+    char name[256];
+    snprintf(name, sizeof name, "%s", u->q[0]->dst.name);
+    if (err && st->uot_connect && st->dst.type == ADDR_DOMAIN) {
+        /* connect mode has one destination: without it the stream is useless */
+        drop(st, &st->dst, msg);
+        stream_close(st, 1, "UoT destination did not resolve");
+        return;
+    }
+    if (!err && st->uot_connect && st->dst.type == ADDR_DOMAIN) {
+        /* connect mode: the one destination is known now */
+        struct sockaddr_storage c = *ss;
+        socklen_t cl = len;
+        set_port(&c, st->dst.port);
+        map_v4(&c, &cl);
+        if (connect(st->tio.fd, (struct sockaddr *)&c, cl) < 0) {
+            char m[120];
+            snprintf(m, sizeof m, "UDP connect: %s", strerror(errno));
+            stream_close(st, 1, m);
+            return;
+        }
+        sockaddr_to_addr((const struct sockaddr *)ss, &st->dst);
+        st->dst.port = u->q[0]->dst.port;
+    }
+    int k = 0;
+    for (int i = 0; i < u->n; i++) {
+        pend_t *p = u->q[i];
+        if (strcmp(p->dst.name, name) != 0) { u->q[k++] = p; continue; }
+        if (err) {
+            drop(st, &p->dst, msg);
+        } else {
+            struct sockaddr_storage to = *ss;
+            set_port(&to, p->dst.port);
+            put_to(st, &to, len, p->data, p->len);
+        }
+        free(p);
+    }
+    u->n = k;
+    lookup_next(st);
+}
+
+/* Starts the lookup of the oldest waiting datagram's name (one at a time per
+ * stream; the resolver's cache makes the next datagrams to a name cheap). */
+static void lookup_next(sstream_t *st)
+{
+    struct suot_pending *u = st->upend;
+    ssess_t *s = st->s;
+    while (u && u->n && !st->dns) {
+        const addr_t *d = &u->q[0]->dst;
+        st->dns = dns_resolve(s->w->dns, d->name, d->port, &s->dns, name_done, st);
+        if (st->dns) return;
+        /* refused (budget full) or invalid: this name's datagrams go */
+        char why[64];
+        snprintf(why, sizeof why, "lookup refused: %s", strerror(errno));
+        char name[256];
+        snprintf(name, sizeof name, "%s", d->name);
+        int k = 0;
+        for (int i = 0; i < u->n; i++) {
+            if (strcmp(u->q[i]->dst.name, name) == 0) { drop(st, &u->q[i]->dst, why); free(u->q[i]); }
+            else u->q[k++] = u->q[i];
+        }
+        u->n = k;
+    }
+}
+
+static void wait_for_name(sstream_t *st, const addr_t *dst, const uint8_t *p, size_t n)
+{
+    struct suot_pending *u = st->upend;
+    if (!u && !(u = st->upend = calloc(1, sizeof *u))) { drop(st, dst, "out of memory"); return; }
+    if (u->n == SUOT_PENDING_MAX) { drop(st, dst, "too many datagrams waiting for names"); return; }
+    pend_t *e = malloc(sizeof *e + n);
+    if (!e) { drop(st, dst, "out of memory"); return; }
+    e->dst = *dst;
+    e->len = n;
+    memcpy(e->data, p, n);
+    u->q[u->n++] = e;
+    lookup_next(st);
+}
+
+void suot_free(sstream_t *st)
+{
+    struct suot_pending *u = st->upend;
+    if (!u) return;
+    for (int i = 0; i < u->n; i++) free(u->q[i]);
+    free(u);
+    st->upend = NULL;
+}
+
 static void send_datagram(sstream_t *st, const addr_t *dst, const uint8_t *p, size_t n)
 {
     addr_t ip = *dst;
     addr_ip_literal(&ip);
+    if (ip.type == ADDR_DOMAIN) { wait_for_name(st, dst, p, n); return; }
     struct sockaddr_storage ss; socklen_t len;
-    if (ip.type == ADDR_DOMAIN) {
-        /* Resolving per datagram would need queues; a non-connect UoT client
-         * sends IPs in practice (sing-box resolves first). Drop and say so. */
-        log_debug("UoT datagram to unresolved name dropped");
-        return;
-    }
     addr_to_sockaddr(&ip, &ss, &len);
-    map_v4(&ss, &len);
-    if (sendto(st->tio.fd, p, n, MSG_NOSIGNAL, st->uot_connect ? NULL : (struct sockaddr *)&ss,
-               st->uot_connect ? 0 : len) < 0)
-        log_debug("UoT sendto: %s", strerror(errno));
+    put_to(st, &ss, len, p, n);
 }
 
 void suot_feed(sstream_t *st)
@@ -75,7 +209,14 @@ void suot_start(sstream_t *st)
     if (st->uot_connect) {
         addr_t ip = st->dst;
         addr_ip_literal(&ip);
-        if (ip.type == ADDR_DOMAIN) { stream_fail(st, "UoT connect to a name is not supported"); return; }
+        if (ip.type == ADDR_DOMAIN) {
+            /* connected once the name resolves (name_done); datagrams wait till then */
+            st->state = ST_UDP;
+            stream_ack(st);
+            suot_feed(st);
+            return;
+        }
+        st->dst = ip;
         struct sockaddr_storage ss; socklen_t len;
         addr_to_sockaddr(&ip, &ss, &len);
         map_v4(&ss, &len);

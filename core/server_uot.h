@@ -4,9 +4,13 @@
  *
  * What it promises: a connect-mode stream sends every datagram to its one
  * destination; a non-connect stream sends each datagram where its header
- * says. Replies go back framed with their source. The socket is dual-stack
- * (IPv4 destinations are sent as ::ffff:a.b.c.d). Reads stop while the
- * session's output is full, like a TCP target's. */
+ * says. A destination that is a name is resolved on the worker's resolver
+ * (sing-box's inbound does the same); its datagrams wait meanwhile, at most
+ * SUOT_PENDING_MAX of them per stream: more, or a name that does not resolve,
+ * and they are dropped -- counted (anytls_uot_dropped_total) and logged once
+ * per stream. Replies go back framed with their source. The socket is
+ * dual-stack (IPv4 destinations are sent as ::ffff:a.b.c.d). Reads stop while
+ * the session's output is full, like a TCP target's. */
 #ifndef SERVER_UOT_H
 #define SERVER_UOT_H
 
@@ -18,5 +22,7 @@ void suot_start(sstream_t *st);
 void suot_feed(sstream_t *st);
 /* The UDP socket is readable. */
 void suot_read(sstream_t *st);
+/* The stream is freed: datagrams still waiting for a name go too. */
+void suot_free(sstream_t *st);
 
 #endif

@@ -331,3 +331,47 @@ def test_proto_uot_v1_magic_name(server, udp_echo):
         dg = h.payload(200, tag=7)
         s.send(r.frame(r.PSH, 1, struct.pack(">H", len(dg)) + dg))
         assert s.stream_data(1, n=2 + len(dg), timeout=5) == struct.pack(">H", len(dg)) + dg
+
+
+def test_proto_uot_to_names(server, udp_echo):
+    """UoT datagrams to a name are resolved, not dropped (sing-box's inbound
+    resolves them too): non-connect mode per datagram, connect mode once."""
+    with r.RawSession(server.port) as s:
+        req = b"\x00" + h.encode_socks_addr(h.V4, udp_echo.port)
+        s.handshake(PASSWORD, first=open_frames(1, r.UOT_MAGIC, 0, req))
+        s.wait_for(is_(r.SYNACK, 1), timeout=3)
+        buf = b""
+        for i in range(3):
+            dg = h.payload(100 + i, tag=i)
+            s.send(r.frame(r.PSH, 1, r.uot_addr("localhost", udp_echo.port) + struct.pack(">H", len(dg)) + dg))
+            need = 7 + 2 + len(dg)      # the reply's source is the IPv4 address the name resolved to
+            buf += s.stream_data(1, n=need - len(buf), timeout=5)
+            (src, used) = r.parse_uot_addr(buf)
+            assert src == (h.V4, udp_echo.port), src
+            ln = struct.unpack(">H", buf[used:used + 2])[0]
+            assert buf[used + 2:used + 2 + ln] == dg
+            buf = buf[used + 2 + ln:]
+    with r.RawSession(server.port) as s:
+        req = b"\x01" + h.encode_socks_addr("localhost", udp_echo.port)
+        s.handshake(PASSWORD, first=open_frames(1, r.UOT_MAGIC, 0, req))
+        s.wait_for(is_(r.SYNACK, 1), timeout=3)
+        for i, n in enumerate((1, 500)):
+            dg = h.payload(n, tag=i)
+            s.send(r.frame(r.PSH, 1, struct.pack(">H", n) + dg))
+            assert s.stream_data(1, n=2 + n, timeout=5) == struct.pack(">H", n) + dg
+
+
+def test_proto_uot_unresolvable_name_dropped_and_logged_once(server, udp_echo):
+    with r.RawSession(server.port) as s:
+        req = b"\x00" + h.encode_socks_addr(h.V4, udp_echo.port)
+        s.handshake(PASSWORD, first=open_frames(1, r.UOT_MAGIC, 0, req))
+        s.wait_for(is_(r.SYNACK, 1), timeout=3)
+        for i in range(5):
+            s.send(r.frame(r.PSH, 1, r.uot_addr("no-such-name.invalid", 9) + struct.pack(">H", 3) + b"abc"))
+        # the stream still works for a resolvable destination
+        dg = b"still here"
+        s.send(r.frame(r.PSH, 1, r.uot_addr(h.V4, udp_echo.port) + struct.pack(">H", len(dg)) + dg))
+        got = s.stream_data(1, n=7 + 2 + len(dg), timeout=10)
+        assert got.endswith(dg)
+    assert h.wait_until(lambda: "dropped" in server.log(), timeout=10)
+    assert server.log().count("UDP datagram to") == 1, server.log_tail()
