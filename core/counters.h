@@ -12,7 +12,8 @@
  *   family      Prometheus metric name; consecutive lines with the same family
  *               are one family (one HELP/TYPE) told apart by `labels`
  *   labels      "" or the label set, e.g. "direction=\"client_to_target\""
- *   json_group  the JSON object the value goes in; consecutive lines share it
+ *   json_group  the JSON object the value goes in; a group's lines must be
+ *               consecutive (tests/test_metrics.c checks each group appears once)
  *   json_key    its key there
  */
 #ifndef COUNTERS_H
@@ -35,6 +36,8 @@
       "Outbound dials for streams that failed (resolve, connect, timeout).")                      \
     X(streams_no_destination, counter, "anytls_streams_no_destination_total", "", "streams",        \
       "no_destination", "Streams closed for sending no destination within the auth timeout.")    \
+    X(targets_denied, counter, "anytls_targets_denied_total", "", "streams", "targets_denied",    \
+      "Dials refused by --deny-private-targets (streams, spare refills, UDP datagrams).")         \
     X(queued_to_targets, gauge, "anytls_queued_to_targets_bytes", "", "buffers", "to_targets",   \
       "Bytes held for targets that have not taken them yet (all streams).")                      \
     X(budget_pauses, counter, "anytls_buffer_budget_pauses_total", "", "buffers", "budget_pauses", \

@@ -3,7 +3,9 @@
 #include "outbound.h"
 #include "dns.h"
 #include "log.h"
+#include "refill_gate.h"
 #include "server_stream.h"
+#include "target_policy.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,6 +56,13 @@ static void refill_soon(sworker_t *w)
 static void dial_addr(sstream_t *st, const struct sockaddr_storage *ss, socklen_t len)
 {
     ssess_t *s = st->s;
+    if (!tpol_allows(s->w->srv->tpol, (const struct sockaddr *)ss)) {
+        char msg[400];
+        WSTAT_ADD(s->w, targets_denied, 1);
+        snprintf(msg, sizeof msg, "dial tcp %s: address not allowed (--deny-private-targets)", st->key);
+        stream_fail(st, msg);
+        return;
+    }
     st->dial_us = now_us();
     int fd = tcp_connect_start((const struct sockaddr *)ss, len);
     if (fd < 0) {
@@ -134,15 +143,20 @@ static void dial(sstream_t *st)
 static void acquire(sstream_t *st)
 {
     int fd = -1;
-    int r = pool_acquire(&st->pool->h, st->key, st->s->w->id, &fd);
+    sworker_t *w = st->s->w;
+    int r = pool_acquire(&st->pool->h, st->key, w->id, &fd);
     if (r == POOL_FULL) {
         st->state = ST_WAIT_POOL;
         timer_set(LOOP(st), &st->timer, FULL_RETRY_MS);
         return;
     }
     st->counted = 1;
-    if (r == POOL_HIT) stream_relay_start(st, fd);
-    else dial(st);
+    if (r == POOL_HIT) {
+        gate_reached(w->gate, st->key);
+        stream_relay_start(st, fd);
+    } else {
+        dial(st);
+    }
 }
 
 void outbound_open(sstream_t *st)
@@ -153,6 +167,7 @@ void outbound_open(sstream_t *st)
     if (!(st->key = strdup(key))) { stream_close(st, 1, "out of memory"); return; }
     st->pool = w->pool;
     pool_ref_get(st->pool);
+    gate_requested(w->srv->seen, st->key);
     acquire(st);
     if (!w->wk->draining) refill_soon(w);
 }
@@ -198,6 +213,7 @@ void outbound_connected(sstream_t *st)
         WSTAT_ADD(w, dial_us_sum, us);
         WSTAT_ADD(w, dial_buckets[metrics_dial_bucket(us / 1e6)], 1);
     }
+    gate_reached(st->s->w->gate, st->key);
     stream_relay_start(st, st->tio.fd);
 }
 
@@ -224,20 +240,28 @@ struct refill {
     refill_t *prev, *next;     /* worker's list, so shutdown can end them all */
 };
 
-static void refill_end(loop_t *l, refill_t *r, int fd_ok)
+enum { REFILL_FAILED, REFILL_OK, REFILL_DECLINED };
+
+/* outcome: a spare for the pool, a connect that failed, or one not tried
+ * (cancelled, or the target's address is not allowed). */
+static void refill_end(loop_t *l, refill_t *r, int outcome)
 {
     int fd = r->io.fd;
+    sworker_t *w = r->w;
     timer_cancel(l, &r->timer);
     dns_cancel(r->dns);
     r->dns = NULL;
     if (fd >= 0) loop_del(l, &r->io);
-    if (r->prev) r->prev->next = r->next; else r->w->refills = r->next;
+    if (r->prev) r->prev->next = r->next; else w->refills = r->next;
     if (r->next) r->next->prev = r->prev;
-    if (fd_ok) pool_spare_ready(&r->pool->h, r->key, fd, r->w->id);
-    else {
+    if (outcome == REFILL_OK) {
+        pool_spare_ready(&r->pool->h, r->key, fd, w->id);
+    } else {
         if (fd >= 0) close(fd);
-        pool_spare_failed(&r->pool->h, r->key, r->w->id);
+        if (outcome == REFILL_DECLINED) pool_spare_declined(&r->pool->h, r->key, w->id);
+        else pool_spare_failed(&r->pool->h, r->key, w->id);
     }
+    if (outcome != REFILL_DECLINED) gate_result(w->gate, r->key, outcome == REFILL_OK, loop_now(l));
     outbound_pool_put(r->pool);
     loop_defer_free(l, r, free);
 }
@@ -247,18 +271,23 @@ static void refill_cb(loop_t *l, ioh_t *h, uint32_t ev)
     int err = 0;
     socklen_t el = sizeof err;
     getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-    refill_end(l, h->ud, err == 0);
+    refill_end(l, h->ud, err == 0 ? REFILL_OK : REFILL_FAILED);
 }
 
-static void refill_timeout(loop_t *l, ltimer_t *t) { refill_end(l, t->ud, 0); }
+static void refill_timeout(loop_t *l, ltimer_t *t) { refill_end(l, t->ud, REFILL_FAILED); }
 
 static void refill_dial(loop_t *l, refill_t *r, const struct sockaddr_storage *ss, socklen_t len)
 {
+    if (!tpol_allows(r->w->srv->tpol, (const struct sockaddr *)ss)) {
+        WSTAT_ADD(r->w, targets_denied, 1);
+        refill_end(l, r, REFILL_DECLINED);
+        return;
+    }
     int fd = tcp_connect_start((const struct sockaddr *)ss, len);
     if (fd < 0 || loop_add(l, &r->io, fd, EPOLLOUT, refill_cb, r) < 0) {
         if (fd >= 0) close(fd);
         r->io.fd = -1;
-        refill_end(l, r, 0);
+        refill_end(l, r, REFILL_FAILED);
         return;
     }
     timer_set(l, &r->timer, (uint64_t)r->w->srv->cfg->connect_timeout_ms);
@@ -269,7 +298,7 @@ static void refill_dns(loop_t *l, void *arg, int err, const char *msg,
 {
     refill_t *r = arg;
     r->dns = NULL;
-    if (err) refill_end(l, r, 0);
+    if (err) refill_end(l, r, REFILL_FAILED);
     else refill_dial(l, r, ss, len);
 }
 
@@ -288,7 +317,7 @@ static void refill_start(sworker_t *w, pool_ref_t *pool, const char *key, const 
 {
     loop_t *l = w->loop;
     refill_t *r = refill_allowed(w) ? calloc(1, sizeof *r) : NULL;
-    if (!r) { pool_spare_failed(&pool->h, key, w->id); return; }
+    if (!r) { pool_spare_declined(&pool->h, key, w->id); return; }
     r->w = w;
     r->pool = pool;
     pool_ref_get(pool);
@@ -303,7 +332,7 @@ static void refill_start(sworker_t *w, pool_ref_t *pool, const char *key, const 
         r->dns = dns_resolve(w->dns, a->name, a->port, &w->refill_dns, refill_dns, r);
         if (!r->dns) {
             lookup_refused(w);
-            refill_end(l, r, 0);
+            refill_end(l, r, REFILL_DECLINED);
         }
     } else {
         struct sockaddr_storage ss; socklen_t len;
@@ -312,19 +341,33 @@ static void refill_start(sworker_t *w, pool_ref_t *pool, const char *key, const 
     }
 }
 
+/* Every 200 ms (or 2 ms after an acquire): the refills the pool asks for,
+ * each through the refill gate (asked for more than once, not backing off)
+ * and under the pool-wide cap on spares (--max-spares); the rest are
+ * declined, which the pool counts as never dialed. */
 static void tick_cb(loop_t *l, ltimer_t *t)
 {
     sworker_t *w = t->ud;
     pool_ref_t *pool = w->pool;
     int n = pool_tick(&pool->h, w->id, w->dials, (int)(sizeof w->dials / sizeof w->dials[0]));
-    for (int i = 0; i < n; i++) {
-        const char *key = w->dials[i].key;
-        addr_t a;
-        int bad = addr_from_string(key, &a) < 0;
-        if (!bad) addr_ip_literal(&a);
-        for (int k = 0; k < w->dials[i].count; k++) {
-            if (bad) pool_spare_failed(&pool->h, key, w->id);
-            else refill_start(w, pool, key, &a);
+    if (n > 0) {
+        pool_stats_t ps;
+        pool_stats(&pool->h, &ps);
+        /* ps.dialing already counts what this tick asked for */
+        uint64_t spares = ps.idle + ps.dialing, cap = (uint64_t)w->srv->cfg->max_spares;
+        uint64_t now = loop_now(l);
+        for (int i = 0; i < n; i++) {
+            const char *key = w->dials[i].key;
+            addr_t a;
+            int ok = addr_from_string(key, &a) == 0 && gate_allows(w->gate, w->srv->seen, key, now);
+            if (ok) addr_ip_literal(&a);
+            for (int k = 0; k < w->dials[i].count; k++) {
+                if (ok && spares <= cap) refill_start(w, pool, key, &a);
+                else {
+                    pool_spare_declined(&pool->h, key, w->id);
+                    if (spares) spares--;
+                }
+            }
         }
     }
     timer_set(l, t, REFILL_TICK_MS);
@@ -339,5 +382,6 @@ void outbound_worker_init(sworker_t *w)
 void outbound_worker_stop(sworker_t *w)
 {
     timer_cancel(w->loop, &w->tick);
-    while (w->refills) refill_end(w->loop, w->refills, 0);  /* cancels their lookups */
+    while (w->refills)   /* cancels their lookups and connects */
+        refill_end(w->loop, w->refills, w->refills->io.fd >= 0 ? REFILL_FAILED : REFILL_DECLINED);
 }

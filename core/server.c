@@ -37,6 +37,7 @@ void server_config_defaults(server_config_t *c)
     c->max_sessions = 10000;
     c->max_preauth = 2048;
     c->log_targets = 1;
+    c->max_spares = 4096;
     c->max_preauth_per_addr = 32;
     c->max_spare_dials = 200;
     pool_config_defaults(&c->pool);
@@ -257,6 +258,10 @@ static int start_workers(server_t *srv)
             return -1;
         }
         w->refill_dns = (dns_owner_t){ .label = "spare refills", .max = dc.max_queries / 2 };
+        if (!(w->gate = gate_new(cfg->pool.max_targets))) {
+            log_error("out of memory");
+            return -1;
+        }
     }
     return 0;
 }
@@ -264,8 +269,10 @@ static int start_workers(server_t *srv)
 static void free_workers(server_t *srv)
 {
     workers_free(&srv->ws);
-    for (int i = 0; srv->workers && i < srv->nworkers; i++)
+    for (int i = 0; srv->workers && i < srv->nworkers; i++) {
         outbound_pool_put(srv->workers[i].pool);
+        gate_free(srv->workers[i].gate);
+    }
     free(srv->workers);
     srv->workers = NULL;
 }
@@ -298,6 +305,10 @@ int server_run(server_config_t *cfg)
 
     srv.adm = adm_new(cfg->max_preauth, cfg->max_preauth_per_addr);
     if (!srv.adm) { log_error("out of memory"); goto out_workers; }
+    srv.tpol = tpol_new(cfg->deny_private_targets, cfg->allow_targets, err, sizeof err);
+    if (!srv.tpol) { log_error("--allow-target: %s", err); goto out_workers; }
+    srv.seen = gate_seen_new(4 * cfg->pool.max_targets);
+    if (!srv.seen) { log_error("out of memory"); goto out_workers; }
     if (start_workers(&srv) < 0) goto out_workers;  /* frees what it made */
     if (cfg->metrics_listen &&
         admin_listen(main_loop, cfg->metrics_listen, snapshot, &srv, err, sizeof err) < 0) {
@@ -325,6 +336,8 @@ out_workers:
     if (cfg->metrics_listen) admin_close(main_loop);
     free_workers(&srv);
     adm_free(srv.adm);
+    tpol_free(srv.tpol);
+    gate_seen_free(srv.seen);
     outbound_pool_put(srv.pool);
 out_ctx:
     SSL_CTX_free(srv.ctx);

@@ -1,6 +1,7 @@
 /* anytls-server: flags, then server_run(). Exit codes: 0 clean stop, 1 runtime
  * failure, 2 bad usage. */
 #include "server.h"
+#include "target_policy.h"
 #include "config.h"
 #include "dns.h"
 #include "log.h"
@@ -60,6 +61,10 @@ static void usage(FILE *f)
 "      --max-session-buffer-kb N     bytes one session may hold for targets that do not read\n"
 "                                    yet, all its streams (default 4096; 256 KiB per stream)\n"
 "      --max-buffer-mb N             the same for all sessions of the process (default 256)\n"
+"      --deny-private-targets        refuse to connect clients to private, loopback, link-local,\n"
+"                                    multicast addresses or this host's own (SSRF guard; off)\n"
+"      --allow-target CIDR[,CIDR]    exceptions to --deny-private-targets\n"
+"      --max-spares N                warm spares held or dialing, whole pool (default 4096)\n"
 "      --log-targets on|off          name targets in log lines and [Pool Status] (default on)\n"
 "      --config FILE                 read flags from an INI file (keys: long flags without\n"
 "                                    the dashes; the command line wins; see anytls-server(1))\n"
@@ -70,7 +75,7 @@ static void usage(FILE *f)
 
 enum { O_METRICS = 300, O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
        O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS,
-       O_LISTTYPES, O_STALL, O_PREAUTH, O_PREAUTH_ADDR, O_LOGTARGETS, O_SESSBUF, O_PROCBUF };
+       O_LISTTYPES, O_STALL, O_PREAUTH, O_PREAUTH_ADDR, O_LOGTARGETS, O_SESSBUF, O_PROCBUF, O_DENYPRIV, O_ALLOWTGT, O_MAXSPARES };
 enum { O_DNS = 400 };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
@@ -94,7 +99,8 @@ static const struct option opts[] = {
         {"stall-timeout-secs", 1, 0, O_STALL}, {"max-preauth", 1, 0, O_PREAUTH},
         {"max-preauth-per-addr", 1, 0, O_PREAUTH_ADDR}, {"log-targets", 1, 0, O_LOGTARGETS},
         {"max-session-buffer-kb", 1, 0, O_SESSBUF}, {"max-buffer-mb", 1, 0, O_PROCBUF},
-        {"dns-servers", 1, 0, O_DNS},
+        {"dns-servers", 1, 0, O_DNS}, {"deny-private-targets", 0, 0, O_DENYPRIV},
+        {"allow-target", 1, 0, O_ALLOWTGT}, {"max-spares", 1, 0, O_MAXSPARES},
         {"list-pool-types", 0, 0, O_LISTTYPES}, {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 /* --config FILE: the file's settings go in front of the command line's. The
@@ -161,6 +167,17 @@ static int parse(int argc, char **argv, server_config_t *c)
         case O_PREAUTH_ADDR: if (num("--max-preauth-per-addr", optarg, 1, 10000000, &v)) return 2; c->max_preauth_per_addr = (int)v; break;
         case O_SESSBUF: if (num("--max-session-buffer-kb", optarg, 64, 16 << 20, &v)) return 2; c->session_buf = (size_t)v << 10; break;
         case O_PROCBUF: if (num("--max-buffer-mb", optarg, 1, 1 << 20, &v)) return 2; c->process_buf = (size_t)v << 20; break;
+        case O_DENYPRIV: c->deny_private_targets = 1; break;
+        case O_ALLOWTGT: {
+            char err[200];
+            if (tpol_check_list(optarg, err, sizeof err) < 0) {
+                fprintf(stderr, "anytls-server: --allow-target: %s\n", err);
+                return 2;
+            }
+            c->allow_targets = optarg;
+            break;
+        }
+        case O_MAXSPARES: if (num("--max-spares", optarg, 0, 10000000, &v)) return 2; c->max_spares = (int)v; break;
         case O_LOGTARGETS:
             if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
                 fprintf(stderr, "anytls-server: --log-targets wants on or off, got '%s'\n", optarg);

@@ -19,6 +19,8 @@
 #include <openssl/ssl.h>
 #include "addr.h"
 #include "admission.h"
+#include "refill_gate.h"
+#include "target_policy.h"
 #include "auth.h"
 #include "counters.h"
 #include "dns.h"
@@ -143,6 +145,7 @@ struct sworker {
     pool_ref_t *pool;          /* current pool (reference held) */
     dns_t *dns;                /* this worker's resolver (dns.h) */
     /* outbound.c: spare refills */
+    gate_t *gate;              /* which targets may be pre-dialed now */
     dns_owner_t refill_dns;    /* refills' share of the resolver: half, so sessions keep the rest */
     ltimer_t tick;
     uint64_t dial_window;      /* second in which dials_in_window refill connects started */
@@ -160,6 +163,8 @@ struct server {
     int nretired;
     pool_ref_t *pool;                     /* current pool, main thread's reference */
     adm_t *adm;                           /* the pre-auth budget (all workers) */
+    tpol_t *tpol;                         /* which destinations may be dialed (read-only) */
+    gate_seen_t *seen;                    /* targets asked for more than once (refill_gate.h) */
     int nworkers;
     sworker_t *workers;
     workers_t ws;

@@ -50,15 +50,23 @@ static void drop(sstream_t *st, const addr_t *dst, const char *why)
     struct suot_pending *u = st->upend;
     WSTAT_ADD(st->s->w, uot_dropped, 1);
     if (u && u->warned) return;
+    if (!u && st->state == ST_UDP && (u = st->upend = calloc(1, sizeof *u)) == NULL) return;
     if (u) u->warned = 1;
-    int named = st->s->w->srv->cfg->log_targets;
-    log_info("stream %u of %s: UDP datagram to %s:%u dropped (%s); further drops on this stream are "
-             "counted, not logged", st->sid, st->s->peer, named ? dst->name : "<target>",
-             named ? dst->port : 0, why);
+    char to[300] = "<target>";
+    if (st->s->w->srv->cfg->log_targets) addr_format(dst, to, sizeof to);
+    log_info("stream %u of %s: UDP datagram to %s dropped (%s); further drops on this stream are "
+             "counted, not logged", st->sid, st->s->peer, to, why);
 }
 
 static void put_to(sstream_t *st, struct sockaddr_storage *ss, socklen_t len, const uint8_t *p, size_t n)
 {
+    if (!tpol_allows(st->s->w->srv->tpol, (const struct sockaddr *)ss)) {
+        addr_t to;
+        sockaddr_to_addr((const struct sockaddr *)ss, &to);
+        WSTAT_ADD(st->s->w, targets_denied, 1);
+        drop(st, &to, "address not allowed (--deny-private-targets)");
+        return;
+    }
     map_v4(ss, &len);
     if (sendto(st->tio.fd, p, n, MSG_NOSIGNAL, st->uot_connect ? NULL : (struct sockaddr *)ss,
                st->uot_connect ? 0 : len) < 0)
@@ -95,6 +103,11 @@ static void name_done(loop_t *l, void *arg, int err, const char *msg,
         struct sockaddr_storage c = *ss;
         socklen_t cl = len;
         set_port(&c, st->dst.port);
+        if (!tpol_allows(st->s->w->srv->tpol, (const struct sockaddr *)&c)) {
+            WSTAT_ADD(st->s->w, targets_denied, 1);
+            stream_close(st, 1, "UoT destination not allowed (--deny-private-targets)");
+            return;
+        }
         map_v4(&c, &cl);
         if (connect(st->tio.fd, (struct sockaddr *)&c, cl) < 0) {
             char m[120];
@@ -219,6 +232,11 @@ void suot_start(sstream_t *st)
         st->dst = ip;
         struct sockaddr_storage ss; socklen_t len;
         addr_to_sockaddr(&ip, &ss, &len);
+        if (!tpol_allows(st->s->w->srv->tpol, (const struct sockaddr *)&ss)) {
+            WSTAT_ADD(st->s->w, targets_denied, 1);
+            stream_fail(st, "UDP destination address not allowed (--deny-private-targets)");
+            return;
+        }
         map_v4(&ss, &len);
         if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
             char m[120];

@@ -89,7 +89,10 @@ typedef struct pool_ops {
     int (*acquire)(pool_t *p, const char *key, int worker, int *fd_out);
     void (*stream_done)(pool_t *p, const char *key, int worker);
     void (*spare_ready)(pool_t *p, const char *key, int fd, int worker);
-    void (*spare_failed)(pool_t *p, const char *key, int worker);
+    /* A refill the pool asked for did not produce a spare: dialed = 1, its
+     * connect failed (counted in dial_failed); dialed = 0, the caller declined
+     * to dial it (its rate cap or refill gate): not counted as dialed at all. */
+    void (*spare_failed)(pool_t *p, const char *key, int worker, int dialed);
     /* Expire spares and targets, then fill out[] with refills wanted for targets
      * this worker is responsible for; returns the number of entries (<= max). */
     int (*tick)(pool_t *p, int worker, pool_dial_t *out, int max);
@@ -129,9 +132,13 @@ static inline void pool_spare_ready(pool_handle_t *h, const char *key, int fd, i
 {
     h->ops->spare_ready(h->impl, key, fd, worker);
 }
+static inline void pool_spare_declined(pool_handle_t *h, const char *key, int worker)
+{
+    h->ops->spare_failed(h->impl, key, worker, 0);
+}
 static inline void pool_spare_failed(pool_handle_t *h, const char *key, int worker)
 {
-    h->ops->spare_failed(h->impl, key, worker);
+    h->ops->spare_failed(h->impl, key, worker, 1);
 }
 static inline int pool_tick(pool_handle_t *h, int worker, pool_dial_t *out, int max)
 {

@@ -535,13 +535,14 @@ static void hp_spare_ready(pool_t *p, const char *key, int fd, int worker)
     close_fd(p, fd);
 }
 
-static void hp_spare_failed(pool_t *p, const char *key, int worker)
+static void hp_spare_failed(pool_t *p, const char *key, int worker, int dialed)
 {
     hp_cache_t *c = &p->caches[worker_of(p, worker)];
     pool_key_t k;
     bool ok = pool_key_parse(p->seed, key, &k);
     pthread_mutex_lock(&c->lock);
-    bump(&c->c.dial_failed, 1);
+    if (dialed) bump(&c->c.dial_failed, 1);
+    else bump(&c->c.spares_dialed, -1);
     int id = ok ? slot_find(c, &k) : -1;
     if (id >= 0 && c->slots[id].dialing > 0) {
         c->slots[id].dialing--;

@@ -281,10 +281,11 @@ static void lk_spare_ready(pool_t *p, const char *key, int fd, int worker)
     if (!kept) close_spare(p, fd); /* unknown target or surplus */
 }
 
-static void lk_spare_failed(pool_t *p, const char *key, int worker)
+static void lk_spare_failed(pool_t *p, const char *key, int worker, int dialed)
 {
     (void)worker;
-    pool_add_u(&p->c.dial_failed, 1);
+    if (dialed) pool_add_u(&p->c.dial_failed, 1);
+    else pool_add_u(&p->c.spares_dialed, (uint64_t)-1);
     pool_key_t k;
     if (!pool_key_parse(p->seed, key, &k)) return;
     pthread_rwlock_rdlock(&p->map);

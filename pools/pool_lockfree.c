@@ -490,10 +490,11 @@ reject:
     close_spare(p, fd);
 }
 
-static void lf_spare_failed(pool_t *p, const char *key, int worker)
+static void lf_spare_failed(pool_t *p, const char *key, int worker, int dialed)
 {
     (void)worker;
-    pool_add_u(&p->c.dial_failed, 1);
+    if (dialed) pool_add_u(&p->c.dial_failed, 1);
+    else pool_add_u(&p->c.spares_dialed, (uint64_t)-1);
     pool_key_t k;
     if (!pool_key_parse(p->seed, key, &k)) return;
     lf_enter();

@@ -52,10 +52,10 @@ static void none_spare_ready(pool_t *p, const char *key, int fd, int worker)
     atomic_fetch_add_explicit(&p->cleaned, 1, memory_order_relaxed);
 }
 
-static void none_spare_failed(pool_t *p, const char *key, int worker)
+static void none_spare_failed(pool_t *p, const char *key, int worker, int dialed)
 {
     (void)key, (void)worker;
-    atomic_fetch_add_explicit(&p->dial_failed, 1, memory_order_relaxed);
+    if (dialed) atomic_fetch_add_explicit(&p->dial_failed, 1, memory_order_relaxed);
 }
 
 static int none_tick(pool_t *p, int worker, pool_dial_t *out, int max)

@@ -54,6 +54,8 @@ static void known_snapshot(server_snapshot_t *s)
     s->budget_pauses = 8;
     s->preauth_refused = 6;
     s->streams_no_destination = 5;
+    s->targets_denied = 9;
+    s->uot_dropped = 10;
     s->bytes_client_to_target = 12345;
     s->bytes_target_to_client = 678901234567ULL;
     static const double dials[] = {0.0001, 0.0005, 0.003, 0.003, 0.2, 1.5, 30};
@@ -254,6 +256,8 @@ static void test_prometheus_known(void **state)
     assert_has_line(buf, "anytls_streams_total 40");
     assert_has_line(buf, "anytls_dial_failures_total 2");
     assert_has_line(buf, "anytls_streams_no_destination_total 5");
+    assert_has_line(buf, "anytls_targets_denied_total 9");
+    assert_has_line(buf, "anytls_uot_dropped_total 10");
     assert_has_line(buf, "# TYPE anytls_bytes_total counter");
     assert_has_line(buf, "anytls_bytes_total{direction=\"client_to_target\"} 12345");
     assert_has_line(buf, "anytls_bytes_total{direction=\"target_to_client\"} 678901234567");
@@ -356,6 +360,16 @@ static void test_json(void **state)
     known_snapshot(&s);
     size_t n = metrics_render_json(&s, buf, sizeof buf);
     assert_int_equal(n, strlen(buf));
+    /* every object opens once: a group split in counters.h would repeat its key */
+    for (const char *p = buf; (p = strstr(p, "\":{")); p++) {
+        const char *q = p;
+        while (q > buf && q[-1] != '"') q--;
+        char key[64];
+        snprintf(key, sizeof key, "\"%.*s\":{", (int)(p - q), q);
+        const char *first = strstr(buf, key);
+        assert_non_null(first);
+        if (strstr(first + 1, key)) { print_error("JSON object %s twice: %s\n", key, buf); fail(); }
+    }
     assert_int_equal(buf[0], '{');
     assert_int_equal(buf[n - 1], '}');
     assert_null(strchr(buf, '\n'));
@@ -363,7 +377,8 @@ static void test_json(void **state)
         "\"pool_type\":\"lockfree\"", "\"total\":8,", "\"active\":2,", "\"reused\":6,", "\"new\":2,",
         "\"cleaned\":3,", "\"idle\":5,", "\"reuse_ratio\":0.75,", "\"utilization_ratio\":0.25}",
         "\"sessions\":{\"open\":3,\"total\":11,\"auth_failures\":1,\"preauth_refused\":6}",
-        "\"streams\":{\"open\":4,\"total\":40,\"dial_failures\":2,\"no_destination\":5}",
+        "\"streams\":{\"open\":4,\"total\":40,\"dial_failures\":2,\"no_destination\":5,\"targets_denied\":9}",
+        "\"uot\":{\"dropped\":10}",
         "\"buffers\":{\"to_targets\":4096,\"budget_pauses\":8}",
         "\"bytes\":{\"client_to_target\":12345,\"target_to_client\":678901234567}",
         "\"le\":{\"0.0005\":2,", "\"+Inf\":7}", "\"count\":7}}",

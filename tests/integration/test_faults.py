@@ -196,7 +196,8 @@ def test_target_closes_idle_spares(procs):
         s.close()
         return got
 
-    one_stream("first")                       # the pool starts keeping spares to the target
+    one_stream("first")
+    one_stream("second")                      # asked for twice: the pool keeps spares to it
     assert h.wait_until(lambda: _metric(mport, "anytls_pool_idle_connections") >= 3, 5), \
         "no spares pooled:\n" + server.log_tail()
     pooled = _metric(mport, "anytls_pool_idle_connections")

@@ -167,12 +167,14 @@ def test_hostile_log_targets_off_hides_destinations(procs, echo):
 
 
 def _metric(port, name):
+    """The value of a metric (summed over its labelled series) from /metrics."""
     import urllib.request
     body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
-    for line in body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError("no %s in /metrics" % name)
+    vals = [float(line.split()[-1]) for line in body.splitlines()
+            if line.startswith(name + " ") or line.startswith(name + "{")]
+    if not vals:
+        raise AssertionError("no %s in /metrics" % name)
+    return sum(vals)
 
 
 class _NarrowHole(h.BlackHole):
@@ -214,3 +216,69 @@ def test_hostile_session_budget_bounds_bytes_held_for_targets(procs, echo):
     if not h.sanitized():   # ASan's quarantine keeps freed frames resident
         assert grown_mb < 8, "RSS grew %.1f MB" % grown_mb
     assert "session (--max-session-buffer-kb) buffer budget reached" in server.log()
+
+
+def _stream_once(port, host, tport, data=b"x", sid=1):
+    """One stream on a fresh raw session; returns the frames seen for it (until FIN/SYNACK error or data)."""
+    with r.RawSession(port) as s:
+        s.handshake(PASSWORD, first=r.frame(r.SYN, sid) + r.frame(r.PSH, sid, h.encode_socks_addr(host, tport) + data))
+        f = s.wait_for(lambda c, i, d: i == sid and (c == r.PSH or c == r.FIN or (c == r.SYNACK and d)),
+                       timeout=10)
+        return f
+
+
+def test_hostile_private_targets_denied_when_asked(procs, echo):
+    """--deny-private-targets: loopback targets (by address or by a name that
+    resolves to one) get a SYNACK error saying why; --allow-target makes an
+    exception; UDP datagrams to them are dropped."""
+    mport = h.free_port()
+    server = procs.server(password=PASSWORD, args=["--deny-private-targets",
+                                                   "--metrics-listen", "127.0.0.1:%d" % mport])
+    for host in (h.V4, "localhost", h.V6):
+        f = _stream_once(server.port, host, echo.port)
+        assert f[0] == r.SYNACK and b"not allowed" in f[2], (host, f)
+    assert echo.connections == 0, "the server connected to a denied target"
+    assert _metric(mport, "anytls_targets_denied_total") >= 3
+    with h.UdpEchoServer() as u, r.RawSession(server.port) as s:
+        req = b"\x00" + h.encode_socks_addr(h.V4, u.port)
+        s.handshake(PASSWORD, first=r.frame(r.SYN, 1) + r.frame(r.PSH, 1, h.encode_socks_addr(r.UOT_MAGIC, 0) + req))
+        s.wait_for(lambda c, i, d: c == r.SYNACK and i == 1, timeout=3)
+        s.send(r.frame(r.PSH, 1, r.uot_addr(h.V4, u.port) + b"\x00\x02hi"))
+        assert h.wait_until(lambda: "UDP datagram to" in server.log(), timeout=5), server.log_tail()
+    allowed = procs.server(password=PASSWORD, args=["--deny-private-targets", "--allow-target", "127.0.0.1/32"])
+    f = _stream_once(allowed.port, h.V4, echo.port, b"ok")
+    assert f[0] == r.PSH and f[2] == b"ok", f
+
+
+def test_hostile_refills_for_unreachable_targets_back_off(procs):
+    """A stream to a closed port used to make the pool try ~125 refill connects
+    in the next 5 s (every 200 ms, no backoff): a target asked for once is not
+    pre-dialed at all; one asked for twice is, but failures back off."""
+    mport = h.free_port()
+    server = procs.server(password=PASSWORD, args=["--workers", "1", "--min-idle-connections", "5",
+                                                   "--metrics-listen", "127.0.0.1:%d" % mport])
+    closed = h.free_port()
+    _stream_once(server.port, h.V4, closed)
+    time.sleep(2)
+    assert _metric(mport, "anytls_pool_spares_dialed_total") == 0, "pre-dialed a target asked for once"
+    _stream_once(server.port, h.V4, closed)
+    time.sleep(5)
+    dialed = _metric(mport, "anytls_pool_spares_dialed_total")
+    procs.note("refill connects to a closed port in 5 s after two streams: %d", dialed)
+    assert 1 <= dialed <= 12, "%d refill connects in 5 s to a closed port" % dialed
+
+
+def test_hostile_spares_capped_pool_wide(procs):
+    """--max-spares caps warm spares across all targets."""
+    mport = h.free_port()
+    server = procs.server(password=PASSWORD, args=["--workers", "1", "--min-idle-connections", "5",
+                                                   "--max-spares", "3",
+                                                   "--metrics-listen", "127.0.0.1:%d" % mport])
+    with h.EchoServer() as e1, h.EchoServer() as e2:
+        for e in (e1, e2, e1, e2):
+            f = _stream_once(server.port, h.V4, e.port, b"y")
+            assert f[0] == r.PSH
+        time.sleep(1.5)
+        idle = _metric(mport, "anytls_pool_idle_connections")
+        assert 1 <= idle <= 3, "%d spares held with --max-spares 3" % idle
+        assert e1.connections + e2.connections <= 4 + 3
