@@ -127,7 +127,7 @@ def gen_method(S):
 # ------------------------------------------------------------------ tables
 
 def gen_claims(S, M):
-    rows = C.claims(S, M)
+    rows = C.claims(S, M, R=C.load_reps(RES))
     P = lambda w: f">{{\\raggedright\\arraybackslash}}p{{{w}\\linewidth}}"  # noqa: E731
     lines = [r"\begin{longtable}{" + P(0.2) + P(0.33) + P(0.22) + P(0.17) + "}",
              r"\caption{Every quantitative claim of the seeds against the measurements (95\% CIs; "
@@ -155,7 +155,7 @@ def cfg(c):
 
 
 def gen_production(S):
-    tab = C.production_table(S)
+    tab = C.production_table(S, R=C.load_reps(RES))
     P = lambda w: f">{{\\raggedright\\arraybackslash}}p{{{w}\\linewidth}}"  # noqa: E731
     lines = [r"\begin{tabular}{" + P(0.15) + P(0.14) + P(0.22) + P(0.2) + P(0.2) + "}",
              r"\toprule",
@@ -382,6 +382,8 @@ def gen_figures():
 
 def main():
     S, M = C.load(RES)
+    print("gen_tables: data of " + (", ".join(sorted({f"commit {r.get('git_sha', '?')[:10]} ({r.get('provenance', '?')})" for r in S})) or "nothing"),
+          file=sys.stderr)
     if not S:
         print("gen_tables: results/summary.csv is missing or empty: run make bench (or "
               "experiments/run.sh quick && experiments/figures.sh) first", file=sys.stderr)
