@@ -308,7 +308,10 @@ def block_effects(summary, rep_rows):
     return out
 
 
-MICRO_RE = re.compile(r"^(cycle\w*)/([^/]+)/([^/]+)/(?:\d+/)?real_time/threads:(\d+)$")
+# <variant>[_oversub]/<impl>/<keys>[/<detail>][/<config index>]/real_time/threads:T
+# (older binaries: no detail)
+MICRO_RE = re.compile(r"^([a-z]\w*?)(_oversub)?/([^/]+)/([^/]+)(?:/([a-z][^/]*))?(?:/\d+)?"
+                      r"/real_time/threads:(\d+)$")
 
 
 def summarize_micro(dirs):
@@ -329,7 +332,8 @@ def summarize_micro(dirs):
             m = MICRO_RE.match(r["name"])
             if not m or r.get("error_occurred") in ("true", "1"):
                 continue  # aggregate rows (_mean, _stddev...) do not match
-            key = (m.group(1), m.group(2), m.group(3), int(m.group(4)))
+            key = (m.group(1), m.group(3), m.group(4), m.group(5) or "", int(m.group(6)),
+                   1 if m.group(2) else 0)
             g = groups.setdefault(key, {"ns": [], "hit": [], "ips": []})
             scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}.get(r.get("time_unit", "ns"), 1)
             g["ns"].append(float(r["real_time"]) * scale)
@@ -338,10 +342,11 @@ def summarize_micro(dirs):
             if f(r.get("items_per_second")) is not None:
                 g["ips"].append(float(r["items_per_second"]))
     out = []
-    for (variant, impl, dist, thr), g in sorted(groups.items()):
+    for (variant, impl, dist, detail, thr, over), g in sorted(groups.items()):
         mu, h, n = st.mean_ci(g["ns"])
         lmu, lh, _ = st.mean_ci([math.log(x) for x in g["ns"] if x > 0])
-        out.append({"variant": variant, "impl": impl, "keys": dist, "threads": thr,
+        out.append({"variant": variant, "impl": impl, "keys": dist, "detail": detail,
+                    "threads": thr, "oversubscribed": over,
                     "ns_per_cycle_mean": round(mu, 3), "ns_per_cycle_ci": "" if h is None else round(h, 3),
                     "ns_per_cycle_median": round(st.median(g["ns"]), 3), "n": n,
                     "ns_per_cycle_lmean": round(lmu, 6), "ns_per_cycle_lci": "" if lh is None else round(lh, 6),
@@ -396,19 +401,32 @@ def print_table(summary, micro, out=sys.stdout):
               f"{ci(s, 'server_rss_mb', 1):>10} {ci(s, 'error_rate', 1, 100):>9} "
               f"{ci(s, 'outbound_per_stream', 2):>10}  {s['group']}{flag}", file=out)
     if micro:
-        print("\npool micro-benchmark (get+put cycle, aggregate ns per cycle over all threads, "
-              "mean ± 95% CI; keys16, recv interposed):", file=out)
-        impls = pooltypes.ordered({m["impl"] for m in micro})
-        threads = sorted({m["threads"] for m in micro if m["variant"] == "cycle"})
-        print(f"{'threads':>8} " + " ".join(f"{i:>16}" for i in impls), file=out)
-        for t in threads:
-            cells = []
-            for i in impls:
-                m = next((x for x in micro if x["variant"] == "cycle" and x["impl"] == i
-                          and x["keys"] == "keys16" and x["threads"] == t), None)
-                cells.append("-" if not m else f"{m['ns_per_cycle_mean']:.1f}"
-                             + (f"±{m['ns_per_cycle_ci']:.1f}" if m["ns_per_cycle_ci"] != "" else ""))
-            print(f"{t:>8} " + " ".join(f"{c:>16}" for c in cells), file=out)
+        print("\npool micro-benchmark (aggregate ns per item over all threads, mean ± 95% CI over "
+              "repetitions, hit rate in brackets; recv interposed; threads <= cores; rows run with "
+              "more threads than cores are in micro_summary.csv as oversubscribed=1):", file=out)
+        impls = pooltypes.ordered({m["impl"] for m in micro if m["variant"] != "counters"})
+        for variant, keys, detail in (("cycle", "keys16", None), ("shared", "keys16", "refill16"),
+                                      ("shared", "keys16", "refill256"), ("shared", "keys1", "refill16"),
+                                      ("handoff", "keys16", "producer0")):
+            rows_v = [x for x in micro if x["variant"] == variant and x["keys"] == keys
+                      and (detail is None or x["detail"] == detail) and not x["oversubscribed"]]
+            if not rows_v:
+                continue
+            print(f"  {variant}/{keys}" + (f"/{detail}" if detail else ""), file=out)
+            print(f"{'threads':>8} " + " ".join(f"{i:>22}" for i in impls), file=out)
+            for t in sorted({x["threads"] for x in rows_v}):
+                cells = []
+                for i in impls:
+                    m = next((x for x in rows_v if x["impl"] == i and x["threads"] == t), None)
+                    cells.append("-" if not m else f"{m['ns_per_cycle_mean']:.1f}"
+                                 + (f"±{m['ns_per_cycle_ci']:.1f}" if m["ns_per_cycle_ci"] != "" else "")
+                                 + (f" [{m['hit_mean']:.2f}]" if m["hit_mean"] != "" else ""))
+                print(f"{t:>8} " + " ".join(f"{c:>22}" for c in cells), file=out)
+        cnt = [x for x in micro if x["variant"] == "counters" and not x["oversubscribed"]]
+        if cnt:
+            print("  counters alone (5 updates of a hit cycle, no pool), ns per cycle: "
+                  + "; ".join(f"{x['impl']} {x['threads']} thr {x['ns_per_cycle_mean']:.1f}"
+                              for x in sorted(cnt, key=lambda x: (x["impl"], x["threads"]))), file=out)
 
 
 def print_claims(out_dir, out=sys.stdout):

@@ -117,7 +117,7 @@ if [ "$SWEEP" != smoke ] && [ "$MICRO" != skip ]; then
         ncpu=$(nproc)
         case "$SWEEP" in
             quick) mt=0.05; mr=3; mlimit=240; mos=${MICRO_OVERSUB-}
-                   mf='^(cycle|shared|handoff|counters)[a-z_]*/.*(keys1|keys16|zipf1024|ops)' ;;
+                   mf='^cycle(_syscall)?/.*/(keys16|zipf1024)/|^shared/.*/(keys1|keys16)/|^handoff/.*/keys16/|^counters/' ;;
             full) mt=0.2; mr=5; mlimit=1500; mos=${MICRO_OVERSUB-$((2 * ncpu)),$((4 * ncpu))}; mf='.' ;;
         esac
         mthr=${MICRO_THREADS:-$(seq -s, 1 "$ncpu")}
