@@ -177,3 +177,50 @@ def paired(a, b, log=False, B=BOOT_B, seed=BOOT_SEED, method="percentile", floor
         return {"n": len(d), "diffs": d, "est": math.exp(est),
                 "ci": None if ci is None else (math.exp(ci[0]), math.exp(ci[1]))}
     return {"n": len(d), "diffs": d, "est": est, "ci": ci}
+
+
+def selftest():
+    """Checks of the bootstrap and the pairing on data with known answers; returns
+    a list of failures (empty = pass). Run by experiments/check_results.py (CI)."""
+    bad = []
+    rng = random.Random(7)
+    # a mean of 0 with unit noise: the percentile and BCa CIs cover it in most of
+    # 50 samples of 20 (nominal 95%; allow down to 80%: a smoke check, not a study)
+    for method in ("percentile", "bca"):
+        cover = 0
+        for _ in range(50):
+            xs = [rng.gauss(0, 1) for _ in range(20)]
+            _, ci = bootstrap_ci(xs, B=2000, seed=rng.randrange(1 << 30), method=method)
+            cover += ci[0] <= 0 <= ci[1]
+        if cover < 40:
+            bad.append(f"{method} bootstrap covered the true mean {cover}/50 times")
+    # same seed, same interval (recorded seeds reproduce)
+    xs = [rng.random() for _ in range(10)]
+    if bootstrap_ci(xs, seed=3) != bootstrap_ci(xs, seed=3):
+        bad.append("bootstrap not reproducible with a fixed seed")
+    # pairing removes a block effect that an unpaired comparison cannot see through
+    blocks = {b: rng.gauss(0, 10) for b in range(1, 9)}
+    a = {b: 100 + blocks[b] + 1.0 + rng.gauss(0, 0.1) for b in blocks}
+    b_ = {b: 100 + blocks[b] + rng.gauss(0, 0.1) for b in blocks}
+    p = paired(a, b_)
+    if p is None or p["n"] != 8 or not (p["ci"][0] > 0.5 and p["ci"][1] < 1.5):
+        bad.append(f"paired difference {p and p['ci']} should lie around +1")
+    _, wci = welch(list(a.values()), list(b_.values()))
+    if wci[0] > 0:
+        bad.append("unpaired Welch should not resolve a +1 difference under a block SD of 10")
+    # identical values: the CI is widened to the floor, never zero-width
+    q = paired({1: 5.0, 2: 5.0, 3: 5.0}, {1: 5.0, 2: 5.0, 3: 5.0}, log=True, floor=math.log1p(1 / 128))
+    if not (q["ci"][0] < 1 < q["ci"][1]):
+        bad.append(f"zero-width CI not widened to the resolution: {q['ci']}")
+    if bootstrap_ci([1.0], B=10)[1] is not None:
+        bad.append("one value must give no interval")
+    return bad
+
+
+if __name__ == "__main__":
+    import sys
+    fails = selftest()
+    for f_ in fails:
+        print(f"stats selftest: FAIL: {f_}", file=sys.stderr)
+    print(f"stats selftest: {'ok' if not fails else str(len(fails)) + ' failures'}", file=sys.stderr)
+    sys.exit(1 if fails else 0)
