@@ -54,6 +54,12 @@ def f(x, d=None):
     return C.fnum(x, d)
 
 
+def oversub(r):
+    """A micro-benchmark row run with more threads than cores (bench_pool
+    --oversub-threads): not contention evidence, kept out of the tables."""
+    return str(r.get("oversubscribed", "0")) not in ("0", "", "False")
+
+
 def ci_txt(r, k, mul=1.0, d=1):
     m, h = C.ci_of(r, k)
     if m is None:
@@ -219,7 +225,7 @@ def gen_summary(S):
 
 
 def gen_micro(M):
-    cyc = [r for r in M if r["variant"] == "cycle" and r["keys"] == "keys16"]
+    cyc = [r for r in M if r["variant"] == "cycle" and r["keys"] == "keys16" and not oversub(r)]
     if not cyc:
         write("micro.tex", r"\emph{No micro-benchmark data (results/micro\_summary.csv missing).}" + "\n")
         return
@@ -234,7 +240,7 @@ def gen_micro(M):
             cells.append("--" if not r else f"{f(r['ns_per_cycle_mean']):.1f}"
                          + (f" $\\pm$ {f(r['ns_per_cycle_ci']):.1f}" if r["ns_per_cycle_ci"] else ""))
         lines.append(f"{t} & " + " & ".join(cells) + r" \\")
-    sc = [r for r in M if r["variant"] == "cycle_syscall"]
+    sc = [r for r in M if r["variant"] == "cycle_syscall" and not oversub(r)]
     if sc:
         lines.append(r"\midrule")
         lines.append(r"\multicolumn{" + str(len(impls) + 1) + r"}{l}{with the real recv(MSG\_PEEK) liveness check:} \\")
@@ -254,7 +260,8 @@ def gen_micro(M):
 def gen_findings(S, M, claim_rows, prod):
     items = []
     # 1. micro
-    cyc = {(r["impl"], int(r["threads"])): r for r in M if r["variant"] == "cycle" and r["keys"] == "keys16"}
+    cyc = {(r["impl"], int(r["threads"])): r for r in M
+           if r["variant"] == "cycle" and r["keys"] == "keys16" and not oversub(r)}
     ncores = os.cpu_count() or 2
     if ("lock", 1) in cyc and ("lockfree", 1) in cyc:
         parts = []
