@@ -54,7 +54,13 @@ $(BUILD)/core $(BUILD)/pools $(BUILD)/tests $(BUILD)/bench $(BUILD)/bench/loadge
 	mkdir -p $@
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
-$(BUILD)/anytls-%: core/%_main.c $(LIB)
+# The binaries print the commit they were built from (--version): relinked when
+# it changes, so experiments/provenance.py can tell a stale build from a fresh one.
+VERSION_STAMP := $(BUILD)/.version
+.PHONY: FORCE
+$(VERSION_STAMP): FORCE | $(BUILD)/core
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/anytls-%: core/%_main.c $(LIB) $(VERSION_STAMP)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIB) $(LDLIBS)
 $(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests $< -o $@ $(LDFLAGS) $(LIB) $(LDLIBS) -lcmocka

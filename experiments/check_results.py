@@ -15,6 +15,15 @@ thresholds: nothing here depends on how fast the machine is. Checked:
             latencies positive and ordered (p50 <= p90 <= p99 <= max); open latency at
             least one emulated RTT (a request/response needs a round trip); RSS and
             CPU positive; rtt_effective is 0 or the requested RTT (0 = loudly noted)
+  provenance  git_sha and provenance (clean|DIRTY) in every row, one commit per run
+            directory, DIRTY only when the run was allowed (ALLOW_DIRTY)
+  design    block = rep, one load seed per block shared by its cells, order positions
+            a permutation inside each block
+  new columns  failure-inclusive tail (open_all_p99 >= open_p99, open_all_n = open_n +
+            failed_in_tail = ok + errors), spares held (0 for none), /metrics samples,
+            min_idle_flag as sweep.py computes it, kernel memory per spare when spares
+            were left; summary.csv has the samples behind p99, reps.csv one row per
+            ok run, and the statistics' self-test passes
 Exit status 0 if all checks pass, 1 otherwise (every failure is listed).
 """
 import argparse
@@ -43,6 +52,11 @@ def num(r, k, where):
     except ValueError:
         fail(f"{where}: {k}={v!r} is not a number")
         return None
+
+
+def opt(r, k, where):
+    """A column that may be empty (not measured in this run): None, else as num()."""
+    return None if r.get(k, "") == "" else num(r, k, where)
 
 
 def check_run_row(r, where):
@@ -96,6 +110,56 @@ def check_run_row(r, where):
         x = num(r, k, where)
         if x is not None and x <= 0:
             fail(f"{where}: {k}={x} not positive")
+    # failure-inclusive tail and the counts behind it
+    oa, o99 = num(r, "open_all_p99_us", where), num(r, "open_p99_us", where)
+    n_ok, n_all, failed = num(r, "open_n", where), num(r, "open_all_n", where), num(r, "failed_in_tail", where)
+    if None not in (oa, o99) and oa + 0.05 < o99:
+        fail(f"{where}: failure-inclusive p99 {oa} < ok-only p99 {o99}")
+    if None not in (n_ok, n_all, failed):
+        if n_all != n_ok + failed:
+            fail(f"{where}: open_all_n {n_all:g} != open_n {n_ok:g} + failed_in_tail {failed:g}")
+        if failed != num(r, "errors", where) or n_ok != num(r, "streams_ok", where):
+            fail(f"{where}: tail counts ({n_ok:g} ok, {failed:g} failed) differ from "
+                 f"streams_ok/errors ({r['streams_ok']}/{r['errors']})")
+        if failed > 0 and oa is not None and opt(r, "tail_value_us", where) is None:
+            fail(f"{where}: failures in the tail but no tail_value_us")
+    # spares and connections from /metrics
+    ms = num(r, "metrics_samples", where)
+    if ms is not None and ms < 1:
+        fail(f"{where}: no /metrics sample inside the measured window")
+    held = num(r, "spares_held_mean", where)
+    if held is not None:
+        if held < 0:
+            fail(f"{where}: spares_held_mean {held} < 0")
+        if r["pool_type"] == "none" and held != 0:
+            fail(f"{where}: pool none held {held} spares")
+        tc = num(r, "target_conns_mean", where)
+        if tc is not None and tc + 1e-9 < held:
+            fail(f"{where}: connections held {tc} < spares held {held}")
+    for k in ("dials_per_stream", "wasted_dials_per_stream"):
+        x = opt(r, k, where)
+        if x is not None and x < 0:
+            fail(f"{where}: {k}={x} < 0")
+    try:
+        want_flag = sweepmod.min_idle_flag({"pool_type": r["pool_type"], "min_idle": int(r["min_idle"]),
+                                             "workers": int(r["workers"]), "spares": r["spares"]})
+        if int(r["min_idle_flag"]) != want_flag:
+            fail(f"{where}: min_idle_flag {r['min_idle_flag']} != {want_flag} (equal spares)")
+    except (KeyError, ValueError):
+        fail(f"{where}: spares/min_idle_flag missing or not numbers")
+    unused = opt(r, "target_socks_unused_end", where)
+    if unused and unused > 0 and opt(r, "kmem_per_spare_bytes", where) is None:
+        fail(f"{where}: {unused:g} spares left but no kmem_per_spare_bytes")
+    km = opt(r, "kmem_per_spare_bytes", where)
+    if km is not None and not 500 < km < 1 << 20:
+        fail(f"{where}: kmem_per_spare_bytes {km} implausible")
+    # provenance and design
+    if not re.fullmatch(r"[0-9a-f]{40}", r.get("git_sha", "")):
+        fail(f"{where}: git_sha {r.get('git_sha')!r} is not a commit")
+    if r.get("provenance") not in ("clean", "DIRTY"):
+        fail(f"{where}: provenance {r.get('provenance')!r}")
+    if r.get("block") != r.get("rep"):
+        fail(f"{where}: block {r.get('block')} != rep {r.get('rep')}")
     rtt_req, rtt_eff = num(r, "rtt_ms", where), num(r, "rtt_effective", where)
     if rtt_req is not None and rtt_eff is not None:
         if rtt_eff not in (0, rtt_req):
@@ -164,6 +228,30 @@ def main():
         for rep in range(1, c["reps"] + 1):
             if (c["cell_id"], rep) not in ok:
                 fail(f"no ok row for {c['cell_id']} rep {rep}")
+    # one commit per directory; DIRTY only when allowed; one load seed per block;
+    # order positions a permutation inside each block
+    shas = {r.get("git_sha") for r in ok.values()}
+    if len(shas) > 1:
+        fail(f"results.csv mixes commits {sorted(shas)}")
+    if os.path.isfile(env):
+        envtext = open(env).read()
+        for k in ("git_sha:", "git_dirty:", "provenance:", "design_seed:", "build_version:"):
+            if k not in envtext:
+                fail(f"env.txt lacks {k}")
+        if any(r.get("provenance") == "DIRTY" for r in ok.values()) and "allow_dirty: yes" not in envtext:
+            fail("DIRTY rows but env.txt does not say allow_dirty: yes")
+    blocks = {}
+    for r in ok.values():
+        blocks.setdefault(r["block"], []).append(r)
+    for b, rs in blocks.items():
+        seeds = {r["load_seed"] for r in rs}
+        if len(seeds) != 1:
+            fail(f"block {b}: load seeds {sorted(seeds)} (one per block expected)")
+        pos = sorted(int(r["order_pos"]) for r in rs)
+        if len(set(pos)) != len(pos) or (pos and pos[-1] > len([c for c in cells if c["reps"] >= int(b)])):
+            fail(f"block {b}: order positions {pos} are not a permutation")
+    if len({next(iter(rs))["load_seed"] for rs in blocks.values()}) != len(blocks):
+        fail("two blocks share a load seed")
 
     # ---- summary and figures
     sp = os.path.join(a.summary_dir, "summary.csv")
@@ -177,9 +265,24 @@ def main():
             if c["cell_id"] not in ids:
                 fail(f"summary.csv lacks cell {c['cell_id']}")
         for s in S:
-            for k in ("open_p50_ms_mean", "reuse_rate_mean", "server_rss_mb_mean"):
+            for k in ("open_p50_ms_mean", "reuse_rate_mean", "server_rss_mb_mean", "open_all_p99_ms_mean",
+                      "open_all_p99_samples_min", "spares_held_mean", "git_sha", "provenance",
+                      "spares_target", "dials_per_stream_mean"):
                 if s.get(k, "") == "":
                     fail(f"summary.csv: {s['cell_id']} has no {k}")
+        rp = os.path.join(a.summary_dir, "reps.csv")
+        if not os.path.isfile(rp):
+            fail(f"{rp} missing")
+        else:
+            with open(rp, newline="") as f:
+                nrep = sum(1 for _ in csv.DictReader(f))
+            if nrep != len(ok):
+                fail(f"reps.csv has {nrep} rows for {len(ok)} ok runs")
+        if any(c["reps"] >= 2 for c in cells) and not os.path.isfile(os.path.join(a.summary_dir, "blocks.csv")):
+            fail("blocks.csv missing although cells ran in 2+ blocks")
+        import stats as st_
+        for msg in st_.selftest():
+            fail(f"stats self-test: {msg}")
         figdir = os.path.join(a.summary_dir, "figures")
         groups = {g for c in cells for g in c["group"].split(",") if g}
         want = []

@@ -2,12 +2,17 @@
 results/micro_summary.csv; and the rule that rederives a pool config for a
 scenario from the measured cells (used by experiments/advise and paper/gen_tables.py).
 
-Everything here reads the summaries only (mean, 95% CI half-width, n per cell).
-A comparison of two cells reconstructs each mean's standard error from its CI
-(se = h / t_{0.975,n-1}) and uses Welch's t with Welch-Satterthwaite df for a
-95% CI of a difference of means; ratios (speed-ups, memory) are ratios of
-geometric means, from the log-scale summaries (_lmean/_lci), so their CIs are
-exp() of a Welch CI on the difference of mean logs (never negative).
+Comparisons of two cells are PAIRED when results/reps.csv has both (the runner's
+blocked design: every cell once per block, random order, one load seed per
+block): the per-block differences (ratios: differences of logs) and a seeded
+bootstrap 95% CI of their mean (stats.paired, 4,000 resamples, percentile). A CI
+narrower than the latency histogram's resolution (1/128 of the value) is widened
+to it. Only without reps.csv (older results) does a comparison fall back to the
+summaries: each mean's standard error from its CI (se = h / t_{0.975,n-1}) and
+Welch's t (unpaired), labelled as such. Ratios (speed-ups, memory) are ratios of
+geometric means (never negative). Micro-benchmark rows are never paired (Google
+Benchmark repetitions run back to back); rows run with more threads than cores
+are reported apart and are not evidence about contention.
 """
 import csv
 import math
@@ -43,6 +48,80 @@ def load(results_dir=None):
     S = [r for r in load_csv(os.path.join(rd, "summary.csv")) if int(r.get("n_ok") or 0) > 0]
     M = load_csv(os.path.join(rd, "micro_summary.csv"))
     return S, M
+
+
+def load_reps(results_dir=None):
+    """{cell_id: {metric: {block: value}}} from reps.csv ({} if absent)."""
+    rd = results_dir or os.path.join(ROOT, "results")
+    R = {}
+    for r in load_csv(os.path.join(rd, "reps.csv")):
+        b = r.get("block")
+        cell = R.setdefault(r["cell_id"], {})
+        for k, v in r.items():
+            x = fnum(v)
+            if x is not None and k not in ("block", "load_seed", "order_pos"):
+                cell.setdefault(k, {})[b] = x
+    return R
+
+
+# histogram resolution of the latency percentiles (bench/hist.h: 1/128 of the value)
+HIST_REL = 1.0 / 128
+PCT_METRICS = ("open_p50_ms", "open_p99_ms", "open_all_p50_ms", "open_all_p99_ms", "total_p99_ms")
+
+
+def paired_cmp(R, a, b, metric, log):
+    """Paired comparison of cells a and b (summary rows) on metric, or None when
+    reps.csv lacks either or they share < 2 blocks."""
+    if not R:
+        return None
+    ra = R.get(a["cell_id"], {}).get(metric)
+    rb = R.get(b["cell_id"], {}).get(metric)
+    if not ra or not rb:
+        return None
+    floor = 0.0
+    if metric in PCT_METRICS:
+        floor = math.log1p(HIST_REL) if log else HIST_REL * max(
+            fnum(a.get(metric + "_mean"), 0), fnum(b.get(metric + "_mean"), 0))
+    res = st.paired(ra, rb, log=log, floor=floor)
+    if res is None or res["n"] < 2:
+        return None
+    if res["n"] < 3:  # two blocks: the bootstrap has 3 distinct resamples, no interval
+        res["ci"] = None
+    return res
+
+
+def cmp_diff(R, a, b, metric):
+    """a - b: (d, ci, how) paired when possible, else unpaired Welch."""
+    p = paired_cmp(R, a, b, metric, log=False)
+    if p is not None:
+        return p["est"], p["ci"], f"paired, {p['n']} blocks"
+    d, ci = diff(est(a, metric), est(b, metric))
+    return d, ci, "unpaired Welch"
+
+
+def cmp_ratio(R, a, b, metric):
+    """Ratio of geometric means a/b: (r, ci, how), paired when possible."""
+    p = paired_cmp(R, a, b, metric, log=True)
+    if p is not None:
+        return p["est"], p["ci"], f"paired, {p['n']} blocks"
+    la, lb = lest(a, metric), lest(b, metric)
+    if la is None or lb is None:
+        return None, None, "n/a"
+    r, ci = gratio(la, lb)
+    return r, ci, "unpaired Welch"
+
+
+def cmp_speedup(R, new, base, metric):
+    """Lower-is-better metric: base/new - 1 (0.3 = new is 30% better), with CI."""
+    r, ci, how = cmp_ratio(R, base, new, metric)
+    if r is None:
+        return None, None, how
+    return r - 1, (None if ci is None else (ci[0] - 1, ci[1] - 1)), how
+
+
+def p99_metric(r):
+    """The failure-inclusive p99 when measured (no survivor bias), else the old one."""
+    return "open_all_p99_ms" if fnum(r.get("open_all_p99_ms_mean")) is not None else "open_p99_ms"
 
 
 def groups(r):
@@ -173,27 +252,47 @@ def balanced(S, pool, rate, rtt_ms):
     return c[0] if c else None
 
 
+def spares_txt(r):
+    """'equal spares: N per target (held: M)' for a cell."""
+    t = r.get("spares_target", "")
+    held = fnum(r.get("spares_held_mean"))
+    if t in ("", None):
+        return f"min idle flag {r.get('min_idle')}"
+    return f"{t} spares/target asked" + ("" if held is None else
+                                         f", {held:.0f} held over {r.get('targets')} targets")
+
+
 def ci_of(r, metric):
     return fnum(r.get(metric + "_mean")), fnum(r.get(metric + "_ci"))
 
 
 # ------------------------------------------------------------------ claims
 
-def claims(S, M, ncores=None):
-    """Rows: claim, test (what was compared, where), measured, verdict."""
+def claims(S, M, ncores=None, R=None):
+    """Rows: claim, test (what was compared, where), measured, verdict. R: the
+    per-block values (load_reps); comparisons are paired when it has the cells."""
     ncores = ncores or os.cpu_count() or 2
+    R = R or {}
     rows = []
     # ---- C1/C2: lockfree +30-50%, highperf +50-80% over lock
     for impl, lo, hi, claim in (("lockfree", 0.30, 0.50, "lockfree pool +30–50% over lock"),
                                 ("highperf", 0.50, 0.80, "highperf pool +50–80% over lock")):
-        # micro: ns per get+put cycle (keys16), at 1 thread, at the core count, oversubscribed
-        for thr in sorted({1, ncores, 8}):
-            a = [r for r in M if r["variant"] == "cycle" and r["impl"] == impl and r["keys"] == "keys16" and int(r["threads"]) == thr]
-            b = [r for r in M if r["variant"] == "cycle" and r["impl"] == "lock" and r["keys"] == "keys16" and int(r["threads"]) == thr]
-            if a and b:
+        # micro: ns per stream's pool work, 16 keys, at 1 thread and each count up to the
+        # cores; the server-like variant (shared: refills by the owner worker's tick,
+        # misses, steals) when measured, else the same-worker cycle
+        variant = "shared" if any(r["variant"] == "shared" for r in M) else "cycle"
+        vr = [r for r in M if r["variant"] == variant and r["keys"] == "keys16"
+              and str(r.get("oversubscribed", "0")) in ("0", "", "False")]
+        for thr in sorted({int(r["threads"]) for r in vr}):
+            if thr > ncores:
+                continue
+            a = [r for r in vr if r["impl"] == impl and int(r["threads"]) == thr]
+            b = [r for r in vr if r["impl"] == "lock" and int(r["threads"]) == thr]
+            if a and b and a[0].get("detail", "") == b[0].get("detail", ""):
                 v, ci = speedup(micro_lest(a[0]), micro_lest(b[0]))
-                rows.append({"claim": claim, "test": f"micro: ns per get+put, 16 keys, {thr} thread{'s' if thr > 1 else ''}"
-                             + (" (oversubscribed)" if thr > ncores else ""),
+                rows.append({"claim": claim, "test": f"micro ({variant}{'/' + a[0]['detail'] if a[0].get('detail') else ''}): "
+                             f"ns per stream's pool work, 16 keys, {thr} thread{'s' if thr > 1 else ''} "
+                             f"(hit {fnum(a[0].get('hit_mean'), float('nan')):.2f} vs {fnum(b[0].get('hit_mean'), float('nan')):.2f})",
                              "measured": pct_ci(v, ci), "verdict": range_verdict(v, ci, lo, hi)})
         # end to end: at the highest loopback rate and at 20 ms RTT
         pt = [r for r in S if "pooltype" in groups(r)]
@@ -206,12 +305,13 @@ def claims(S, M, ncores=None):
             a, b = balanced(S, impl, rate, rt), balanced(S, "lock", rate, rt)
             for metric, label in (("server_cpu_ms_per_1k", "server CPU per stream"),
                                   ("open_p50_ms", "open latency p50"),
-                                  ("open_p99_ms", "open latency p99")):
-                ea, eb = lest(a, metric), lest(b, metric)
-                if ea is None or eb is None:
+                                  (p99_metric(a), "open latency p99 (failures at the timeout)"
+                                   if p99_metric(a) == "open_all_p99_ms" else "open latency p99")):
+                v, ci, how = cmp_speedup(R, a, b, metric)
+                if v is None:
                     continue
-                v, ci = speedup(ea, eb)
-                rows.append({"claim": claim, "test": f"end to end: {label}, {rate:g}/s, {rt:g} ms RTT",
+                rows.append({"claim": claim, "test": f"end to end: {label}, {rate:g}/s, {rt:g} ms RTT, "
+                                                     f"{spares_txt(a)} ({how})",
                              "measured": pct_ci(v, ci), "verdict": range_verdict(v, ci, lo, hi)})
 
     # ---- C3: reuse rate > 50% reachable (the seeds' target), at each seed config
@@ -236,8 +336,8 @@ def claims(S, M, ncores=None):
             if not a or not b:
                 continue
             ru = fnum(a["reuse_rate_mean"])
-            for metric, label in (("open_p50_ms", "p50"), ("open_p99_ms", "p99")):
-                d, ci = diff(est(a, metric), est(b, metric))
+            for metric, label in (("open_p50_ms", "p50"), (p99_metric(a), "p99")):
+                d, ci, how = cmp_diff(R, a, b, metric)
                 if ci is None:
                     verdict = "inconclusive (one rep)"
                 elif ci[1] < 0:
@@ -248,7 +348,7 @@ def claims(S, M, ncores=None):
                     verdict = "no significant difference"
                 unit = "ms"
                 rows.append({"claim": "reuse > 50% means a faster proxy",
-                             "test": f"lockfree (reuse {100 * ru:.0f}%) vs none: open {label}, {rate:g}/s, {rt:g} ms RTT",
+                             "test": f"lockfree (reuse {100 * ru:.0f}%) vs none: open {label}, {rate:g}/s, {rt:g} ms RTT ({how})",
                              "measured": (f"{d:+.2f} {unit}" + ("" if ci is None else f" [{ci[0]:+.2f}, {ci[1]:+.2f}]")),
                              "verdict": verdict})
     # ---- C5: rate ranges (lock < 100/s, lockfree 100-500/s, highperf > 500/s)
@@ -262,9 +362,10 @@ def claims(S, M, ncores=None):
             for metric, label in (("open_p50_ms", "open p50"), ("server_cpu_ms_per_1k", "server CPU/stream")):
                 ests = {p: est(c, metric) for p, c in cand.items()}
                 best = min(ests, key=lambda p: ests[p][0])
-                # is the best significantly better than every other type?
-                sig = all(diff(ests[best], ests[p])[1] is not None and diff(ests[best], ests[p])[1][1] < 0
-                          for p in ests if p != best)
+                # is the best significantly better than every other type? (paired)
+                cmps = {p: cmp_diff(R, cand[best], cand[p], metric) for p in ests if p != best}
+                sig = all(c[1] is not None and c[1][1] < 0 for c in cmps.values())
+                how = next(iter(cmps.values()))[2] if cmps else ""
                 if claimed not in ests:
                     verdict = "untested"
                 elif sig and best == claimed:
@@ -273,19 +374,19 @@ def claims(S, M, ncores=None):
                     verdict = f"refuted ({best} better)"
                 else:
                     # claimed type not significantly worse than the best?
-                    dd, ci = diff(ests[claimed], ests[best])
+                    dd, ci, _ = cmp_diff(R, cand[claimed], cand[best], metric)
                     verdict = ("refuted (" + best + " better)") if (ci and ci[0] > 0 and claimed != best) \
                         else "not supported (no significant difference)"
                 meas = ", ".join(f"{p} {ests[p][0]:.{2 if metric == 'open_p50_ms' else 0}f}" for p in ests)
                 rows.append({"claim": "best type by rate: lock <100/s, lockfree 100–500/s, highperf >500/s",
-                             "test": f"{label} at {rate:g}/s, {rt:g} ms RTT (claimed best: {claimed})",
+                             "test": f"{label} at {rate:g}/s, {rt:g} ms RTT (claimed best: {claimed}; {how})",
                              "measured": meas + (" ms" if metric == "open_p50_ms" else " ms/1k"),
                              "verdict": verdict})
     # ---- C6: idle time: "long idle time maximises reuse" vs a target's idle timeout
     idle = sorted(cell_of(S, group="idle"), key=lambda r: int(r["idle_secs"]))
     if len(idle) >= 2:
         short, long_ = idle[0], idle[-1]
-        d, ci = diff(est(long_, "reuse_rate"), est(short, "reuse_rate"))
+        d, ci, how = cmp_diff(R, long_, short, "reuse_rate")
         verdict = ("inconclusive (one rep)" if ci is None else "supported" if ci[0] > 0
                    else "refuted" if ci[1] < 0 else "no significant difference")
         rows.append({"claim": "a long idle time maximises reuse (low-latency config)",
@@ -307,7 +408,7 @@ def claims(S, M, ncores=None):
     mc = sorted(cell_of(S, group="maxconns"), key=lambda r: int(r["max_conns"]))
     if len(mc) >= 2:
         small, big = mc[0], mc[-1]
-        v, ci = gratio(lest(small, "server_rss_mb"), lest(big, "server_rss_mb"))
+        v, ci, how = cmp_ratio(R, small, big, "server_rss_mb")
         verdict = ("inconclusive (one rep)" if ci is None else "supported" if ci[1] < 1
                    else "refuted (more memory)" if ci[0] > 1 else "no significant difference")
         es = est(small, "error_rate")
@@ -324,11 +425,12 @@ def claims(S, M, ncores=None):
         rate = rates[-1]
         lk, hp = balanced(S, "lock", rate, rt), balanced(S, "highperf", rate, rt)
         if lk and hp:
-            v, ci = gratio(lest(hp, "server_rss_mb"), lest(lk, "server_rss_mb"))
+            v, ci, how = cmp_ratio(R, hp, lk, "server_rss_mb")
             verdict = ("inconclusive (one rep)" if ci is None else "supported" if ci[0] > 1
                        else "refuted" if ci[1] < 1 else "no significant difference")
             rows.append({"claim": "memory: lock low, highperf high",
-                         "test": f"server peak RSS highperf / lock, {rate:g}/s, {rt:g} ms RTT",
+                         "test": f"server peak RSS highperf / lock, {rate:g}/s, {rt:g} ms RTT ({how}; "
+                                 f"user-space RSS only: kernel memory per spare is kmem_per_spare_kb)",
                          "measured": f"{v:.2f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
                                      + f" ({fnum(hp['server_rss_mb_mean']):.1f} vs {fnum(lk['server_rss_mb_mean']):.1f} MB)",
                          "verdict": verdict})
@@ -337,36 +439,51 @@ def claims(S, M, ncores=None):
 
 # ------------------------------------------------------------------ rederiving a config
 
-def _not_worse(r, best, metric):
+def _not_worse(r, best, metric, R=None):
     """Is cell r statistically indistinguishable from (or better than) `best` on a
-    lower-is-better metric? Welch 95% CI of r - best includes 0 (or lies below)."""
+    lower-is-better metric? The 95% CI of r - best (paired by block when reps.csv
+    has both, else Welch) includes 0 (or lies below). One rep: a tie too (one rep
+    cannot tell them apart; the tie is then broken by cost, not by noise)."""
     if r is best:
         return True
-    d, ci = diff(est(r, metric), est(best, metric))
-    if ci is None:  # one rep: only an equal mean counts as a tie
-        return d <= 0
+    d, ci, _ = cmp_diff(R, r, best, metric)
+    if ci is None:
+        return True
     return ci[0] <= 0
 
 
-def choose(cands):
-    """Best cell among candidates: lowest open p50 mean; the cells not significantly
-    worse than it (Welch 95% CI of the difference includes 0) are tied; among those,
-    lowest p99 mean, with the same tie test; then least server RSS, fewest target
-    connections opened per stream, simplest pool type. Returns (best, tied, why)."""
+def cost_key(r):
+    """What a config costs, for breaking ties that the data cannot break: spares
+    per target asked (connections held open at every target), then the per-target
+    cap, then the simplest pool type. Never a measured mean: a difference that is
+    not significant is noise, and ranking by it would pick at random."""
+    sp = fnum(r.get("spares_target"))
+    if sp is None:
+        sp = fnum(r.get("min_idle"), 0) * (1 if r["pool_type"] != "highperf" else fnum(r.get("workers"), 1))
+    return (sp, fnum(r.get("max_conns"), 1e9), SIMPLICITY.get(r["pool_type"], 9))
+
+
+def choose(cands, R=None):
+    """Best cell among candidates: the cells whose open p50 is not significantly
+    worse than the lowest (paired 95% CI of the difference includes 0) are tied;
+    among those, the same test on p99 (failure-inclusive when measured); then the
+    cheapest config (cost_key: fewest spares, lowest cap, simplest type), never a
+    mean that the test could not tell apart. Returns (best, tied, why)."""
     if not cands:
         return None, [], "no candidate"
     key50 = lambda r: fnum(r["open_p50_ms_mean"], 1e18)  # noqa: E731
     b50 = min(cands, key=key50)
-    tied = [r for r in cands if _not_worse(r, b50, "open_p50_ms")]
-    key99 = lambda r: fnum(r["open_p99_ms_mean"], 1e18)  # noqa: E731
+    tied = [r for r in cands if _not_worse(r, b50, "open_p50_ms", R)]
+    m99 = p99_metric(b50)
+    key99 = lambda r: fnum(r.get(m99 + "_mean"), 1e18)  # noqa: E731
     b99 = min(tied, key=key99)
-    tied2 = [r for r in tied if _not_worse(r, b99, "open_p99_ms")]
-    best = min(tied2, key=lambda r: (fnum(r["server_rss_mb_mean"], 1e9),
-                                     fnum(r["outbound_per_stream_mean"], 1e9),
-                                     SIMPLICITY.get(r["pool_type"], 9)))
-    why = (f"lowest open p50 ({len(tied)} of {len(cands)} candidates within 95% CI of it)"
-           + (f", then lowest p99 ({len(tied2)} within CI)" if len(tied) > 1 else "")
-           + (", then least memory / fewest connections / simplest type" if len(tied2) > 1 else ""))
+    tied2 = [r for r in tied if _not_worse(r, b99, m99, R)]
+    best = min(tied2, key=cost_key)
+    why = (f"lowest open p50 ({len(tied)} of {len(cands)} candidates not significantly worse)"
+           + (f", then lowest {m99[:-3].replace('_', ' ')} ({len(tied2)} not significantly worse)"
+              if len(tied) > 1 else "")
+           + (", then the cheapest config (fewest spares, lowest cap, simplest type)"
+              if len(tied2) > 1 else ""))
     return best, [r for r in tied2 if r is not best], why
 
 
@@ -424,7 +541,7 @@ SCENARIOS = [
 ]
 
 
-def production_table(S, rtt_ms=20.0):
+def production_table(S, rtt_ms=20.0, R=None):
     """For each seed scenario: the seed's config as measured, and the config
     rederived from every cell measured at that scenario's rate."""
     out = []
@@ -433,7 +550,7 @@ def production_table(S, rtt_ms=20.0):
         seed = min(seed_cells, key=lambda r: abs(fnum(r["rate"]) - rate)) if seed_cells else None
         srate = fnum(seed["rate"]) if seed else rate
         cands, rt, rr, notes = candidates(S, srate, rtt(seed) if seed else rtt_ms)
-        best, tied, why = choose(cands)
+        best, tied, why = choose(cands, R)
         out.append({"scenario": name, "range": rng, "seed_cfg": seedcfg, "seed": seed,
                     "rate": rr, "rtt": rt, "best": best, "tied": tied, "why": why,
                     "n_cands": len(cands), "notes": notes})

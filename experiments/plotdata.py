@@ -126,17 +126,28 @@ def main():
                                             "xmax": max(rates) * 1.4}):
             made.append(name)
 
-    # 3. micro: ns per get+put cycle vs threads, per implementation and key set
-    for keys in sorted({r["keys"] for r in M if r["variant"] == "cycle"}):
-        blocks, names = [], []
-        for p in pools:
-            b = sorted((int(r["threads"]), fnum(r["ns_per_cycle_mean"]),
-                        fnum(r["ns_per_cycle_ci"], 0.0), fnum(r["hit_mean"]))
-                       for r in M if r["variant"] == "cycle" and r["impl"] == p and r["keys"] == keys)
-            blocks.append(b)
-            names.append(p)
-        if write(dd, f"micro_{keys}", blocks, names, {"keys": f'"{keys}"'}):
-            made.append(f"micro_{keys}")
+    # 3. micro: ns per item vs threads, per implementation and key set: the same-worker
+    # cycle (micro_<keys>) and the server's pattern (micro_shared_<keys>, refill16) at
+    # thread counts up to the cores; oversubscribed rows in their own figure
+    # (micro_oversub_<keys>), never mixed into the contention figures
+    def over(r):
+        return str(r.get("oversubscribed", "0")) not in ("0", "", "False")
+    for prefix, variant, detail, ov in (("micro_", "cycle", None, False),
+                                        ("micro_shared_", "shared", "refill16", False),
+                                        ("micro_oversub_", "cycle", None, True)):
+        sel = [r for r in M if r["variant"] == variant and over(r) == ov
+               and (detail is None or r.get("detail") == detail)]
+        for keys in sorted({r["keys"] for r in sel}):
+            blocks, names = [], []
+            for p in pools:
+                b = sorted((int(r["threads"]), fnum(r["ns_per_cycle_mean"]),
+                            fnum(r["ns_per_cycle_ci"], 0.0), fnum(r["hit_mean"]))
+                           for r in sel if r["impl"] == p and r["keys"] == keys)
+                blocks.append(b)
+                names.append(p)
+            label = keys + (f", {variant} {detail}" if detail else "") + (", OVERSUBSCRIBED" if ov else "")
+            if write(dd, f"{prefix}{keys}", blocks, names, {"keys": f'"{label}"'}):
+                made.append(f"{prefix}{keys}")
 
     # 4. memory vs max connections (the maxconns group)
     rows = [r for r in S if in_group(r, "maxconns")]

@@ -21,11 +21,22 @@
 # Resumable: running the same sweep again (same day, same commit, or RESULTS_DIR=dir)
 # skips every cell x rep that already has an ok row.
 #
+# Provenance: the run refuses a dirty work tree, binaries built from a dirty tree
+# and stale binaries (experiments/provenance.py) unless ALLOW_DIRTY=1, which is then
+# recorded in env.txt and in every results.csv row (provenance=DIRTY), and the
+# output directory is named <date>-<sha>-dirty-<sweep>.
+# Design: cells run in a seeded random order inside each block (= rep), every cell
+# of a block with the same load seed (DESIGN_SEED to fix the seed; recorded).
+#
 # Environment: BUILD_DIR (default build), RESULTS_DIR (output dir), MAX_SECONDS
 # (stop starting runs after this long; exit 4, resumable), ONLY (regex on cell ids),
-# REPS (override reps), MICRO=skip (skip the micro-benchmark deliberately).
-# Exit status: 0 all ok; 1 a run or the micro-benchmark failed; 2 usage; 4 time
-# budget reached; 130 interrupted.
+# REPS (override reps), WORKERS (server/client worker threads for every cell),
+# MICRO_THREADS (bench_pool thread counts, default 1..cores; e.g. 1,2),
+# MICRO_OVERSUB (thread counts above the cores, run and labelled oversubscribed;
+# default: 2x and 4x cores for full, none for quick), MICRO=skip (skip the
+# micro-benchmark deliberately), ALLOW_DIRTY=1, DESIGN_SEED.
+# Exit status: 0 all ok; 1 a run or the micro-benchmark failed; 2 usage; 3 refused
+# (dirty or stale, see above); 4 time budget reached; 130 interrupted.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -56,7 +67,12 @@ if ((${#missing[@]})); then
     exit 1
 fi
 
+python3 "$ROOT/experiments/provenance.py" check --build "$BUILD" || exit 3
 SHA=$(git rev-parse --short HEAD 2>/dev/null || echo nogit)
+case "$(python3 "$ROOT/experiments/provenance.py" show --build "$BUILD" | sed -n 's/^provenance: //p')" in
+    clean) ;;
+    *) SHA=$SHA-dirty ;;
+esac
 OUT=${RESULTS_DIR:-$ROOT/results/raw/$(date -u +%Y%m%d)-$SHA-$SWEEP}
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
@@ -72,6 +88,7 @@ args=("$SWEEP" --out "$OUT" --build "$BUILD")
 [ -n "${MAX_SECONDS:-}" ] && args+=(--max-seconds "$MAX_SECONDS")
 [ -n "${ONLY:-}" ] && args+=(--only "$ONLY")
 [ -n "${REPS:-}" ] && args+=(--reps "$REPS")
+[ -n "${WORKERS:-}" ] && args+=(--workers "$WORKERS")
 
 # The runner cleans up after itself (its children by pid, the namespaces) on
 # SIGINT/SIGTERM/SIGHUP; this script forwards those signals to it by pid.
@@ -90,18 +107,24 @@ while :; do
 done
 CHILD=""
 [ "$rc" = 130 ] && exit 130
+[ "$rc" = 3 ] && exit 3
 
 if [ "$SWEEP" != smoke ] && [ "$MICRO" != skip ]; then
     if [ -s "$OUT/micro.csv" ]; then
         echo "run.sh: micro.csv already present, micro-benchmark skipped (resume)" >&2
     else
         # quick: the two key sets the paper plots, shorter; full: everything
+        ncpu=$(nproc)
         case "$SWEEP" in
-            quick) mt=0.05; mr=3; mlimit=150; mf='cycle/.*/(keys16|zipf1024)/|cycle_syscall/' ;;
-            full) mt=0.2; mr=5; mlimit=900; mf='.' ;;
+            quick) mt=0.05; mr=3; mlimit=240; mos=${MICRO_OVERSUB-}
+                   mf='^cycle(_syscall)?/.*/(keys16|zipf1024)/|^shared/.*/(keys1|keys16)/|^handoff/.*/keys16/|^counters/' ;;
+            full) mt=0.2; mr=5; mlimit=1500; mos=${MICRO_OVERSUB-$((2 * ncpu)),$((4 * ncpu))}; mf='.' ;;
         esac
-        echo "run.sh: pool micro-benchmark (min_time ${mt}s x $mr repetitions, filter $mf)" >&2
-        timeout -k 5 "$mlimit" "$BUILD/bench/bench_pool" --benchmark_min_time="$mt" \
+        mthr=${MICRO_THREADS:-$(seq -s, 1 "$ncpu")}
+        echo "run.sh: pool micro-benchmark (threads $mthr, oversubscribed ${mos:-none}," \
+             "min_time ${mt}s x $mr repetitions, filter $mf)" >&2
+        timeout -k 5 "$mlimit" "$BUILD/bench/bench_pool" --threads="$mthr" --oversub-threads="$mos" \
+            --benchmark_min_time="$mt" \
             --benchmark_repetitions="$mr" --benchmark_format=csv --benchmark_filter="$mf" \
             > "$OUT/micro.csv.tmp" 2> "$OUT/micro.log" &
         CHILD=$!

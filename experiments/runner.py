@@ -31,6 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pooltypes  # noqa: E402
+import provenance  # noqa: E402
 import sweep as sweepmod  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,6 +43,8 @@ COLUMNS = [
     "pool_type", "max_conns", "idle_secs", "min_idle", "rate", "targets", "rtt_ms",
     "rtt_effective", "rtt_check_ms", "response_size", "duration", "warmup", "zipf", "tidle",
     "workers", "started_at", "wall_s", "loadavg1",
+    # equal spares (sweep.py): what min_idle meant, the flag given, spares per target asked
+    "spares", "min_idle_flag", "spares_target",
     # loadgen (measured window)
     "arrivals", "streams_ok", "errors", "err_connect", "err_socks", "err_timeout", "err_short",
     "err_io", "drops", "achieved_rate", "open_mean_us", "open_p50_us", "open_p90_us",
@@ -57,6 +60,29 @@ COLUMNS = [
     # target side
     "outbound_opened", "target_closed_idle", "target_requests", "outbound_per_stream",
     "wasted_spares",
+    # loadgen, failure-inclusive tail: every measured arrival, failures at tail_value_us
+    "open_all_p50_us", "open_all_p99_us", "open_all_p999_us", "total_all_p99_us",
+    "open_n", "open_all_n", "failed_in_tail", "tail_value_us",
+    # the server's /metrics sampled every METRICS_PERIOD s over the measured window:
+    # spares held (idle gauge), connections held at the targets (active + idle +
+    # dialing), refill dials, and dials that never served a stream
+    "metrics_samples", "spares_held_mean", "spares_held_max", "target_conns_mean",
+    "target_conns_max", "win_spares_dialed", "win_dial_failed", "win_stale", "win_expired",
+    "dials_per_stream", "wasted_dials", "wasted_dials_per_stream",
+    # what a spare costs the kernel, after the load (the pool holds only spares then):
+    # the server's sockets to the targets (ss -tmi), how many never carried a byte,
+    # their skmem (rmem_alloc + wmem_alloc + fwd_alloc + wmem_queued), the fixed slab
+    # objects of a TCP socket (/proc/slabinfo TCP + sock_inode_cache + filp), and the
+    # machine-wide /proc/net/sockstat TCP mem pages before the server and after the load
+    "spares_end", "target_socks_end", "target_socks_unused_end", "skmem_per_sock_bytes",
+    "slab_per_sock_bytes", "kmem_per_spare_bytes", "tcp_mem_pages_before", "tcp_mem_pages_after",
+    "tcp_mem_delta_per_spare_bytes",
+    # provenance (experiments/provenance.py): the commit, whether the tree and the
+    # build were clean ("clean"), or the run was allowed dirty ("DIRTY")
+    "git_sha", "git_dirty", "build_version", "provenance",
+    # design: block = rep; cells run in a seeded random order inside each block, and
+    # every cell of a block gets the same load seed (paired comparisons)
+    "block", "order_pos", "load_seed", "design_seed",
 ]
 
 # ----------------------------------------------------------------- processes
@@ -178,6 +204,135 @@ def proc_status(pid, key):
         pass
     return None
 
+METRICS_PERIOD = 0.25
+METRIC_RE = re.compile(r'^(anytls_pool_[a-z_]+)(\{[^}]*\})? ([-0-9.eE+]+)$')
+
+
+def scrape_metrics(port):
+    """The server's pool families from /metrics, summed over label sets except
+    `kind` (anytls_pool_connections_total/reused ...). None on failure."""
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1.0) as r:
+            text = r.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None
+    out = {}
+    for line in text.splitlines():
+        m = METRIC_RE.match(line)
+        if not m:
+            continue
+        name = m.group(1)
+        km = re.search(r'kind="([^"]+)"', m.group(2) or "")
+        if km:
+            name += "/" + km.group(1)
+        out[name] = out.get(name, 0.0) + float(m.group(3))
+    return out
+
+
+class MetricsSampler:
+    """Scrapes /metrics every METRICS_PERIOD s in a thread: [(time, {name: value})]."""
+
+    def __init__(self, port):
+        import threading
+        self.port, self.samples = port, []
+        self.stop_ev = threading.Event()
+        self.th = threading.Thread(target=self.run, daemon=True)
+        self.th.start()
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            t = time.time()
+            m = scrape_metrics(self.port)
+            if m:
+                self.samples.append((t, m))
+            self.stop_ev.wait(METRICS_PERIOD)
+
+    def stop(self):
+        self.stop_ev.set()
+        self.th.join(3)
+
+
+def window_metrics(samples, t0, t1):
+    """Gauges averaged over the samples inside [t0, t1]; counters as the difference
+    between the last sample at or before t0 (else the first after) and the last at
+    or before t1."""
+    inside = [m for t, m in samples if t0 <= t <= t1]
+    before = [m for t, m in samples if t <= t0]
+    upto = [m for t, m in samples if t <= t1]
+    if not inside or not upto:
+        return {}
+    a, b = (before[-1] if before else inside[0]), upto[-1]
+    g = lambda m, k: m.get(k, 0.0)  # noqa: E731
+    held = [g(m, "anytls_pool_idle_connections") for m in inside]
+    conns = [g(m, "anytls_pool_idle_connections") + g(m, "anytls_pool_active_connections")
+             + g(m, "anytls_pool_dialing_connections") for m in inside]
+    d = lambda k: g(b, k) - g(a, k)  # noqa: E731
+    return {
+        "metrics_samples": len(inside),
+        "spares_held_mean": round(sum(held) / len(held), 2), "spares_held_max": int(max(held)),
+        "target_conns_mean": round(sum(conns) / len(conns), 2), "target_conns_max": int(max(conns)),
+        "_d_dialed": d("anytls_pool_spares_dialed_total"),
+        "_d_failed": d("anytls_pool_spare_dial_failures_total"),
+        "_d_stale": d("anytls_pool_stale_total"), "_d_expired": d("anytls_pool_expired_total"),
+        "_d_reused": d("anytls_pool_connections_total/reused"),
+        "_d_new": d("anytls_pool_connections_total/new"),
+        "_d_idle": d("anytls_pool_idle_connections"),
+        "_d_dialing": d("anytls_pool_dialing_connections"),
+    }
+
+
+def sockstat_tcp():
+    """/proc/net/sockstat's TCP line as a dict (mem is in pages, machine-wide)."""
+    try:
+        with open("/proc/net/sockstat") as f:
+            for line in f:
+                if line.startswith("TCP:"):
+                    t = line.split()[1:]
+                    return {t[i]: int(t[i + 1]) for i in range(0, len(t) - 1, 2)}
+    except (OSError, ValueError, IndexError):
+        pass
+    return {}
+
+
+def slab_per_socket():
+    """Bytes of the slab objects every TCP socket with an fd holds: tcp_sock (TCP),
+    its inode (sock_inode_cache) and its struct file (filp). None if unreadable."""
+    want = {"TCP": None, "sock_inode_cache": None, "filp": None}
+    try:
+        with open("/proc/slabinfo") as f:
+            for line in f:
+                p = line.split()
+                if p and p[0] in want:
+                    want[p[0]] = int(p[3])
+    except (OSError, ValueError, IndexError):
+        return None
+    return sum(want.values()) if all(v is not None for v in want.values()) else None
+
+
+SKMEM_RE = re.compile(r"skmem:\(r(\d+),rb\d+,t(\d+),tb\d+,f(\d+),w(\d+)")
+
+
+def server_target_sockets(net, port):
+    """The established sockets toward the targets (dst in net, dport port), as seen
+    from the root namespace where the server runs: [(skmem bytes, never carried a
+    byte)]. None if ss failed."""
+    try:
+        r = subprocess.run(["ss", "-tmniH", "state", "established", "dst", net,
+                            "dport", "=", f":{port}"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if r.returncode != 0:
+        return None
+    out = []
+    for line in r.stdout.splitlines():
+        m = SKMEM_RE.search(line)
+        if m:
+            used = "bytes_received:" in line or "bytes_sent:" in line
+            out.append((sum(int(x) for x in m.groups()), not used))
+    return out
+
+
 # ----------------------------------------------------------------- RTT namespaces
 
 
@@ -261,11 +416,12 @@ def parse_ts(s):
         return None
 
 
-def run_one(cell, rep, args, ns, rundir):
+def run_one(cell, rep, args, ns, rundir, load_seed):
     os.makedirs(rundir, exist_ok=True)
     B = args.build
     K = cell["targets"]
     procs = []
+    sampler = None
     row = {"rtt_effective": 0, "rtt_check_ms": ""}
     with open("/proc/loadavg") as f:
         row["loadavg1"] = f.read().split()[0]
@@ -280,6 +436,7 @@ def run_one(cell, rep, args, ns, rundir):
         else:
             trange = f"127.77.0.1-127.77.0.{K}"
             prefix = []
+        tnet = (trange.split("-")[0].rsplit(".", 1)[0]) + ".0/24"
         targv = prefix + [f"{B}/bench/target", "--addrs", trange, "--port", str(tport),
                           "--threads", "1", "--response-size", str(cell["response_size"])]
         if cell["tidle"] > 0:
@@ -288,15 +445,17 @@ def run_one(cell, rep, args, ns, rundir):
         procs.append(target)
         wait_for(lambda: "ready" in target.text(), 5, "target", target)
 
-        sport, cport = free_port(), free_port()
+        sport, cport, mport = free_port(), free_port(), free_port()
         w = str(cell["workers"])
+        row["tcp_mem_pages_before"] = sockstat_tcp().get("mem", "")
         server = Proc("server", [
             f"{B}/anytls-server", "-l", f"127.0.0.1:{sport}", "-p", PASSWORD,
             "--pool-type", cell["pool_type"],
             "--max-outbound-connections", str(cell["max_conns"]),
             "--max-idle-time-secs", str(cell["idle_secs"]),
-            "--min-idle-connections", str(cell["min_idle"]),
+            "--min-idle-connections", str(sweepmod.min_idle_flag(cell)),
             "--stats-interval-secs", "1", "--drain-timeout-secs", "2",
+            "--metrics-listen", f"127.0.0.1:{mport}",
             "--workers", w, "--log-level", "info"], os.path.join(rundir, "server.log"))
         procs.append(server)
         client = Proc("client", [
@@ -315,8 +474,9 @@ def run_one(cell, rep, args, ns, rundir):
                    "--target-range", f"{trange}:{tport}", "--zipf", f"{cell['zipf']:g}",
                    "--socks", f"127.0.0.1:{cport}",
                    "--response-size", str(cell["response_size"]),
-                   "--timeout", f"{timeout:g}", "--seed", str(rep), "--json",
+                   "--timeout", f"{timeout:g}", "--seed", str(load_seed), "--json",
                    "--label", cell["cell_id"]]
+        sampler = MetricsSampler(mport)
         t_lg0 = time.time()
         lg = Proc("loadgen", lg_argv, os.path.join(rundir, "loadgen.log"))
         bound = cell["warmup"] + cell["duration"] + 2 * timeout + 15
@@ -326,6 +486,13 @@ def run_one(cell, rep, args, ns, rundir):
             lg.stop(signal.SIGKILL)
             raise RuntimeError(f"loadgen exceeded its {bound:.0f}s bound")
         lg_rc = lg.stop()
+        sampler.stop()
+        t_win0 = t_lg0 + cell["warmup"]
+        W = window_metrics(sampler.samples, t_win0, t_win0 + cell["duration"])
+        # after the load the pool holds only spares: what they cost the kernel
+        end = scrape_metrics(mport) or {}
+        socks = server_target_sockets(tnet, tport)
+        row["tcp_mem_pages_after"] = sockstat_tcp().get("mem", "")
         s_cpu1 = proc_cpu(server.pid)
         c_cpu1 = proc_cpu(client.pid)
         row["server_rss_peak_kb"] = proc_status(server.pid, "VmHWM")
@@ -359,8 +526,14 @@ def run_one(cell, rep, args, ns, rundir):
             "open_p999_us": o["p999"], "open_max_us": o["max"], "total_p50_us": tt["p50"],
             "total_p99_us": tt["p99"], "connect_p50_us": L["connect_us"]["p50"],
             "lag_p99_us": L["lag_us"]["p99"], "loadgen_cpu_util": L["loadgen_cpu_util"],
-            "warmup_ok": L["warmup"]["ok"],
+            "warmup_ok": L["warmup"]["ok"], "open_n": o["n"],
         })
+        oa, ta = L.get("open_all_us"), L.get("total_all_us")
+        if oa:
+            row.update({"open_all_p50_us": oa["p50"], "open_all_p99_us": oa["p99"],
+                        "open_all_p999_us": oa["p999"], "total_all_p99_us": ta["p99"],
+                        "open_all_n": oa["n"], "failed_in_tail": oa["failed"],
+                        "tail_value_us": oa["tail_us"]})
         streams_all = L["streams_ok"] + L["warmup"]["ok"]
         # ---- CPU
         if s_cpu0[0] is not None and s_cpu1[0] is not None:
@@ -422,12 +595,47 @@ def run_one(cell, rep, args, ns, rundir):
         # as spares at exit: spares closed unused (expired or gone stale)
         idle_end = row.get("pool_idle_end") or 0
         row["wasted_spares"] = max(0, T["accepted"] - T["requests"] - idle_end)
+
+        # ---- /metrics over the window: spares held, connections held, dials
+        if W:
+            row.update({k: v for k, v in W.items() if not k.startswith("_")})
+            streams_w = W["_d_reused"] + W["_d_new"]
+            # refill dials that served no stream: neither handed out nor still
+            # waiting as a spare or a dial at the window's end (failed, stale,
+            # expired, closed when the target was forgotten)
+            wasted = max(0.0, W["_d_dialed"] - W["_d_reused"] - W["_d_idle"] - W["_d_dialing"])
+            row.update({"win_spares_dialed": int(W["_d_dialed"]), "win_dial_failed": int(W["_d_failed"]),
+                        "win_stale": int(W["_d_stale"]), "win_expired": int(W["_d_expired"]),
+                        "wasted_dials": int(wasted)})
+            if streams_w:
+                row["dials_per_stream"] = round((W["_d_new"] + W["_d_dialed"]) / streams_w, 4)
+                row["wasted_dials_per_stream"] = round(wasted / streams_w, 4)
+        else:
+            row["metrics_samples"] = 0
+        # ---- kernel memory per spare
+        spares_end = int(end.get("anytls_pool_idle_connections", 0)) if end else ""
+        row["spares_end"] = spares_end
+        slab = slab_per_socket()
+        row["slab_per_sock_bytes"] = slab if slab is not None else ""
+        if socks is not None:
+            unused = [b for b, u in socks if u]
+            row["target_socks_end"] = len(socks)
+            row["target_socks_unused_end"] = len(unused)
+            if socks:
+                row["skmem_per_sock_bytes"] = round(sum(b for b, _ in socks) / len(socks), 1)
+            if unused and slab is not None:
+                row["kmem_per_spare_bytes"] = round(slab + sum(unused) / len(unused), 1)
+        tb, ta_ = row.get("tcp_mem_pages_before"), row.get("tcp_mem_pages_after")
+        if spares_end and tb != "" and ta_ != "":
+            row["tcp_mem_delta_per_spare_bytes"] = round((ta_ - tb) * 4096 / spares_end, 1)
         row["status"] = "ok"
         row["reason"] = ""
     except Exception as e:  # noqa: BLE001 (a broken run is a failed row, not a crash)
         row["status"] = "failed"
         row["reason"] = str(e)[:300].replace(",", ";").replace("\n", " ")
     finally:
+        if sampler is not None:
+            sampler.stop()
         for pr in reversed(procs):
             if pr.pid in LIVE:
                 pr.stop(timeout=3.0)
@@ -436,7 +644,7 @@ def run_one(cell, rep, args, ns, rundir):
 # ----------------------------------------------------------------- main
 
 
-def env_report(path, args, nets):
+def env_report(path, args, nets, prov):
     def sh(cmd):
         try:
             return subprocess.run(cmd, shell=True, capture_output=True, text=True,
@@ -455,7 +663,19 @@ def env_report(path, args, nets):
         f"date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
         f"sweep: {args.sweep} ({args.sweep_file})",
         f"git_describe: {sh('git describe --always --dirty --tags')}",
-        f"git_sha: {sh('git rev-parse HEAD')}",
+        f"git_sha: {prov['git_sha']}",
+        f"git_dirty: {prov['git_dirty']}",
+        f"git_dirty_files: {prov['git_dirty_files'] or '-'}",
+        f"build_version: {prov['build_version']}",
+        f"build_dirty: {prov['build_dirty']}",
+        f"build_stale: {prov['build_stale']}" + (f" ({prov['build_note']})" if prov['build_note'] else ""),
+        f"allow_dirty: {prov['allow_dirty']}",
+        f"provenance: {prov['provenance']}",
+        f"design_seed: {args.design_seed}",
+        f"design: blocks = reps; cells in a random order inside each block "
+        f"(random.Random('<design_seed>-order-<block>').shuffle); every cell of a block "
+        f"runs loadgen with the block's load seed (paired by block)",
+        f"workers_override: {args.workers or '-'}",
         f"cpu_model: {cpu}",
         f"cores_online: {os.cpu_count()}",
         f"cpu_mhz: {mhz}",
@@ -483,12 +703,46 @@ def env_report(path, args, nets):
                          "cells ran at loopback RTT (rtt_effective=0)")
     if os.path.exists(path):  # a resumed run: keep the first environment, note this one
         with open(path, "a") as f:
-            f.write(f"resumed: {lines[0][6:]}; git {sh('git describe --always --dirty --tags')}; "
+            f.write(f"resumed: {lines[0][6:]}; git {prov['git_sha']} dirty={prov['git_dirty']} "
+                    f"provenance={prov['provenance']}; "
                     f"server {sh(args.build + '/anytls-server --version 2>&1 | head -1')}; "
                     f"load {load}\n")
         return
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def read_env_key(path, key):
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return line.split(":", 1)[1].strip()
+    return None
+
+
+def design_order(cells, done, design_seed):
+    """[(cell, block, order_pos, load_seed)] still to run: block b holds every cell
+    with reps >= b, in an order drawn from random.Random(f"{seed}-order-{b}"); the
+    block's load seed comes from random.Random(f"{seed}-load-{b}"), the same for
+    every cell of the block, so two cells of a block see the same arrivals and
+    targets and differ only in their configuration."""
+    import random
+    todo = []
+    maxreps = max(c["reps"] for c in cells)
+    for b in range(1, maxreps + 1):
+        blk = [c for c in cells if b <= c["reps"]]
+        random.Random(f"{design_seed}-order-{b}").shuffle(blk)
+        load_seed = block_load_seed(design_seed, b)
+        for pos, c in enumerate(blk, 1):
+            if (c["cell_id"], b) not in done:
+                todo.append((c, b, pos, load_seed))
+    return todo
+
+
+def block_load_seed(design_seed, block):
+    import random
+    return random.Random(f"{design_seed}-load-{block}").randrange(1, 2 ** 31)
 
 
 def load_done(csv_path):
@@ -516,30 +770,63 @@ def main():
                     help="stop starting new runs after this long (resumable)")
     ap.add_argument("--reps", type=int, default=0, help="override reps of every cell")
     ap.add_argument("--only", default="", help="regex: run only cells whose id matches")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="server and client worker threads for every cell (overrides workers=)")
+    ap.add_argument("--design-seed", type=int, default=None,
+                    help="seed of the run order and load seeds (default: DESIGN_SEED, else the "
+                         "one in OUT/env.txt when resuming, else random); recorded in env.txt")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     args.sweep_file = args.sweep_file or os.path.join(ROOT, "experiments", "sweeps",
                                                       args.sweep + ".txt")
     cells = sweepmod.load(args.sweep_file, pooltypes.types(args.build))
+    if args.workers:
+        cells = sweepmod.override_workers(cells, args.workers)
     if args.only:
         cells = [c for c in cells if re.search(args.only, c["cell_id"])]
     if args.reps:
         for c in cells:
             c["reps"] = args.reps
+    prov, problems = provenance.check(args.build)
+    for p_ in problems:
+        print(f"runner: provenance: {p_}", file=sys.stderr)
+    if problems and not provenance.allow_dirty():
+        print("runner: REFUSED: results must come from a clean, committed tree and binaries built "
+              "from it (commit, make all; or ALLOW_DIRTY=1 to run anyway, recorded as DIRTY)",
+              file=sys.stderr)
+        return 3
+    if problems:
+        print("runner: ALLOW_DIRTY=1: running on a dirty tree/build; every row says "
+              "provenance=DIRTY", file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
     csv_path = os.path.join(args.out, "results.csv")
+    env_path = os.path.join(args.out, "env.txt")
+    if args.design_seed is None:
+        prev = read_env_key(env_path, "design_seed")
+        if os.environ.get("DESIGN_SEED"):
+            args.design_seed = int(os.environ["DESIGN_SEED"])
+        elif prev:
+            args.design_seed = int(prev)
+        else:
+            args.design_seed = int.from_bytes(os.urandom(4), "big")
+    prev = read_env_key(env_path, "design_seed")
+    if prev and int(prev) != args.design_seed:
+        print(f"runner: {env_path} was started with design_seed {prev}; resume with the same "
+              "seed (or a new RESULTS_DIR)", file=sys.stderr)
+        return 2
+    prev_sha = read_env_key(env_path, "git_sha")
+    if prev_sha and prev_sha != prov["git_sha"]:
+        print(f"runner: {args.out} holds runs of commit {prev_sha[:10]}; this is "
+              f"{prov['git_sha'][:10]}: use a new RESULTS_DIR (one commit per run directory)",
+              file=sys.stderr)
+        return 2
     done = load_done(csv_path)
-    todo = []
-    maxreps = max(c["reps"] for c in cells)
-    # rep-major: every cell once, then every cell again, so slow drift in the
-    # machine (other load, thermal) spreads over cells instead of biasing one
-    for rep in range(1, maxreps + 1):
-        for c in cells:
-            if rep <= c["reps"] and (c["cell_id"], rep) not in done:
-                todo.append((c, rep))
+    todo = design_order(cells, done, args.design_seed)
     total = sum(c["reps"] for c in cells)
     print(f"runner: {args.sweep}: {len(cells)} cells, {total} runs, {total - len(todo)} "
-          f"already done, {len(todo)} to run -> {csv_path}", file=sys.stderr)
+          f"already done, {len(todo)} to run -> {csv_path} (commit {prov['git_sha'][:10]}, "
+          f"{prov['provenance']}; design seed {args.design_seed}: random order per block, "
+          f"one load seed per block)", file=sys.stderr)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -548,8 +835,8 @@ def main():
     t0 = time.monotonic()
     rc = 0
     try:
-        for rtt in sorted({c["rtt_ms"] for c, _ in todo} | {c["rtt_ms"] for c in cells}):
-            if rtt > 0 and any(c["rtt_ms"] == rtt for c, _ in todo):
+        for rtt in sorted({t[0]["rtt_ms"] for t in todo} | {c["rtt_ms"] for c in cells}):
+            if rtt > 0 and any(t[0]["rtt_ms"] == rtt for t in todo):
                 n = Netns(rtt, args.out)
                 nets[rtt] = n
                 if not n.ok:
@@ -557,14 +844,14 @@ def main():
                     print(f"{bar}\nrunner: RTT EMULATION UNAVAILABLE for {rtt:g} ms: {n.error}\n"
                           f"runner: those cells run at LOOPBACK RTT, recorded rtt_effective=0\n"
                           f"{bar}", file=sys.stderr)
-        env_report(os.path.join(args.out, "env.txt"), args, nets)
+        env_report(env_path, args, nets, prov)
         new_file = not os.path.exists(csv_path)
         with open(csv_path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
             if new_file:
                 w.writeheader()
             per_run = []
-            for i, (c, rep) in enumerate(todo):
+            for i, (c, rep, order_pos, load_seed) in enumerate(todo):
                 if args.max_seconds and time.monotonic() - t0 > args.max_seconds:
                     print(f"runner: --max-seconds {args.max_seconds:g} reached; "
                           f"{len(todo) - i} runs left (run again to resume)", file=sys.stderr)
@@ -575,18 +862,25 @@ def main():
                 t_run = time.monotonic()
                 started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
                 rundir = os.path.join(args.out, "runs", f"{c['cell_id']}-r{rep}")
-                row = run_one(c, rep, args, ns, rundir)
+                row = run_one(c, rep, args, ns, rundir, load_seed)
                 if row["status"] != "ok":  # one retry: a port race, a slow start
                     print(f"runner: retrying {c['cell_id']} rep {rep}: {row['reason']}",
                           file=sys.stderr)
-                    row = run_one(c, rep, args, ns, rundir)
+                    row = run_one(c, rep, args, ns, rundir, load_seed)
                 wall = time.monotonic() - t_run
                 per_run.append(wall)
                 row.update({k: c[k] for k in sweepmod.FIELDS if k != "reps"})
+                row.update({"spares": c["spares"], "min_idle_flag": sweepmod.min_idle_flag(c),
+                            "spares_target": sweepmod.spares_target(c)})
                 row.update({"sweep": args.sweep, "cell_id": c["cell_id"], "rep": rep,
                             "group": c["group"], "zipf": c["zipf"], "tidle": c["tidle"],
                             "warmup": c["warmup"], "workers": c["workers"],
-                            "started_at": started, "wall_s": round(wall, 2)})
+                            "started_at": started, "wall_s": round(wall, 2),
+                            "git_sha": prov["git_sha"], "git_dirty": prov["git_dirty"],
+                            "build_version": prov["build_version"],
+                            "provenance": prov["provenance"], "block": rep,
+                            "order_pos": order_pos, "load_seed": load_seed,
+                            "design_seed": args.design_seed})
                 w.writerow(row)
                 f.flush()
                 avg = sum(per_run) / len(per_run)

@@ -5,7 +5,16 @@
 Optional keys (defaults in DEFAULTS): group=a,b (the analyses that read this
 cell), zipf=S (target popularity), tidle=S (the target closes a connection idle
 S seconds: models a real server's keep-alive / header timeout; 0 = never),
-warmup=S (load before the measured window), workers=N (server and client).
+warmup=S (load before the measured window), workers=N (server and client),
+spares=worker|flag (what min_idle means, below).
+
+Equal spares (spares=worker, the default): min_idle is the warm spares per target
+PER WORKER, so every pool type holds the same total per target, min_idle x
+workers. highperf keeps --min-idle-connections per worker that uses a target, so
+it gets --min-idle-connections min_idle; the shared pools (lock, lockfree) keep
+it per target, so they get min_idle x workers. spares=flag passes min_idle to
+every type unchanged (the old, unequal design). min_idle_flag(c) is what the
+server is given, spares_target(c) the spares per target the config asks for.
 '#' starts a comment. The cell id is every parameter except reps and group, so
 two lines with the same parameters are one cell (their groups are merged).
 """
@@ -15,7 +24,11 @@ import pooltypes
 
 FIELDS = ["pool_type", "max_conns", "idle_secs", "min_idle", "rate", "targets",
           "rtt_ms", "response_size", "duration", "reps"]
-DEFAULTS = {"group": "", "zipf": 1.0, "tidle": 0, "warmup": 1.2, "workers": 2}
+DEFAULTS = {"group": "", "zipf": 1.0, "tidle": 0, "warmup": 1.2, "workers": 2, "spares": "worker"}
+# Pool types that keep min idle per worker (pools/pool_highperf.c); every other type
+# keeps it per target across workers. `none` keeps no spares at all.
+PER_WORKER_SPARES = ("highperf",)
+NO_SPARES = ("none",)
 INT_FIELDS = ("max_conns", "idle_secs", "min_idle", "targets", "response_size", "reps",
               "tidle", "workers")
 FLOAT_FIELDS = ("rate", "rtt_ms", "duration", "zipf", "warmup")
@@ -29,6 +42,7 @@ def _num(v):
 def cell_id(c):
     return ("{pool_type}-m{max_conns}-i{idle_secs}-n{min_idle}-r{rate}-k{targets}-"
             "rtt{rtt_ms}-s{response_size}-d{duration}-z{zipf}-t{tidle}-w{warmup}-j{workers}"
+            "-sp{spares}"
             .format(**{k: (_num(v) if isinstance(v, float) else v) for k, v in c.items()}))
 
 
@@ -64,8 +78,44 @@ def parse_line(line, where, pool_types=None):
         raise ValueError(f"{where}: rate, duration must be > 0 and reps >= 1")
     if c["idle_secs"] < 1 or c["max_conns"] < 1 or c["min_idle"] < 0:
         raise ValueError(f"{where}: idle_secs >= 1, max_conns >= 1, min_idle >= 0")
+    if c["spares"] not in ("worker", "flag"):
+        raise ValueError(f"{where}: spares must be worker or flag")
+    if c["workers"] < 1:
+        raise ValueError(f"{where}: workers must be >= 1")
     c["group"] = ",".join(g for g in str(c["group"]).split(",") if g)
     return c
+
+
+def min_idle_flag(c):
+    """--min-idle-connections for the cell's pool type (see the module doc)."""
+    if c.get("spares", "worker") == "flag" or c["pool_type"] in PER_WORKER_SPARES:
+        return int(c["min_idle"])
+    return int(c["min_idle"]) * int(c["workers"])
+
+
+def spares_target(c):
+    """Warm spares per target the configuration asks for, all workers together
+    (for highperf: when every worker uses the target; the runner measures what
+    is actually held)."""
+    if c["pool_type"] in NO_SPARES:
+        return 0
+    flag = min_idle_flag(c)
+    return flag * int(c["workers"]) if c["pool_type"] in PER_WORKER_SPARES else flag
+
+
+def override_workers(cells, workers):
+    """Every cell with `workers` server and client worker threads (run.sh WORKERS=N):
+    new cell ids, duplicates merged as in load()."""
+    out, index = [], {}
+    for c in cells:
+        c = dict(c, workers=int(workers))
+        cid = cell_id({k: v for k, v in c.items() if k not in ("group", "reps", "cell_id")})
+        c["cell_id"] = cid
+        if cid in index:
+            continue
+        index[cid] = c
+        out.append(c)
+    return out
 
 
 def load(path, pool_types=None):

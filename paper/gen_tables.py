@@ -54,6 +54,12 @@ def f(x, d=None):
     return C.fnum(x, d)
 
 
+def oversub(r):
+    """A micro-benchmark row run with more threads than cores (bench_pool
+    --oversub-threads): not contention evidence, kept out of the tables."""
+    return str(r.get("oversubscribed", "0")) not in ("0", "", "False")
+
+
 def ci_txt(r, k, mul=1.0, d=1):
     m, h = C.ci_of(r, k)
     if m is None:
@@ -127,7 +133,7 @@ def gen_method(S):
 # ------------------------------------------------------------------ tables
 
 def gen_claims(S, M):
-    rows = C.claims(S, M)
+    rows = C.claims(S, M, R=C.load_reps(RES))
     P = lambda w: f">{{\\raggedright\\arraybackslash}}p{{{w}\\linewidth}}"  # noqa: E731
     lines = [r"\begin{longtable}{" + P(0.2) + P(0.33) + P(0.22) + P(0.17) + "}",
              r"\caption{Every quantitative claim of the seeds against the measurements (95\% CIs; "
@@ -155,7 +161,7 @@ def cfg(c):
 
 
 def gen_production(S):
-    tab = C.production_table(S)
+    tab = C.production_table(S, R=C.load_reps(RES))
     P = lambda w: f">{{\\raggedright\\arraybackslash}}p{{{w}\\linewidth}}"  # noqa: E731
     lines = [r"\begin{tabular}{" + P(0.15) + P(0.14) + P(0.22) + P(0.2) + P(0.2) + "}",
              r"\toprule",
@@ -219,7 +225,7 @@ def gen_summary(S):
 
 
 def gen_micro(M):
-    cyc = [r for r in M if r["variant"] == "cycle" and r["keys"] == "keys16"]
+    cyc = [r for r in M if r["variant"] == "cycle" and r["keys"] == "keys16" and not oversub(r)]
     if not cyc:
         write("micro.tex", r"\emph{No micro-benchmark data (results/micro\_summary.csv missing).}" + "\n")
         return
@@ -234,7 +240,7 @@ def gen_micro(M):
             cells.append("--" if not r else f"{f(r['ns_per_cycle_mean']):.1f}"
                          + (f" $\\pm$ {f(r['ns_per_cycle_ci']):.1f}" if r["ns_per_cycle_ci"] else ""))
         lines.append(f"{t} & " + " & ".join(cells) + r" \\")
-    sc = [r for r in M if r["variant"] == "cycle_syscall"]
+    sc = [r for r in M if r["variant"] == "cycle_syscall" and not oversub(r)]
     if sc:
         lines.append(r"\midrule")
         lines.append(r"\multicolumn{" + str(len(impls) + 1) + r"}{l}{with the real recv(MSG\_PEEK) liveness check:} \\")
@@ -254,7 +260,8 @@ def gen_micro(M):
 def gen_findings(S, M, claim_rows, prod):
     items = []
     # 1. micro
-    cyc = {(r["impl"], int(r["threads"])): r for r in M if r["variant"] == "cycle" and r["keys"] == "keys16"}
+    cyc = {(r["impl"], int(r["threads"])): r for r in M
+           if r["variant"] == "cycle" and r["keys"] == "keys16" and not oversub(r)}
     ncores = os.cpu_count() or 2
     if ("lock", 1) in cyc and ("lockfree", 1) in cyc:
         parts = []
@@ -382,6 +389,8 @@ def gen_figures():
 
 def main():
     S, M = C.load(RES)
+    print("gen_tables: data of " + (", ".join(sorted({f"commit {r.get('git_sha', '?')[:10]} ({r.get('provenance', '?')})" for r in S})) or "nothing"),
+          file=sys.stderr)
     if not S:
         print("gen_tables: results/summary.csv is missing or empty: run make bench (or "
               "experiments/run.sh quick && experiments/figures.sh) first", file=sys.stderr)

@@ -6,14 +6,19 @@
 #   3. experiments/figures.sh: the charts (PNG + SVG) in results/figures/
 #   4. a summary: claims with their measured values and verdicts, the comparison
 # Raw data lands in results/; nothing here is typed by hand.
+# Parameters (environment): WORKERS (server/client worker threads, every cell and the
+# side-by-side), MICRO_THREADS / MICRO_OVERSUB (bench_pool thread counts), ALLOW_DIRTY=1
+# (run on an uncommitted tree; every output then says DIRTY). See experiments/run.sh.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 start=$(date +%s)
+python3 experiments/provenance.py show | grep -E '^(git_sha|git_dirty|build_version|provenance):' >&2
 echo "== 1/3 quick sweep + micro-benchmark (experiments/run.sh quick)" >&2
 experiments/run.sh quick
 echo "== 2/3 anytls-c vs sing-box (bench/compare_singbox.py)" >&2
 python3 bench/compare_singbox.py --reps 1 --seconds 3 --bulk-bytes $((1 << 30)) --sessions 1000 \
+    --workers "${WORKERS:-0}" \
     > results/compare/summary.txt
 echo "== 3/3 figures (experiments/figures.sh)" >&2
 experiments/figures.sh quick >/dev/null

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include "loadgen.h"
+#include "lg_stream.h"
 
 static const char *lg_report_ek_name[E_NKINDS] = {"connect", "socks", "timeout", "short", "io", "drop"};
 
@@ -12,7 +13,9 @@ static const char *LG_REPORT_CSV_HEADER =
     "offered_rate,duration_s,streams_ok,errors,achieved_rate,open_p50_us,open_p90_us,"
     "open_p99_us,open_max_us,total_p50_us,total_p99_us,"
     "mode,targets,zipf,connect_p50_us,connect_p99_us,lag_p99_us,"
-    "err_connect,err_socks,err_timeout,err_short,err_io,drops,label";
+    "err_connect,err_socks,err_timeout,err_short,err_io,drops,label,"
+    "open_all_p50_us,open_all_p99_us,open_all_p999_us,total_all_p99_us,open_n,open_all_n,"
+    "failed_in_tail,tail_value_us";
 
 void lg_report_init(void)
 {
@@ -74,14 +77,20 @@ static void lg_report_json(const char *mode, double offered, double window, doub
                n->at_opened, n->at_reused, n->at_synack_err, n->at_alerts, c->at_nmux);
     printf(",\"warmup\":{\"ok\":%" PRIu64 ",\"errors\":%" PRIu64 "}", n->ok - n->ok_meas,
            lg_report_err_all() - lg_report_err_meas());
-    static const char *names[H_NRUN] = {"connect", "socks", "open", "total", "lag"};
+    /* open_us, total_us: ok streams only (as before). open_all_us, total_all_us:
+     * every measured arrival, failures at tail_us ("failed" of them). */
+    static const char *names[H_NRUN] = {"connect", "socks", "open", "total", "lag", "open_all", "total_all"};
     for (int k = 0; k < H_NRUN; k++) {
         const hist_t *h = lg_st.h[k];
         printf(",\"%s_us\":{\"n\":%" PRIu64 ",\"min\":%.1f,\"mean\":%.1f,\"p50\":%.1f,"
-               "\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}",
+               "\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f",
                names[k], h->count, h->count ? lg_report_us(h->min) : 0.0, hist_mean(h) / 1000.0,
                lg_report_pct(k, 50), lg_report_pct(k, 90), lg_report_pct(k, 99),
                lg_report_pct(k, 99.9), lg_report_us(h->max));
+        if (k == H_OPEN_ALL || k == H_TOTAL_ALL)
+            printf(",\"failed\":%" PRIu64 ",\"tail_us\":%.1f", lg_report_err_meas(),
+                   lg_report_us(lg_stream_tail_ns()));
+        printf("}");
     }
     printf("}\n");
 }
@@ -98,7 +107,12 @@ static void lg_report_csv(const char *mode, double offered, double window, doubl
            lg_report_pct(H_TOTAL, 99), mode, c->ntargets, c->zipf, lg_report_pct(H_CONN, 50),
            lg_report_pct(H_CONN, 99), lg_report_pct(H_LAG, 99));
     for (int k = 0; k < E_NKINDS; k++) printf("%" PRIu64 ",", lg_st.n.err_meas[k]);
-    printf("%s\n", c->label ? c->label : "");
+    printf("%s,", c->label ? c->label : "");
+    /* appended columns: failure-inclusive percentiles and the counts behind them */
+    printf("%.1f,%.1f,%.1f,%.1f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.1f\n",
+           lg_report_pct(H_OPEN_ALL, 50), lg_report_pct(H_OPEN_ALL, 99), lg_report_pct(H_OPEN_ALL, 99.9),
+           lg_report_pct(H_TOTAL_ALL, 99), lg_st.h[H_OPEN]->count, lg_st.h[H_OPEN_ALL]->count,
+           lg_report_err_meas(), lg_report_us(lg_stream_tail_ns()));
 }
 
 /* The result on stdout. */

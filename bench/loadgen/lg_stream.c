@@ -41,12 +41,21 @@ static void lg_stream_append(int32_t i)
     g->live_tail = i;
 }
 
+/* A failed measured arrival enters the failure-inclusive histograms at the
+ * tail value: the timeout, the longest an ok stream could have taken. */
 static void lg_stream_count_err(int kind, int measured)
 {
     lg_st.n.err[kind]++;
-    if (measured) lg_st.n.err_meas[kind]++;
+    if (measured) {
+        lg_st.n.err_meas[kind]++;
+        uint64_t tail = lg_stream_tail_ns();
+        hist_record(lg_st.h[H_OPEN_ALL], tail);
+        hist_record(lg_st.h[H_TOTAL_ALL], tail);
+    }
     lg_st.iv_err++;
 }
+
+uint64_t lg_stream_tail_ns(void) { return (uint64_t)(lg_cfg.timeout * 1e9); }
 
 int32_t lg_stream_new(uint64_t t_int, uint64_t t)
 {
@@ -116,6 +125,8 @@ void lg_stream_ok(int32_t i, uint64_t t)
         if (s->t_socks) hist_record(g->h[H_SOCKS], s->t_socks - s->t_int);
         hist_record(g->h[H_OPEN], s->t_first - s->t_int);
         hist_record(g->h[H_TOTAL], t - s->t_int);
+        hist_record(g->h[H_OPEN_ALL], s->t_first - s->t_int);
+        hist_record(g->h[H_TOTAL_ALL], t - s->t_int);
         hist_record(g->h[H_LAG], s->t_start - s->t_int);
     }
     hist_record(g->h[H_IV_OPEN], s->t_first - s->t_int);

@@ -21,5 +21,8 @@ void lg_stream_expire(uint64_t t, uint64_t lim_ns);
 /* The request line, "<response-size>" padded with spaces to --request-size,
  * then "\n"; returns its length. */
 size_t lg_stream_put_request(uint8_t *p);
+/* The value a failed, timed-out or dropped measured arrival is recorded at in
+ * the failure-inclusive histograms (H_OPEN_ALL, H_TOTAL_ALL): --timeout, ns. */
+uint64_t lg_stream_tail_ns(void);
 
 #endif

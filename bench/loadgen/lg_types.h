@@ -30,8 +30,13 @@ enum lg_ek { E_CONNECT, E_SOCKS, E_TIMEOUT, E_SHORT, E_IO, E_DROP, E_NKINDS };
 enum lg_hs { HS_METHOD = 0, HS_REPLY_HEAD, HS_REPLY_ADDR, HS_DONE };
 
 /* Latency histograms (ns): the first H_NRUN are the result, merged across
- * shards; H_IV_OPEN is the progress line's, reset every second. */
-enum lg_hist { H_CONN, H_SOCKS, H_OPEN, H_TOTAL, H_LAG, H_NRUN, H_IV_OPEN = H_NRUN, H_N };
+ * shards; H_IV_OPEN is the progress line's, reset every second. H_OPEN and
+ * H_TOTAL hold ok streams only; H_OPEN_ALL and H_TOTAL_ALL hold every measured
+ * arrival: the ok streams' latencies and every failed, timed-out or dropped one
+ * at the tail value (--timeout: a stream that never opened is slower than any
+ * that did), so their percentiles carry no survivor bias. */
+enum lg_hist { H_CONN, H_SOCKS, H_OPEN, H_TOTAL, H_LAG, H_OPEN_ALL, H_TOTAL_ALL, H_NRUN,
+               H_IV_OPEN = H_NRUN, H_N };
 
 /* epoll data: index | gen << 32, and this bit for an AnyTLS session. */
 #define LG_SESS_TAG (1ull << 63)

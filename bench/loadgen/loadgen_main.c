@@ -18,6 +18,11 @@
  *   open    = intended -> first response byte  total = intended -> last byte
  *   lag     = intended -> actual socket() call (load generator health)
  * Errors by kind: connect, socks, timeout, short (EOF before all bytes), io, drop.
+ * Failed streams are not dropped from the latency tail: open_all / total_all
+ * (JSON open_all_us, total_all_us; CSV open_all_*, appended after label) hold
+ * every measured arrival, each failed, timed-out or dropped one at the tail value
+ * --timeout (it never opened within it), with "failed" = how many; open / total
+ * remain the ok streams' alone. open_n / open_all_n: the samples behind each p99.
  *
  * One epoll thread per process. Capacity here (2 cores, idle, against
  * bench/target): ~50 us of CPU per stream, nearly all of it the kernel's
