@@ -449,19 +449,27 @@ static int hp_acquire(pool_t *p, const char *key, int worker, int *fd_out)
     if (fd >= 0) {
         bump(&c->c.reused, 1);
         r = POOL_HIT;
-    } else if (s->reserved > 0) { /* a credit of our own: room without asking */
-        s->reserved--;
-        s->active++;
-        bump(&c->c.active, 1);
-        bump(&c->c.created, 1);
-        r = POOL_MISS;
     }
     pthread_mutex_unlock(&c->lock);
+    /* No spare here: another worker's spare saves a dial, so it is tried before
+     * this worker's own credit (room to dial), which stays for later. */
     if (r < 0 && p->nw > 1 && (fd = steal(p, w, &k, &cl)) >= 0) {
         pthread_mutex_lock(&c->lock);
         bump(&c->c.reused, 1);
         pthread_mutex_unlock(&c->lock);
         r = POOL_HIT;
+    }
+    if (r < 0) {
+        pthread_mutex_lock(&c->lock);
+        int again = slot_find(c, &k);  /* the slot may have moved while unlocked */
+        if (again >= 0 && c->slots[again].reserved > 0) { /* a credit of our own: room without asking */
+            c->slots[again].reserved--;
+            c->slots[again].active++;
+            bump(&c->c.active, 1);
+            bump(&c->c.created, 1);
+            r = POOL_MISS;
+        }
+        pthread_mutex_unlock(&c->lock);
     }
     closer_flush(p, &cl);
     if (r == POOL_HIT) *fd_out = fd;

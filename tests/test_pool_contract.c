@@ -312,6 +312,32 @@ static void test_refill_one_worker_per_target(void **state)
     assert_int_equal(stats(x).reused, 2);
 }
 
+/* A worker with no spare of its own takes another worker's spare before it
+ * dials with room of its own: a spare saves the dial (highperf kept the room a
+ * finished stream left and dialed, while worker 1 held a spare). */
+static void test_spare_elsewhere_before_dialing(void **state)
+{
+    harness_t *x = *state;
+    x->cfg.nworkers = 2;
+    x->cfg.min_idle = 1;
+    start(x);
+    if (!x->holds) return; /* exempt: none holds no spare */
+    pool_dial_t out[8];
+    int fd;
+    const char *k = "steal.example:80";
+    assert_int_equal(acq(x, k, 1, &fd), POOL_MISS);
+    done(x, k, 1);
+    assert_int_equal(acq(x, k, 0, &fd), POOL_MISS);
+    done(x, k, 0);  /* worker 0 keeps the room this stream freed (highperf) */
+    int n = tick(x, 1, out, 8), who = 1;
+    if (!dials_for(out, n, k)) { n = tick(x, 0, out, 8); who = 0; } /* lock, lockfree: the owner */
+    assert_true(dials_for(out, n, k) >= 1);
+    int sp = make_spare(x, SP_ALIVE);
+    ready(x, k, sp, who);
+    assert_int_equal(acq(x, k, 0, &fd), POOL_HIT);
+    assert_int_equal(fd, sp);
+}
+
 /* ---- the cap across workers ---- */
 
 /* max_conns holds for the target as a whole, whichever workers hold its
@@ -1231,6 +1257,7 @@ int main(void)
             CASE(test_caps_count_idle_and_dialing),
             CASE(test_refill_to_min_idle),
             CASE(test_refill_one_worker_per_target),
+            CASE(test_spare_elsewhere_before_dialing),
             CASE(test_cap_across_workers),
             CASE(test_cap_burst_across_workers),
             CASE(test_idle_expiry),
