@@ -266,6 +266,7 @@ static void uot_request_follows(sstream_t *st)
     memcpy(tmp, bq_head(&st->tq), k);
     bq_t rest = st->tq;
     memset(&st->tq, 0, sizeof st->tq);
+    stream_queue_sync(st);  /* the bytes come back through stream_data, counted again there */
     bq_consume(&rest, k);
     stream_data(st, tmp, k);
     if (st->state != ST_DEAD && rest.len) stream_data(st, bq_head(&rest), rest.len);
@@ -339,7 +340,6 @@ void stream_data(sstream_t *st, const uint8_t *p, size_t n)
     case ST_UDP:
         if (bq_append(&st->tq, p, n) < 0) { stream_close(st, 1, "out of memory"); return; }
         suot_feed(st);
-        stream_queue_sync(st);
         return;
     }
 }

@@ -3,6 +3,7 @@ sessions unaffected and one clear log line. Loopback only, every loop bounded
 in count and time."""
 import socket
 import ssl
+import struct
 import time
 
 import anytls_raw as r
@@ -214,3 +215,33 @@ def test_hostile_session_budget_bounds_bytes_held_for_targets(procs, echo):
     if not h.sanitized():   # ASan's quarantine keeps freed frames resident
         assert grown_mb < 8, "RSS grew %.1f MB" % grown_mb
     assert "session (--max-session-buffer-kb) buffer budget reached" in server.log()
+
+
+def _uot_request(connect, host, port):
+    return bytes([connect]) + h.encode_socks_addr(host, port)
+
+
+def test_hostile_uot_datagrams_not_counted_as_held(procs, udp_echo):
+    """UoT datagrams that came in the PSH of the request, and a request split
+    over two PSHs, were counted as bytes held for targets (the session's and
+    the process's buffer budgets) after they had gone out, until the stream's
+    next datagram (found by fuzz/fuzz_server_session)."""
+    mport = h.free_port()
+    server = procs.server(password=PASSWORD, args=["--workers", "1",
+                                                   "--metrics-listen", "127.0.0.1:%d" % mport])
+    dg = struct.pack(">H", 5) + b"hello"
+    magic = h.encode_socks_addr(r.UOT_MAGIC, 0)
+    with r.RawSession(server.port) as s:
+        # connect mode: request and a first datagram in the PSH of the magic address
+        s.handshake(PASSWORD, first=r.frame(r.SYN, 1) + r.frame(
+            r.PSH, 1, magic + _uot_request(1, h.V4, udp_echo.port) + dg))
+        assert s.stream_data(1, n=len(dg), timeout=5) == dg
+        assert _metric(mport, "anytls_queued_to_targets_bytes") == 0
+        # a request cut in two PSHs: nothing is held while it waits for its end
+        req = _uot_request(0, h.V4, udp_echo.port)
+        s.send(r.frame(r.SYN, 3) + r.frame(r.PSH, 3, magic + req[:3]))
+        time.sleep(0.3)
+        assert _metric(mport, "anytls_queued_to_targets_bytes") == 0
+        s.send(r.frame(r.PSH, 3, req[3:] + r.uot_addr(h.V4, udp_echo.port) + dg))
+        assert s.stream_data(3, n=7 + len(dg), timeout=5)[7:] == dg
+        assert _metric(mport, "anytls_queued_to_targets_bytes") == 0
