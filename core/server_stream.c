@@ -80,6 +80,11 @@ void stream_block(sstream_t *st)
 {
     ssess_t *s = st->s;
     loop_mod(LOOP(st), &st->tio, st->tio.events & ~EPOLLIN);
+    /* Already on the list: a hang-up or error of the target is reported while
+     * EPOLLOUT is still wanted, and its target_read comes here again. Pushed
+     * twice, the stream would point at itself and stream_unblock_all would
+     * never end. */
+    if (st->blocked) return;
     st->blocked = 1; st->bnext = s->blocked; s->blocked = st;
     s->c.notify_w = 1;  /* sess_cb's EPOLLOUT handler unblocks it */
     tconn_update(LOOP(st), &s->c);

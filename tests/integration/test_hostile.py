@@ -4,6 +4,7 @@ in count and time."""
 import socket
 import ssl
 import struct
+import threading
 import time
 
 import anytls_raw as r
@@ -215,6 +216,64 @@ def test_hostile_session_budget_bounds_bytes_held_for_targets(procs, echo):
     if not h.sanitized():   # ASan's quarantine keeps freed frames resident
         assert grown_mb < 8, "RSS grew %.1f MB" % grown_mb
     assert "session (--max-session-buffer-kb) buffer budget reached" in server.log()
+
+
+class _FloodThenReset(h._TcpServer):
+    """A target that sends as much as the server takes for `seconds`, then
+    resets the connection (SO_LINGER 0): an RST while bytes still wait."""
+
+    def __init__(self, seconds=2.0):
+        super().__init__()
+        self.seconds = seconds
+        self.sent = 0
+        self.reset = threading.Event()
+
+    def handle(self, conn, n):
+        chunk = b"\x5a" * 65536
+        conn.settimeout(0.2)
+        deadline = time.monotonic() + self.seconds
+        while time.monotonic() < deadline:
+            try:
+                self.sent += conn.send(chunk)
+            except (socket.timeout, TimeoutError):
+                continue
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+        self.reset.set()
+
+
+def test_hostile_target_reset_while_client_not_reading(procs):
+    """A stream whose target resets its connection while the stream waits for
+    the session's output to drain (a client that does not read): the server
+    kept reporting the reset to a stream that could not read, pushed it on its
+    session's blocked list again each time (a list that then looped on
+    itself), and hung in an endless loop once the client read again (found by
+    fuzz/fuzz_server_session). Now: the worker goes on, the stream ends."""
+    server = procs.server(password=PASSWORD, args=["--workers", "1"])
+    with _FloodThenReset() as target:
+        s = _non_reading_session(server.port)
+        s.sendall(r.auth_block(PASSWORD))
+        s.sendall(r.frame(r.SETTINGS, 0, r.settings_data()) + r.frame(r.SYN, 1) +
+                  r.frame(r.PSH, 1, h.encode_socks_addr(h.V4, target.port)))
+        assert target.reset.wait(15), "the target did not finish"
+        time.sleep(0.5)   # the reset reaches the server while its output is full
+        procs.note("target sent %d KiB before its reset", target.sent >> 10)
+        conn = r.FrameConn(s, timeout=10)
+        got = 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:   # read it all: the stream ends
+            cmd, sid, data = conn.read_frame()
+            if cmd == r.PSH:
+                got += len(data)
+            elif cmd == r.FIN and sid == 1:
+                break
+        conn.send(r.frame(r.HEART_REQ, 0))
+        conn.wait_for(lambda c, sid, d: c == r.HEART_RESP, timeout=5)
+        conn.close()
+    # the worker still serves
+    with r.RawSession(server.port) as s2:
+        s2.handshake(PASSWORD, first=r.frame(r.HEART_REQ, 0))
+        s2.wait_for(lambda c, sid, d: c == r.HEART_RESP, timeout=5)
 
 
 def _uot_request(connect, host, port):
