@@ -116,7 +116,8 @@ clean:
 
 # ---- fuzzing (fuzz/) ----
 # libFuzzer targets (clang, ASan+UBSan), one per parser of peer bytes, each built
-# from its fuzz/fuzz_X.c and the core/*.c files it needs (no pools, no libanytls).
+# from its fuzz/fuzz_X.c and the core/*.c files it needs (no libanytls); and two
+# stateful ones, server_session and client_session, that run whole sessions.
 #   make fuzz          build, then run each target in turn for FUZZ_SECONDS (600)
 #                      or FUZZ_RUNS executions; appends to results/fuzz.csv
 #                      (make fuzz FUZZ_TARGETS="frame uri" for some of them)
@@ -131,7 +132,7 @@ FUZZ_TARGETS ?= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 # only the sanitizers, so its own checks neither steer the fuzzer nor slow it.
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -g -O1 -std=gnu11 $(FUZZ_SAN) -fno-omit-frame-pointer -Wall -Wextra \
-	-Wno-unused-parameter -Wno-sign-compare -Icore -Ifuzz -D_GNU_SOURCE
+	-Wno-unused-parameter -Wno-sign-compare -Icore -Ipools -Ifuzz -D_GNU_SOURCE
 FUZZ_SRCS_frame := core/frame.c
 FUZZ_SRCS_auth := core/frame.c core/auth.c
 FUZZ_SRCS_padding := core/padding.c
@@ -143,7 +144,31 @@ FUZZ_SRCS_inbound := core/inbound_parse.c core/addr.c
 FUZZ_SRCS_uot := core/uot.c core/addr.c
 FUZZ_SRCS_uri := core/uri.c
 FUZZ_SRCS_http := core/http_msg.c
-FUZZ_HDRS := $(wildcard fuzz/*.h core/*.h)
+# The stateful targets run whole sessions: the real loop, tconn (but for its
+# handshake and read), a real pool; around them the fakes of fuzz/fake_*.c
+# (harness code, no coverage), which replace at link time (-Wl,--wrap) the
+# socket calls (FUZZ_WRAP_NET), the TLS handshake and read (FUZZ_WRAP_TLS),
+# the clock and the log (FUZZ_WRAP_ENV). See fuzz/fake_net.h.
+comma := ,
+FUZZ_WRAP_NET := tcp_connect_start socket connect bind sendto recvfrom getsockname getpeername \
+	getsockopt close
+FUZZ_WRAP_TLS := tconn_handshake tconn_read
+FUZZ_WRAP_ENV := now_ms now_us log_msg
+FUZZ_WRAPS := $(patsubst %,-Wl$(comma)--wrap=%,$(FUZZ_WRAP_NET) $(FUZZ_WRAP_TLS) $(FUZZ_WRAP_ENV))
+FUZZ_SESSION_COMMON := core/frame.c core/kv.c core/padding.c core/addr.c core/uot.c core/util.c \
+	core/loop.c core/tconn.c core/tls.c core/log.c
+FUZZ_SRCS_server_session := $(FUZZ_SESSION_COMMON) core/server_session.c core/server_stream.c \
+	core/server_uot.c core/outbound.c core/auth.c core/admission.c core/metrics.c $(wildcard pools/*.c)
+FUZZ_FAKES_server_session := fuzz/fake_net.c fuzz/fake_tls.c fuzz/fake_env.c fuzz/fake_dns.c
+FUZZ_LDFLAGS_server_session := $(FUZZ_WRAPS)
+FUZZ_LIBS_server_session := -lssl -lcrypto -lurcu-cds -lurcu -pthread -lm
+FUZZ_SRCS_client_session := $(FUZZ_SESSION_COMMON) core/client_session.c core/client_conn.c \
+	core/client_inbound.c core/client_http.c core/client_udp.c core/client_scheme.c core/padwriter.c \
+	core/inbound_parse.c core/http_msg.c
+FUZZ_FAKES_client_session := fuzz/fake_net.c fuzz/fake_tls.c fuzz/fake_env.c
+FUZZ_LDFLAGS_client_session := $(FUZZ_WRAPS) -Wl,--wrap=cs_new
+FUZZ_LIBS_client_session := -lssl -lcrypto -pthread
+FUZZ_HDRS := $(wildcard fuzz/*.h core/*.h pools/*.h)
 
 .PHONY: fuzz fuzz-build fuzz-regress
 fuzz-build: $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
@@ -151,12 +176,19 @@ fuzz-build: $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 $(FUZZ_BUILD)/obj/core/%.o: core/%.c $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_BUILD)/obj/pools/%.o: pools/%.c $(FUZZ_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 $(FUZZ_BUILD)/obj/fuzz_%.o: fuzz/fuzz_%.c $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+$(FUZZ_BUILD)/obj/fake_%.o: fuzz/fake_%.c $(FUZZ_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 define FUZZ_RULE
-$(FUZZ_BUILD)/fuzz_$(1): $(FUZZ_BUILD)/obj/fuzz_$(1).o $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_SRCS_$(1)))
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $$^ -o $$@ $(FUZZ_LIBS_$(1))
+$(FUZZ_BUILD)/fuzz_$(1): $(FUZZ_BUILD)/obj/fuzz_$(1).o $(patsubst fuzz/%.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_FAKES_$(1))) \
+		$(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_SRCS_$(1)))
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(FUZZ_LDFLAGS_$(1)) $$^ -o $$@ $(FUZZ_LIBS_$(1))
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_RULE,$(t))))
 

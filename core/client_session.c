@@ -178,6 +178,13 @@ static int cs_on_frame(void *arg, const frame_hdr_t *h, const uint8_t *d, size_t
     return s->state == CS_DEAD;
 }
 
+int cs_feed(csess_t *s, const uint8_t *p, size_t n)
+{
+    if (s->state != CS_RUN) return -1;
+    if (frame_dec_feed(&s->dec, p, n, cs_on_frame, s) < 0) { cs_close(s, "out of memory"); return -1; }
+    return s->state == CS_RUN ? 0 : -1;
+}
+
 void cs_read(csess_t *s)
 {
     loop_t *l = s->w->loop;
@@ -187,7 +194,7 @@ void cs_read(csess_t *s)
         int n = tconn_read(l, &s->c, buf, LOOP_SCRATCH, err, sizeof err);
         if (n == 0) return;
         if (n < 0) { cs_close(s, err); return; }
-        if (frame_dec_feed(&s->dec, buf, (size_t)n, cs_on_frame, s) < 0) { cs_close(s, "out of memory"); return; }
+        if (cs_feed(s, buf, (size_t)n) < 0) return;
     }
 }
 

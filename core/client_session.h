@@ -26,5 +26,10 @@ int cs_write(csess_t *s, const uint8_t *p, size_t n);
 int cs_ctl(csess_t *s, uint8_t cmd, uint32_t sid, const void *d, size_t n);
 /* Reads and handles what the server sent (after the local side drained). */
 void cs_read(csess_t *s);
+/* The session's plaintext path: n bytes the server sent, as TLS decrypted
+ * them (one read): frames. cs_read feeds it each read; tests and
+ * fuzz/fuzz_client_session.c feed it directly, without TLS. Only in state
+ * RUN; 0, or -1 when the session is (or was already) closed. */
+int cs_feed(csess_t *s, const uint8_t *p, size_t n);
 
 #endif

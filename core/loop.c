@@ -145,9 +145,14 @@ void loop_free(loop_t *l)
 uint8_t *loop_scratch(loop_t *l) { return l->scratch + LOOP_HEADROOM; }
 uint64_t loop_now(loop_t *l) { return l->now; }
 
+/* A handler that wants no event is not in the epoll set at all: epoll reports
+ * EPOLLHUP and EPOLLERR whatever the mask, so a hung-up socket whose owner
+ * stopped reading (back-pressure) would call its handler on every iteration,
+ * which could do nothing about it: a busy loop. */
 int loop_add(loop_t *l, ioh_t *h, int fd, uint32_t events, io_cb_t cb, void *ud)
 {
     h->fd = fd; h->events = events; h->cb = cb; h->ud = ud;
+    if (!events) return 0;
     struct epoll_event ev = { .events = events, .data.ptr = h };
     return epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -155,14 +160,15 @@ int loop_add(loop_t *l, ioh_t *h, int fd, uint32_t events, io_cb_t cb, void *ud)
 int loop_mod(loop_t *l, ioh_t *h, uint32_t events)
 {
     if (h->events == events || h->fd < 0) return 0;
+    int op = !events ? EPOLL_CTL_DEL : !h->events ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
     h->events = events;
     struct epoll_event ev = { .events = events, .data.ptr = h };
-    return epoll_ctl(l->ep, EPOLL_CTL_MOD, h->fd, &ev);
+    return epoll_ctl(l->ep, op, h->fd, &ev);
 }
 
 void loop_del(loop_t *l, ioh_t *h)
 {
-    if (h->fd >= 0) epoll_ctl(l->ep, EPOLL_CTL_DEL, h->fd, NULL);
+    if (h->fd >= 0 && h->events) epoll_ctl(l->ep, EPOLL_CTL_DEL, h->fd, NULL);
     h->fd = -1;
     h->cb = NULL;
 }

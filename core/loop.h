@@ -35,6 +35,8 @@ void loop_run(loop_t *l);      /* until loop_stop; may be run again after (tests
 void loop_stop(loop_t *l);     /* any thread */
 uint64_t loop_now(loop_t *l);  /* ms, cached per iteration */
 
+/* events 0: the fd is not watched at all, not even for EPOLLHUP/EPOLLERR
+ * (which epoll reports whatever the mask), until loop_mod asks for some. */
 int loop_add(loop_t *l, ioh_t *h, int fd, uint32_t events, io_cb_t cb, void *ud);
 int loop_mod(loop_t *l, ioh_t *h, uint32_t events);  /* no-op if unchanged */
 void loop_del(loop_t *l, ioh_t *h);                  /* does not close the fd */

@@ -310,6 +310,21 @@ static int auth_consume(ssess_t *s, const uint8_t *p, int n)
     return (int)used;
 }
 
+int sess_feed(ssess_t *s, const uint8_t *p, size_t n)
+{
+    if (s->state != SS_AUTH && s->state != SS_RUN) return -1;
+    int off = 0;
+    if (s->state == SS_AUTH) {
+        off = auth_consume(s, p, (int)n);
+        if (off < 0) { sess_close(s, NULL); return -1; }
+    }
+    if ((size_t)off < n && frame_dec_feed(&s->dec, p + off, n - (size_t)off, on_frame, s) < 0) {
+        sess_close(s, "out of memory");
+        return -1;
+    }
+    return s->state == SS_DEAD ? -1 : 0;
+}
+
 static void sess_read(ssess_t *s)
 {
     loop_t *l = sess_loop(s);
@@ -320,15 +335,7 @@ static void sess_read(ssess_t *s)
         int n = tconn_read(l, &s->c, buf, LOOP_SCRATCH, err, sizeof err);
         if (n == 0) return;
         if (n < 0) { sess_close(s, err); return; }
-        int off = 0;
-        if (s->state == SS_AUTH) {
-            off = auth_consume(s, buf, n);
-            if (off < 0) { sess_close(s, NULL); return; }
-        }
-        if (off < n && frame_dec_feed(&s->dec, buf + off, (size_t)(n - off), on_frame, s) < 0) {
-            sess_close(s, "out of memory");
-            return;
-        }
+        if (sess_feed(s, buf, (size_t)n) < 0) return;
     }
 }
 

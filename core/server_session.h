@@ -22,6 +22,12 @@
 /* A connection accepted by worker w: start the TLS handshake and the auth timer. */
 void sess_accept(sworker_t *w, int fd, const struct sockaddr_storage *peer);
 void sess_close(ssess_t *s, const char *why);
+/* The session's plaintext path: n bytes the client sent, as TLS decrypted
+ * them (one read), from the first byte after the handshake: the auth block --
+ * whole in the first read -- then frames. sess_read feeds it each read; tests
+ * and fuzz/fuzz_server_session.c feed it directly, without TLS. Only in states
+ * AUTH and RUN; 0, or -1 when the session is (or was already) closed. */
+int sess_feed(ssess_t *s, const uint8_t *p, size_t n);
 /* Queues bytes to the client; -1 (and the session closed) if that failed. */
 int sess_send(ssess_t *s, const void *p, size_t n);
 /* One control frame (SYNACK, FIN, ...) with its data. */

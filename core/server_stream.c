@@ -80,6 +80,11 @@ void stream_block(sstream_t *st)
 {
     ssess_t *s = st->s;
     loop_mod(LOOP(st), &st->tio, st->tio.events & ~EPOLLIN);
+    /* Already on the list: a hang-up or error of the target is reported while
+     * EPOLLOUT is still wanted, and its target_read comes here again. Pushed
+     * twice, the stream would point at itself and stream_unblock_all would
+     * never end. */
+    if (st->blocked) return;
     st->blocked = 1; st->bnext = s->blocked; s->blocked = st;
     s->c.notify_w = 1;  /* sess_cb's EPOLLOUT handler unblocks it */
     tconn_update(LOOP(st), &s->c);
@@ -266,6 +271,7 @@ static void uot_request_follows(sstream_t *st)
     memcpy(tmp, bq_head(&st->tq), k);
     bq_t rest = st->tq;
     memset(&st->tq, 0, sizeof st->tq);
+    stream_queue_sync(st);  /* the bytes come back through stream_data, counted again there */
     bq_consume(&rest, k);
     stream_data(st, tmp, k);
     if (st->state != ST_DEAD && rest.len) stream_data(st, bq_head(&rest), rest.len);
@@ -339,7 +345,6 @@ void stream_data(sstream_t *st, const uint8_t *p, size_t n)
     case ST_UDP:
         if (bq_append(&st->tq, p, n) < 0) { stream_close(st, 1, "out of memory"); return; }
         suot_feed(st);
-        stream_queue_sync(st);
         return;
     }
 }

@@ -200,12 +200,16 @@ void suot_feed(sstream_t *st)
         size_t plen;
         int r = uot_parse_datagram(bq_head(&st->tq), st->tq.len, st->uot_connect, &dst, &pl, &plen);
         if (r == 0) {
-            if (st->tq.len > SUOT_REASSEMBLY_MAX) r = -1; else return;
+            if (st->tq.len > SUOT_REASSEMBLY_MAX) r = -1; else break;
         }
         if (r < 0) { stream_close(st, 1, "malformed UoT datagram"); return; }
         send_datagram(st, st->uot_connect ? &st->dst : &dst, pl, plen);
         bq_consume(&st->tq, (size_t)r);
     }
+    /* what went out no longer counts against the budgets; the datagrams that
+     * came with the request (suot_start) are sent here, with no stream_data
+     * after to settle the count */
+    stream_queue_sync(st);
 }
 
 void suot_start(sstream_t *st)

@@ -18,7 +18,8 @@
 
 /* The UoT request is parsed (st->dst, st->uot_connect): open the socket, ack. */
 void suot_start(sstream_t *st);
-/* Datagrams queued in st->tq (from the client) go out. */
+/* Datagrams queued in st->tq (from the client) go out; the budgets' count of
+ * st->tq follows (stream_queue_sync). */
 void suot_feed(sstream_t *st);
 /* The UDP socket is readable. */
 void suot_read(sstream_t *st);

@@ -16,6 +16,7 @@ fuzz_max_len() {
     case $1 in
         inbound) echo 8300 ;;   # INB_HTTP_MAX_HEAD is 8192
         padding|http) echo 4096 ;;
+        server_session|client_session) echo 4096 ;;  # the big volumes come from ops, not bytes
         frame|auth|uot) echo 2048 ;;
         uri|kv) echo 1024 ;;
         addr) echo 300 ;;       # an address is at most 259 bytes

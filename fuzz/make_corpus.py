@@ -100,6 +100,43 @@ HTTP_GET = (b"GET http://example.com/index.html?q=1 HTTP/1.1\r\n"
             b"\r\n")
 
 
+# ---- the stateful targets: [config][m][schedule][stream] ----
+# Arguments of S_DIAL: how the next dial goes (fake_net.h), + 4 * errno index.
+S_DIAL_OK, S_DIAL_SLOW, S_DIAL_REFUSED, S_DIAL_FAIL_REFUSED = range(4)
+# Schedule ops (low nibble; the argument in the high one), as in
+# fuzz_server_session.c / fuzz_client_session.c.
+S_FEED_S, S_FEED_M, S_FEED_L, S_ITER, S_TIME, S_DNS_OK, S_DNS_FAIL, S_TGT_DATA, \
+    S_TGT_CLOSE, S_TGT_READ, S_OUT_DRAIN, S_EPOLLIN, S_DIAL, S_UDP_REPLY, \
+    S_CLIENT_CLOSE, S_DRAIN = range(16)
+
+
+C_FEED_S, C_FEED_M, C_FEED_L, C_ITER, C_TIME, C_APP_DATA, C_APP_CLOSE, C_APP_READ, \
+    C_NEW_CONN, C_OUT_DRAIN, C_PUSH, C_UDP_APP, C_SELECT, C_DIAL, C_SERVER_CLOSE, \
+    C_DRAIN = range(16)
+# C_NEW_CONN's argument (and the client target's config byte): bits 0-1 the
+# request, bit 2 data behind it, bit 3 the other destination.
+CK_SOCKS5, CK_HTTP_CONNECT, CK_HTTP_GET, CK_UDP = range(4)
+
+
+def op(o, arg=0):
+    assert 0 <= o < 16 and 0 <= arg < 16
+    return bytes([arg << 4 | o])
+
+
+def session_input(config, sched, stream):
+    assert len(sched) < 256
+    return bytes([config, len(sched)]) + sched + stream
+
+
+def settings(v=2, md5="75cff2ad89aadf5e257059ee571ebe11"):
+    text = b"v=%d\nclient=anytls/0.0.13\npadding-md5=%s" % (v, md5.encode())
+    return frame(CMD_SETTINGS, 0, text)
+
+
+def open_stream(sid, addr, data=b""):
+    return frame(CMD_SYN, sid) + frame(CMD_PSH, sid, addr + data)
+
+
 def corpus():
     c = {}
 
@@ -252,6 +289,174 @@ def corpus():
     r["bad_port"] = b"\x01" + b"anytls://pw@example.com:99999"
     r["bad_escape"] = b"\x15" + b"anytls://%zz@h:1"
     r["sni_twice"] = b"\x12" + b"anytls://a@h:1?sni=x&sni=y&sni=%41"
+    # ---- server_session: [config][m][schedule][the client's stream] ----
+    v = c.setdefault("server_session", {})
+    auth = op(S_FEED_M, 0)                      # RECORD_A is 64 bytes: one read
+    get = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"
+    relay = (op(S_ITER) + op(S_OUT_DRAIN) + op(S_TGT_DATA, 1) + op(S_ITER) + op(S_OUT_DRAIN) +
+             op(S_TGT_READ) + op(S_TGT_CLOSE) + op(S_ITER))
+    v["first_flight_name"] = session_input(
+        0, auth + op(S_FEED_L) + op(S_DNS_OK) + relay,
+        RECORD_A + RECORD_B + frame(CMD_PSH, 1, get) + frame(CMD_FIN, 1))
+    v["first_flight_ip"] = session_input(
+        0, auth + op(S_FEED_L) + relay,
+        RECORD_A + settings() + open_stream(1, socks_addr("v4", V4B, 80), get) + frame(CMD_FIN, 1))
+    v["one_read"] = session_input(0, b"", RECORD_A + FIRST_FRAMES)
+    v["byte_by_byte"] = session_input(
+        0, auth + op(S_FEED_S, 0) * 120 + op(S_ITER) + op(S_OUT_DRAIN),
+        RECORD_A + settings() + open_stream(3, socks_addr("v6", V6, 443), b"hi") + frame(CMD_HEART_REQ, 0))
+    v["v1_no_synack"] = session_input(
+        1, auth + op(S_FEED_L) + op(S_DIAL, S_DIAL_FAIL_REFUSED) + op(S_FEED_L) + op(S_OUT_DRAIN),
+        RECORD_A + settings(v=1, md5="00") + open_stream(1, socks_addr("v4", V4B, 81)))
+    v["syn_before_settings"] = session_input(
+        0, auth + op(S_FEED_L), RECORD_A + open_stream(1, socks_addr("v4", V4B, 80)))
+    v["wrong_password"] = session_input(
+        0, b"", hashlib.sha256(b"wrong").digest() + struct.pack(">H", 0) + FIRST_FRAMES)
+    v["auth_split"] = session_input(0, op(S_FEED_S, 15) + op(S_FEED_L), RECORD_A + FIRST_FRAMES)
+    v["auth_timeout"] = session_input(0, op(S_TIME, 12), RECORD_A)
+    v["session_cap"] = session_input(8, b"", RECORD_A + FIRST_FRAMES)
+    v["dns_fail_and_refused"] = session_input(
+        0, auth + op(S_FEED_L) + op(S_DNS_FAIL, 0) + op(S_ITER) + op(S_OUT_DRAIN),
+        RECORD_A + settings() + b"".join(
+            open_stream(2 * i + 1, socks_addr("name", b"host%d.example" % i, 443)) for i in range(6)))
+    v["dial_modes"] = session_input(
+        0, auth + op(S_FEED_M) +
+        op(S_DIAL, S_DIAL_SLOW) + op(S_FEED_S, 15) + op(S_FEED_S, 2) + op(S_ITER) + op(S_FEED_S, 15) +
+        op(S_DIAL, S_DIAL_REFUSED) + op(S_FEED_S, 15) + op(S_FEED_S, 2) + op(S_ITER) +
+        op(S_DIAL, S_DIAL_FAIL_REFUSED | 4) + op(S_FEED_S, 15) + op(S_FEED_S, 2) +
+        op(S_TIME, 9) + op(S_TIME, 12) + op(S_TGT_READ) + op(S_ITER) + op(S_OUT_DRAIN),
+        RECORD_A + settings() +
+        open_stream(1, socks_addr("v4", V4B, 80), b"x" * 3) + frame(CMD_PSH, 1, b"queued") +
+        open_stream(3, socks_addr("v4", V4B, 82), b"y" * 3) +
+        open_stream(5, socks_addr("v4", V4B, 83), b"z" * 3))
+    v["tight_limits"] = session_input(
+        2, auth + op(S_FEED_L) + op(S_ITER) + op(S_FEED_L) + op(S_TIME, 13) + op(S_OUT_DRAIN) +
+        op(S_TGT_READ) + op(S_ITER) + op(S_FEED_L) + op(S_TIME, 9) + op(S_TIME, 9) + op(S_OUT_DRAIN),
+        RECORD_A + settings() + b"".join(
+            open_stream(i, socks_addr("v4", V4B, 80), bytes(400)) for i in range(1, 6)) +
+        frame(CMD_PSH, 1, bytes(1000)))
+    v["pool_lock_refills"] = session_input(
+        1 | 16, auth + op(S_FEED_M, 1) + op(S_ITER) + op(S_TIME, 5) + op(S_ITER) + op(S_TIME, 5) +
+        op(S_ITER) + op(S_FEED_L) + op(S_ITER) + op(S_OUT_DRAIN) + op(S_TIME, 15) + op(S_TIME, 15),
+        RECORD_A + settings() + open_stream(1, socks_addr("v4", V4B, 80), get) + frame(CMD_FIN, 1) +
+        open_stream(3, socks_addr("v4", V4B, 80), get) + open_stream(5, socks_addr("name", b"a.example", 1)))
+    v["pool_lock_tight"] = session_input(
+        1 | 2 | 16, auth + op(S_FEED_L) + op(S_TIME, 2) + op(S_TIME, 2) + op(S_TIME, 9) + op(S_OUT_DRAIN),
+        RECORD_A + settings() + open_stream(1, socks_addr("v4", V4B, 80)) +
+        open_stream(3, socks_addr("v4", V4B, 80)))
+    uot_req = lambda connect, kind, host, port: (bytes([connect]) + socks_addr(kind, host, port))
+    dgram = lambda kind, host, port, data: uot_addr(kind, host, port) + struct.pack(">H", len(data)) + data
+    v["uot"] = session_input(
+        4, auth + op(S_FEED_L) + op(S_ITER) + op(S_UDP_REPLY, 0) + op(S_UDP_REPLY, 1) +
+        op(S_UDP_REPLY, 2 | 4) + op(S_ITER) + op(S_DNS_OK, 0) + op(S_ITER) + op(S_DNS_FAIL) + op(S_ITER) +
+        op(S_OUT_DRAIN) + op(S_TGT_READ),
+        RECORD_A + settings() + frame(CMD_SYN, 1) +
+        frame(CMD_PSH, 1, socks_addr("name", UOT_MAGIC, 0) + uot_req(0, "v4", [8, 8, 8, 8], 53)) +
+        frame(CMD_PSH, 1, dgram("v4", [8, 8, 8, 8], 53, b"query") + dgram("v6", V6, 53, b"q6") +
+              dgram("name", b"dns.example", 53, b"qn") + dgram("name", b"other.example", 53, b"qo")) +
+        frame(CMD_PSH, 1, dgram("name", b"dns.example", 53, b"again")))
+    v["uot_connect_name"] = session_input(
+        0, auth + op(S_FEED_L) + op(S_ITER) + op(S_DNS_OK, 1) + op(S_ITER) + op(S_UDP_REPLY, 1) +
+        op(S_ITER) + op(S_OUT_DRAIN),
+        RECORD_A + settings() + frame(CMD_SYN, 1) + frame(CMD_PSH, 1, socks_addr("name", UOT_MAGIC, 0)) +
+        frame(CMD_PSH, 1, uot_req(1, "name", b"dns.example", 53)[:5]) +
+        frame(CMD_PSH, 1, uot_req(1, "name", b"dns.example", 53)[5:] + struct.pack(">H", 2) + b"hi"))
+    v["heartbeats_and_junk"] = session_input(
+        0, auth + op(S_FEED_S, 6) * 8 + op(S_FEED_L) + op(S_OUT_DRAIN) + op(S_EPOLLIN),
+        RECORD_A + settings() + settings() + frame(CMD_HEART_REQ, 9) * 3 + frame(CMD_WASTE, 0, bytes(20)) +
+        frame(CMD_ALERT, 0, b"x") + frame(CMD_SYNACK, 1) + frame(200, 1, b"?") +
+        frame(CMD_FIN, 77) + frame(CMD_PSH, 77, b"nobody") + frame(CMD_SYN, 1) + frame(CMD_SYN, 1) +
+        frame(CMD_PSH, 1, socks_addr("name", b"x" * 200, 443)[:100]) +
+        frame(CMD_PSH, 1, socks_addr("name", b"x" * 200, 443)[100:]) + frame(CMD_SYN, 2) +
+        frame(CMD_PSH, 2, b"\x09bad") + frame(CMD_SYN, 0xffffffff) + frame(CMD_FIN, 0xffffffff))
+    v["stream_timeouts"] = session_input(
+        0, auth + op(S_FEED_L) + op(S_TIME, 9) + op(S_TIME, 12) + op(S_TIME, 12) + op(S_OUT_DRAIN),
+        RECORD_A + settings() + frame(CMD_SYN, 1) + open_stream(3, socks_addr("name", b"slow.example", 80)))
+    v["client_close"] = session_input(
+        0, auth + op(S_FEED_L) + op(S_CLIENT_CLOSE) + op(S_ITER),
+        RECORD_A + settings() + open_stream(1, socks_addr("v4", V4B, 80), get))
+    v["drain"] = session_input(
+        0, auth + op(S_FEED_L) + op(S_ITER) + op(S_DRAIN) + op(S_TGT_CLOSE) + op(S_ITER) + op(S_ITER),
+        RECORD_A + settings() + open_stream(1, socks_addr("v4", V4B, 80), get))
+    v["output_full"] = session_input(
+        0, auth + op(S_FEED_L) + op(S_ITER) + op(S_TGT_DATA, 3) + op(S_ITER) + op(S_TGT_DATA, 3) +
+        op(S_ITER) + op(S_ITER) + op(S_TGT_DATA, 3) + op(S_ITER) + op(S_ITER) + op(S_TGT_DATA, 3) +
+        op(S_ITER) + op(S_ITER) + op(S_TGT_DATA, 3) + op(S_ITER) + op(S_ITER) + op(S_TGT_DATA, 3) +
+        op(S_ITER) + op(S_ITER) + op(S_TGT_DATA, 3) + op(S_ITER) + op(S_ITER) + op(S_TGT_DATA, 3) +
+        op(S_ITER) + op(S_ITER) + op(S_TGT_DATA, 3) + op(S_ITER) + op(S_ITER) + op(S_FEED_S) +
+        op(S_FEED_S) + op(S_TIME, 13) + op(S_OUT_DRAIN) + op(S_ITER) + op(S_FEED_S),
+        RECORD_A + settings() + open_stream(1, socks_addr("v4", V4B, 80), get) + frame(CMD_HEART_REQ, 0) * 4)
+
+    # ---- client_session: [config][m][schedule][what the server sends] ----
+    l = c.setdefault("client_session", {})
+    ok = frame(CMD_SERVER_SETTINGS, 0, b"v=2")
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    l["socks5_reuse"] = session_input(
+        CK_SOCKS5, op(C_OUT_DRAIN) + op(C_FEED_L) + op(C_APP_READ) + op(C_APP_DATA, 1) + op(C_OUT_DRAIN) +
+        op(C_FEED_M, 0) + op(C_ITER) + op(C_NEW_CONN, CK_SOCKS5 | 8) + op(C_ITER) + op(C_OUT_DRAIN) +
+        op(C_FEED_L) + op(C_APP_READ) + op(C_APP_CLOSE) + op(C_ITER) + op(C_OUT_DRAIN),
+        ok + frame(CMD_SYNACK, 1) + frame(CMD_PSH, 1, b"HTTP/1.1 200 OK\r\n\r\n") + frame(CMD_FIN, 1) +
+        frame(CMD_WASTE, 0, bytes(57)) +
+        frame(CMD_SYNACK, 2) + frame(CMD_PSH, 2, b"second") + frame(CMD_HEART_REQ, 2))
+    l["synack_error"] = session_input(
+        CK_HTTP_CONNECT, op(C_FEED_L) + op(C_APP_READ) + op(C_ITER),
+        ok + frame(CMD_SYNACK, 1, b"dial tcp example.com:443: connection refused\x00\xff\n"))
+    l["alert"] = session_input(
+        CK_SOCKS5 | 4, op(C_FEED_S, 5) + op(C_FEED_L),
+        frame(CMD_ALERT, 0, b"client did not send its settings"))
+    schemes = [b"stop=1\n0=1-1", b"stop=4\n0=0-0\n1=1-1,c,2-2\n2=65535-65535,c,70000-90000\n3=c,c,c",
+               b"stop=64\n" + b"\n".join(b"%d=1-3,c" % i for i in range(64)), b"stop=0", b"0=1-2"]
+    l["padding_updates"] = session_input(
+        CK_SOCKS5, op(C_FEED_L) + op(C_APP_DATA, 2) + op(C_APP_DATA, 1) + op(C_OUT_DRAIN) +
+        op(C_NEW_CONN, CK_SOCKS5) + op(C_ITER) + op(C_ITER) + op(C_APP_DATA, 4 | 2) + op(C_OUT_DRAIN) +
+        op(C_SELECT, 1) + op(C_OUT_DRAIN) + op(C_FEED_L) + op(C_APP_DATA, 1) + op(C_OUT_DRAIN),
+        ok + b"".join(frame(CMD_UPDATE_PADDING, 0, sc) for sc in schemes) + frame(CMD_SYNACK, 1) +
+        frame(CMD_UPDATE_PADDING, 0, PADDING_DEFAULT) + frame(CMD_SYNACK, 2))
+    l["http_get"] = session_input(
+        CK_HTTP_GET | 4, op(C_ITER) + op(C_FEED_M, 0) + op(C_ITER) + op(C_ITER) + op(C_OUT_DRAIN) +
+        op(C_FEED_L) + op(C_ITER) + op(C_APP_READ) + op(C_OUT_DRAIN),
+        ok + frame(CMD_SYNACK, 1) + frame(CMD_PSH, 1, resp) +
+        frame(CMD_SYNACK, 2) + frame(CMD_PSH, 2, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     b"5\r\nhello\r\n0\r\n\r\nextra") + frame(CMD_FIN, 2))
+    l["http_get_same_origin"] = session_input(
+        CK_HTTP_GET | 4 | 8, op(C_ITER) + op(C_FEED_L) + op(C_ITER) + op(C_APP_READ) + op(C_APP_DATA, 1) +
+        op(C_FEED_L) + op(C_OUT_DRAIN),
+        ok + frame(CMD_SYNACK, 1) + frame(CMD_PSH, 1, resp) + frame(CMD_PSH, 1, resp[:20]) +
+        frame(CMD_PSH, 1, resp[20:]) + frame(CMD_PSH, 1, b"HTTP/1.1 101 Switching Protocols\r\n\r\nws"))
+    dgram = uot_addr("v4", [8, 8, 8, 8], 53) + struct.pack(">H", 5) + b"reply"
+    dgram6 = uot_addr("v6", V6, 53) + struct.pack(">H", 3) + b"six"
+    l["udp_associate"] = session_input(
+        CK_UDP, op(C_UDP_APP, 0) + op(C_ITER) + op(C_ITER) + op(C_UDP_APP, 1) + op(C_UDP_APP, 4) +
+        op(C_UDP_APP, 2) + op(C_ITER) + op(C_OUT_DRAIN) + op(C_FEED_L) + op(C_APP_READ) + op(C_ITER),
+        ok + frame(CMD_SYNACK, 1) + frame(CMD_PSH, 1, dgram + dgram6[:4]) + frame(CMD_PSH, 1, dgram6[4:]) +
+        frame(CMD_PSH, 1, b"\x09bad"))
+    l["udp_port_unknown"] = session_input(
+        CK_UDP | 8, op(C_UDP_APP, 1) + op(C_ITER) + op(C_ITER) + op(C_UDP_APP, 0) + op(C_FEED_L) +
+        op(C_APP_CLOSE) + op(C_ITER),
+        ok + frame(CMD_SYNACK, 1) + frame(CMD_PSH, 1, dgram))
+    l["synack_watchdog"] = session_input(
+        CK_SOCKS5, op(C_FEED_M, 2) + op(C_APP_READ) + op(C_ITER) + op(C_NEW_CONN, CK_HTTP_CONNECT) + op(C_ITER) +
+        op(C_TIME, 9) + op(C_TIME, 10) + op(C_ITER),
+        ok + frame(CMD_SYNACK, 1) + frame(CMD_FIN, 1) + frame(CMD_WASTE, 0, bytes(160)))
+    l["heartbeat_unknown"] = session_input(
+        CK_SOCKS5, op(C_FEED_S, 0) * 40 + op(C_FEED_L) + op(C_OUT_DRAIN),
+        frame(CMD_HEART_REQ, 0) + frame(CMD_HEART_RESP, 0) + frame(11, 1, b"?") + frame(255, 9) +
+        frame(CMD_SYN, 1) + frame(CMD_SETTINGS, 0, b"v=2") + frame(CMD_SERVER_SETTINGS, 0, b"v=1\nv=x") +
+        frame(CMD_PSH, 7, b"other sid") + frame(CMD_FIN, 7) + frame(CMD_PSH, 1, b""))
+    l["backpressure"] = session_input(
+        CK_SOCKS5, op(C_PUSH, 15) * 6 + op(C_FEED_L) + op(C_APP_READ) + op(C_ITER) + op(C_PUSH, 3) +
+        op(C_APP_DATA, 3) * 9 + op(C_ITER) + op(C_ITER) + op(C_APP_DATA, 3) + op(C_OUT_DRAIN) + op(C_ITER) +
+        op(C_FEED_L),
+        ok + frame(CMD_SYNACK, 1) + frame(CMD_HEART_REQ, 0))
+    l["dial_failures"] = session_input(
+        CK_SOCKS5, op(C_DIAL, 1 << 2 | 3) + op(C_NEW_CONN, CK_SOCKS5) + op(C_ITER) + op(C_TIME, 1) +
+        op(C_DIAL, 2) + op(C_NEW_CONN, CK_HTTP_CONNECT) + op(C_ITER) + op(C_ITER) + op(C_DIAL, 1) +
+        op(C_NEW_CONN, CK_SOCKS5 | 4) + op(C_ITER) + op(C_TIME, 12) + op(C_ITER) + op(C_TIME, 12),
+        ok)
+    l["drain_and_close"] = session_input(
+        CK_SOCKS5, op(C_FEED_L) + op(C_NEW_CONN, CK_HTTP_GET) + op(C_DRAIN) + op(C_ITER) +
+        op(C_SERVER_CLOSE) + op(C_ITER),
+        ok + frame(CMD_SYNACK, 1) + frame(CMD_PSH, 1, b"data"))
     return c
 
 

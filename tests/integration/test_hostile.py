@@ -3,6 +3,8 @@ sessions unaffected and one clear log line. Loopback only, every loop bounded
 in count and time."""
 import socket
 import ssl
+import struct
+import threading
 import time
 
 import anytls_raw as r
@@ -282,3 +284,91 @@ def test_hostile_spares_capped_pool_wide(procs):
         idle = _metric(mport, "anytls_pool_idle_connections")
         assert 1 <= idle <= 3, "%d spares held with --max-spares 3" % idle
         assert e1.connections + e2.connections <= 4 + 3
+
+
+class _FloodThenReset(h._TcpServer):
+    """A target that sends as much as the server takes for `seconds`, then
+    resets the connection (SO_LINGER 0): an RST while bytes still wait."""
+
+    def __init__(self, seconds=2.0):
+        super().__init__()
+        self.seconds = seconds
+        self.sent = 0
+        self.reset = threading.Event()
+
+    def handle(self, conn, n):
+        chunk = b"\x5a" * 65536
+        conn.settimeout(0.2)
+        deadline = time.monotonic() + self.seconds
+        while time.monotonic() < deadline:
+            try:
+                self.sent += conn.send(chunk)
+            except (socket.timeout, TimeoutError):
+                continue
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+        self.reset.set()
+
+
+def test_hostile_target_reset_while_client_not_reading(procs):
+    """A stream whose target resets its connection while the stream waits for
+    the session's output to drain (a client that does not read): the server
+    kept reporting the reset to a stream that could not read, pushed it on its
+    session's blocked list again each time (a list that then looped on
+    itself), and hung in an endless loop once the client read again (found by
+    fuzz/fuzz_server_session). Now: the worker goes on, the stream ends."""
+    server = procs.server(password=PASSWORD, args=["--workers", "1"])
+    with _FloodThenReset() as target:
+        s = _non_reading_session(server.port)
+        s.sendall(r.auth_block(PASSWORD))
+        s.sendall(r.frame(r.SETTINGS, 0, r.settings_data()) + r.frame(r.SYN, 1) +
+                  r.frame(r.PSH, 1, h.encode_socks_addr(h.V4, target.port)))
+        assert target.reset.wait(15), "the target did not finish"
+        time.sleep(0.5)   # the reset reaches the server while its output is full
+        procs.note("target sent %d KiB before its reset", target.sent >> 10)
+        conn = r.FrameConn(s, timeout=10)
+        got = 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:   # read it all: the stream ends
+            cmd, sid, data = conn.read_frame()
+            if cmd == r.PSH:
+                got += len(data)
+            elif cmd == r.FIN and sid == 1:
+                break
+        conn.send(r.frame(r.HEART_REQ, 0))
+        conn.wait_for(lambda c, sid, d: c == r.HEART_RESP, timeout=5)
+        conn.close()
+    # the worker still serves
+    with r.RawSession(server.port) as s2:
+        s2.handshake(PASSWORD, first=r.frame(r.HEART_REQ, 0))
+        s2.wait_for(lambda c, sid, d: c == r.HEART_RESP, timeout=5)
+
+
+def _uot_request(connect, host, port):
+    return bytes([connect]) + h.encode_socks_addr(host, port)
+
+
+def test_hostile_uot_datagrams_not_counted_as_held(procs, udp_echo):
+    """UoT datagrams that came in the PSH of the request, and a request split
+    over two PSHs, were counted as bytes held for targets (the session's and
+    the process's buffer budgets) after they had gone out, until the stream's
+    next datagram (found by fuzz/fuzz_server_session)."""
+    mport = h.free_port()
+    server = procs.server(password=PASSWORD, args=["--workers", "1",
+                                                   "--metrics-listen", "127.0.0.1:%d" % mport])
+    dg = struct.pack(">H", 5) + b"hello"
+    magic = h.encode_socks_addr(r.UOT_MAGIC, 0)
+    with r.RawSession(server.port) as s:
+        # connect mode: request and a first datagram in the PSH of the magic address
+        s.handshake(PASSWORD, first=r.frame(r.SYN, 1) + r.frame(
+            r.PSH, 1, magic + _uot_request(1, h.V4, udp_echo.port) + dg))
+        assert s.stream_data(1, n=len(dg), timeout=5) == dg
+        assert _metric(mport, "anytls_queued_to_targets_bytes") == 0
+        # a request cut in two PSHs: nothing is held while it waits for its end
+        req = _uot_request(0, h.V4, udp_echo.port)
+        s.send(r.frame(r.SYN, 3) + r.frame(r.PSH, 3, magic + req[:3]))
+        time.sleep(0.3)
+        assert _metric(mport, "anytls_queued_to_targets_bytes") == 0
+        s.send(r.frame(r.PSH, 3, req[3:] + r.uot_addr(h.V4, udp_echo.port) + dg))
+        assert s.stream_data(3, n=7 + len(dg), timeout=5)[7:] == dg
+        assert _metric(mport, "anytls_queued_to_targets_bytes") == 0
