@@ -27,6 +27,8 @@
       "Sessions closed for a wrong password, a malformed auth or the auth timeout.")              \
     X(preauth_refused, counter, "anytls_preauth_refused_total", "", "sessions", "preauth_refused", \
       "Connections refused because the pre-auth budget (all, or one address's) was full.")       \
+    X(user_cap_refused, counter, "anytls_user_session_cap_refused_total", "", "sessions",          \
+      "user_cap_refused", "Authenticated sessions refused because their user was at --max-sessions-per-user.") \
     X(streams_open, gauge, "anytls_streams_open", "", "streams", "open",                          \
       "Proxied streams open now.")                                                                \
     X(streams_total, counter, "anytls_streams_total", "", "streams", "total",                     \
@@ -47,5 +49,22 @@
       "bytes", "target_to_client", "Stream payload bytes relayed, by direction.")                 \
     X(dns_refused, counter, "anytls_dns_refused_total", "", "dns", "refused",                      \
       "Lookups refused because a resolver budget was full.")
+
+/* USER_COUNTERS(X): per user, kept per worker in a table indexed by the user's
+ * id (users.h: at most USERS_MAX), summed per user for metrics. Prometheus
+ * only (each series also carries user="NAME"); the SIGUSR1 JSON line has the
+ * totals above.
+ * X(field, type, family, labels, help) as above. */
+#define USER_COUNTERS(X)                                                                          \
+    X(sessions_open, gauge, "anytls_user_sessions_open", "",                                      \
+      "Authenticated sessions open now, by user.")                                                \
+    X(sessions_total, counter, "anytls_user_sessions_total", "",                                  \
+      "Sessions authenticated since start (or since the user was added), by user.")              \
+    X(streams_total, counter, "anytls_user_streams_total", "",                                    \
+      "Streams opened since start, by user.")                                                     \
+    X(bytes_client_to_target, counter, "anytls_user_bytes_total", "direction=\"client_to_target\"", \
+      "Stream payload bytes relayed, by user and direction.")                                    \
+    X(bytes_target_to_client, counter, "anytls_user_bytes_total", "direction=\"target_to_client\"", \
+      "Stream payload bytes relayed, by user and direction.")
 
 #endif

@@ -9,7 +9,9 @@
 
 typedef struct server_config {
     const char *listen;            /* "0.0.0.0:8443" */
-    const char *password;
+    const char *password;          /* user "default"; may be NULL with users_file */
+    const char *users_file;        /* lines name:password (users.h), or NULL */
+    int max_sessions_per_user;     /* authenticated sessions of one user, all workers (0: no cap) */
     const char *padding_file;      /* NULL: default scheme */
     const char *cert, *key;        /* NULL: self-signed */
     int workers;                   /* 0: number of cores */

@@ -8,6 +8,7 @@
 #include "kv.h"
 #include "log.h"
 #include "server_stream.h"
+#include "server_users.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +181,7 @@ void sess_close(ssess_t *s, const char *why)
     int was_run = s->state == SS_RUN;
     s->state = SS_DEAD;
     if (was_run) w->nauthed--;
+    su_session_end(s);
     adm_leave(w->srv->adm, &s->adm);
     for (uint32_t i = 0; i < s->tcap; i++)
         while (s->tab[i]) stream_close(s->tab[i], 0, NULL);
@@ -288,7 +290,7 @@ static void sess_timer(loop_t *l, ltimer_t *t)
 static int auth_consume(ssess_t *s, const uint8_t *p, int n)
 {
     size_t used = 0;
-    int r = auth_feed(&s->auth, s->w->srv->pass_hash, p, (size_t)n, &used);
+    int r = auth_feed_lookup(&s->auth, su_find, s->w->users->u, p, (size_t)n, &used);
     if (r != AUTH_OK) {
         auth_failed(s, r == AUTH_BAD ? "wrong password" : "first record shorter than an auth block");
         return -1;
@@ -303,6 +305,7 @@ static int auth_consume(ssess_t *s, const uint8_t *p, int n)
                      "refused since the last such line)", srv->cfg->max_sessions, (unsigned long long)held);
         return -1;
     }
+    if (su_session_start(s, s->auth.uid) < 0) return -1;
     w->nauthed++;
     s->state = SS_RUN;
     timer_cancel(sess_loop(s), &s->timer);
@@ -387,6 +390,7 @@ void sess_accept(sworker_t *w, int fd, const struct sockaddr_storage *peer)
     sockaddr_to_addr((const struct sockaddr *)peer, &a);
     addr_format(&a, s->peer, sizeof s->peer);
     s->w = w;
+    s->uid = -1;
     s->dns.label = s->peer;
     frame_dec_init(&s->dec);
     if (tconn_init(&s->c, l, fd, ssl, sess_cb, s) < 0) {
