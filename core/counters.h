@@ -48,7 +48,19 @@
     X(bytes_target_to_client, counter, "anytls_bytes_total", "direction=\"target_to_client\"",    \
       "bytes", "target_to_client", "Stream payload bytes relayed, by direction.")                 \
     X(dns_refused, counter, "anytls_dns_refused_total", "", "dns", "refused",                      \
-      "Lookups refused because a resolver budget was full.")
+      "Lookups refused because a resolver budget was full.")                                      \
+    X(fallback_open, gauge, "anytls_fallback_connections_open", "", "fallback", "open",           \
+      "Connections that did not authenticate, relayed to the --fallback server now.")            \
+    X(fallback_total, counter, "anytls_fallback_connections_total", "", "fallback", "total",      \
+      "Connections relayed to the --fallback server since start.")                               \
+    X(fallback_refused, counter, "anytls_fallback_refused_total", "", "fallback", "refused",      \
+      "Connections closed instead of relayed: --max-fallback-connections reached.")              \
+    X(fallback_failures, counter, "anytls_fallback_failures_total", "", "fallback", "failures",   \
+      "Connections closed because the --fallback server could not be reached.")                  \
+    X(fallback_bytes_to_fallback, counter, "anytls_fallback_bytes_total", "direction=\"to_fallback\"", \
+      "fallback", "bytes_to_fallback", "Bytes relayed between probers and the --fallback server, by direction.") \
+    X(fallback_bytes_to_client, counter, "anytls_fallback_bytes_total", "direction=\"to_client\"",   \
+      "fallback", "bytes_to_client", "Bytes relayed between probers and the --fallback server, by direction.")
 
 /* USER_COUNTERS(X): per user, kept per worker in a table indexed by the user's
  * id (users.h: at most USERS_MAX), summed per user for metrics. Prometheus

@@ -3,6 +3,7 @@
  * What a connection becomes after accept is in server_session.c. */
 #include "server.h"
 #include "dns.h"
+#include "fallback.h"
 #include "log.h"
 #include "outbound.h"
 #include "server_session.h"
@@ -39,6 +40,7 @@ void server_config_defaults(server_config_t *c)
     c->log_targets = 1;
     c->max_preauth_per_addr = 32;
     c->max_spare_dials = 200;
+    c->max_fallback = 256;
     pool_config_defaults(&c->pool);
 }
 
@@ -53,6 +55,7 @@ static void on_drain(worker_t *wk)
 {
     sworker_t *w = wk->ud;
     outbound_worker_stop(w);
+    fb_close_all(w);   /* probers: nothing worth waiting for */
     sess_drain_all(w);
 }
 
@@ -63,6 +66,7 @@ static void on_force_close(worker_t *wk)
 {
     sworker_t *w = wk->ud;
     sess_close_all(w, "shutdown");
+    fb_close_all(w);
     outbound_worker_stop(w);
     dns_free(w->dns);
     w->dns = NULL;
@@ -283,6 +287,10 @@ int server_run(server_config_t *cfg)
     long nofile = raise_nofile();
     log_debug("file descriptor limit: %ld", nofile);
     srv.nworkers = workers_count(cfg->workers);
+    if (cfg->fallback && fb_resolve(cfg->fallback, &srv.fb_addr, &srv.fb_alen, err, sizeof err) < 0) {
+        log_error("--fallback: %s", err);
+        return 1;
+    }
     if (su_start(&srv, err, sizeof err) < 0) { log_error("users: %s", err); return 1; }
     padding_scheme_t *sc = load_scheme(cfg->padding_file, err, sizeof err);
     if (!sc) { log_error("%s", err); su_stop(&srv); return 1; }

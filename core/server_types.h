@@ -41,6 +41,7 @@ typedef struct sworker sworker_t;
 typedef struct ssess ssess_t;
 typedef struct sstream sstream_t;
 typedef struct refill refill_t;
+typedef struct fbconn fbconn_t;
 
 /* The pool in force. Each worker holds a reference to the current one, and so
  * does every stream and refill that got its connection from it; a reload
@@ -161,9 +162,10 @@ struct sworker {
     int nauthed;               /* authenticated: what --max-sessions caps */
     size_t queued;             /* bytes its streams hold toward their targets (budget) */
     /* Lines a peer can trigger at will: one per 10 s each, the rest counted. */
-    ratelog_t auth_log, cap_log, preauth_log, budget_log, user_cap_log;
+    ratelog_t auth_log, cap_log, preauth_log, budget_log, user_cap_log, fallback_log;
     ustats_t *ust;             /* USERS_MAX per-user counters (server_users.c) */
     users_ref_t *users;        /* the user table in force here (reference held) */
+    fbconn_t *fallbacks;       /* connections relayed to --fallback (fallback.c) */
     pool_ref_t *pool;          /* current pool (reference held) */
     dns_t *dns;                /* this worker's resolver (dns.h) */
     /* outbound.c: spare refills */
@@ -185,6 +187,9 @@ struct server {
     _Atomic int user_sessions[USERS_MAX];
     _Atomic int user_id_pending[USERS_MAX];
     user_snapshot_t *usnap;               /* main thread: the snapshot's per-user figures */
+    struct sockaddr_storage fb_addr;      /* --fallback, resolved at start */
+    socklen_t fb_alen;
+    _Atomic int fb_open;                  /* fallback connections, all workers (--max-fallback-connections) */
     _Atomic(padding_scheme_t *) scheme;  /* replaced by a reload */
     padding_scheme_t *retired[16];        /* replaced schemes, freed at exit */
     int nretired;
