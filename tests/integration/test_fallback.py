@@ -351,6 +351,9 @@ def test_fallback_near_and_far_passwords_take_the_same_time(procs, tmp_path):
                 hsh = bytearray(rng.randbytes(32))
             block = bytes(hsh) + struct.pack(">H", 30) + b"\x00" * 30
             with r.RawSession(server.port) as s:
+                # else the record waits for the ACK of the client's Finished (Nagle + delayed
+                # ACK: 40 ms of noise)
+                s.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 t0 = time.perf_counter()
                 s.send(block)
                 s.sock.settimeout(10)
