@@ -42,8 +42,9 @@ int su_start(server_t *srv, char *err, size_t cap)
         atomic_init(&srv->user_sessions[i], 0);
         atomic_init(&srv->user_id_pending[i], 0);
     }
-    log_info("%d user%s can authenticate%s%s", users_count(u), users_count(u) == 1 ? "" : "s",
-             srv->cfg->users_file ? " (--users-file " : "", srv->cfg->users_file ? srv->cfg->users_file : "");
+    log_info("%d user%s can authenticate%s%s%s", users_count(u), users_count(u) == 1 ? "" : "s",
+             srv->cfg->users_file ? " (--users-file " : "", srv->cfg->users_file ? srv->cfg->users_file : "",
+             srv->cfg->users_file ? ")" : "");
     return 0;
 }
 
