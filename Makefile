@@ -199,3 +199,50 @@ fuzz: fuzz-build
 fuzz-regress:
 	FUZZ_BUILD=$(FUZZ_BUILD) scripts/fuzz_regress.sh
 # ---- end fuzzing ----
+
+# ---- install (PREFIX, DESTDIR) and the Debian package ----
+#   make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]   binaries, man pages,
+#       systemd units (the paths in their settings rewritten to BINDIR and
+#       SYSCONFDIR; comments keep the defaults), example configs in DATADIR
+#   make uninstall [PREFIX=...] [DESTDIR=...]               removes exactly those files
+#   make deb      build/anytls-c_VERSION_ARCH.deb from a tree staged with PREFIX=/usr
+#                 (scripts/make_deb.sh; dpkg-deb, no root needed)
+# SYSCONFDIR stays /etc whatever the prefix: the units read /etc/anytls/*.ini.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/anytls-c
+DOCDIR ?= $(PREFIX)/share/doc/anytls-c
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+INSTALL ?= install
+INSTALLED_BINS := anytls-server anytls-client
+INSTALLED_MAN := anytls-server.1 anytls-client.1
+INSTALLED_UNITS := anytls-server.service anytls-client.service
+INSTALLED_EXAMPLES := server.ini.example client.ini.example users.txt.example
+INSTALLED_DOCS := README.md SECURITY.md
+
+.PHONY: install uninstall deb
+install: $(BINS)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 0755 $(addprefix $(BUILD)/,$(INSTALLED_BINS)) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0644 $(addprefix man/,$(INSTALLED_MAN)) $(DESTDIR)$(MANDIR)/man1/
+	for u in $(INSTALLED_UNITS); do \
+		sed -e '/^#/!s|/usr/local/bin/|$(BINDIR)/|g' -e '/^#/!s|/etc/anytls|$(SYSCONFDIR)/anytls|g' \
+			contrib/$$u > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	$(INSTALL) -m 0644 $(addprefix contrib/,$(INSTALLED_EXAMPLES)) $(DESTDIR)$(DATADIR)/
+	$(INSTALL) -m 0644 $(INSTALLED_DOCS) $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(INSTALLED_BINS)) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(INSTALLED_MAN)) \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(INSTALLED_UNITS)) \
+		$(addprefix $(DESTDIR)$(DATADIR)/,$(INSTALLED_EXAMPLES)) \
+		$(addprefix $(DESTDIR)$(DOCDIR)/,$(INSTALLED_DOCS))
+	-rmdir $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+deb: $(BINS)
+	BUILD=$(BUILD) MAKE="$(MAKE)" scripts/make_deb.sh
+# ---- end install ----

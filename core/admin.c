@@ -24,7 +24,7 @@
 #define ADMIN_MAX_CONNS 16
 #define ADMIN_HEAD_MAX 4096
 #define ADMIN_TIMEOUT_MS 5000
-#define ADMIN_BODY_MAX (64 * 1024)
+#define ADMIN_BODY_MAX (1024 * 1024)  /* room for USERS_MAX users' series (~500 bytes each) */
 #define ADMIN_DRAIN_MAX (64 * 1024)  /* bytes read and dropped after the answer */
 #define ADMIN_ACCEPT_PAUSE_MS 1000   /* listener pause when out of fds */
 

@@ -28,6 +28,8 @@
       "Sessions closed for a wrong password, a malformed auth or the auth timeout.")              \
     X(preauth_refused, counter, "anytls_preauth_refused_total", "", "sessions", "preauth_refused", \
       "Connections refused because the pre-auth budget (all, or one address's) was full.")       \
+    X(user_cap_refused, counter, "anytls_user_session_cap_refused_total", "", "sessions",          \
+      "user_cap_refused", "Authenticated sessions refused because their user was at --max-sessions-per-user.") \
     X(streams_open, gauge, "anytls_streams_open", "", "streams", "open",                          \
       "Proxied streams open now.")                                                                \
     X(streams_total, counter, "anytls_streams_total", "", "streams", "total",                     \
@@ -49,6 +51,35 @@
     X(bytes_target_to_client, counter, "anytls_bytes_total", "direction=\"target_to_client\"",    \
       "bytes", "target_to_client", "Stream payload bytes relayed, by direction.")                 \
     X(dns_refused, counter, "anytls_dns_refused_total", "", "dns", "refused",                      \
-      "Lookups refused because a resolver budget was full.")
+      "Lookups refused because a resolver budget was full.")                                      \
+    X(fallback_open, gauge, "anytls_fallback_connections_open", "", "fallback", "open",           \
+      "Connections that did not authenticate, relayed to the --fallback server now.")            \
+    X(fallback_total, counter, "anytls_fallback_connections_total", "", "fallback", "total",      \
+      "Connections relayed to the --fallback server since start.")                               \
+    X(fallback_refused, counter, "anytls_fallback_refused_total", "", "fallback", "refused",      \
+      "Connections closed instead of relayed: --max-fallback-connections reached.")              \
+    X(fallback_failures, counter, "anytls_fallback_failures_total", "", "fallback", "failures",   \
+      "Connections closed because the --fallback server could not be reached.")                  \
+    X(fallback_bytes_to_fallback, counter, "anytls_fallback_bytes_total", "direction=\"to_fallback\"", \
+      "fallback", "bytes_to_fallback", "Bytes relayed between probers and the --fallback server, by direction.") \
+    X(fallback_bytes_to_client, counter, "anytls_fallback_bytes_total", "direction=\"to_client\"",   \
+      "fallback", "bytes_to_client", "Bytes relayed between probers and the --fallback server, by direction.")
+
+/* USER_COUNTERS(X): per user, kept per worker in a table indexed by the user's
+ * id (users.h: at most USERS_MAX), summed per user for metrics. Prometheus
+ * only (each series also carries user="NAME"); the SIGUSR1 JSON line has the
+ * totals above.
+ * X(field, type, family, labels, help) as above. */
+#define USER_COUNTERS(X)                                                                          \
+    X(sessions_open, gauge, "anytls_user_sessions_open", "",                                      \
+      "Authenticated sessions open now, by user.")                                                \
+    X(sessions_total, counter, "anytls_user_sessions_total", "",                                  \
+      "Sessions authenticated since start (or since the user was added), by user.")              \
+    X(streams_total, counter, "anytls_user_streams_total", "",                                    \
+      "Streams opened since start, by user.")                                                     \
+    X(bytes_client_to_target, counter, "anytls_user_bytes_total", "direction=\"client_to_target\"", \
+      "Stream payload bytes relayed, by user and direction.")                                    \
+    X(bytes_target_to_client, counter, "anytls_user_bytes_total", "direction=\"target_to_client\"", \
+      "Stream payload bytes relayed, by user and direction.")
 
 #endif

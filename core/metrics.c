@@ -117,6 +117,23 @@ static void family(out_t *o, const char *name, const char *type, const char *hel
     put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The per-user counters (counters.h USER_COUNTERS): a family's HELP/TYPE once,
+ * then one series per user (and per label set). */
+static void render_users(out_t *o, const server_snapshot_t *s)
+{
+    if (!s->users || s->nusers <= 0) return;
+    const char *last = "";
+    char name[2 * 64 + 8];
+#define PROM_USER(f, type, fam, labels, help)                                                    \
+    if (strcmp(last, fam) != 0) family(o, fam, #type, help);                                     \
+    last = fam;                                                                                  \
+    for (int i = 0; i < s->nusers; i++)                                                          \
+        put(o, "%s{user=\"%s\"%s%s} %" PRIu64 "\n", fam,                                          \
+            label_escape(s->users[i].name, name, sizeof name), *labels ? "," : "", labels, s->users[i].f);
+    USER_COUNTERS(PROM_USER)
+#undef PROM_USER
+}
+
 size_t metrics_render_prometheus(const server_snapshot_t *s, char *buf, size_t cap)
 {
     out_t o = {buf, cap, 0};
@@ -171,6 +188,8 @@ size_t metrics_render_prometheus(const server_snapshot_t *s, char *buf, size_t c
     put(&o, "%s%s%s%s %" PRIu64 "\n", fam, *labels ? "{" : "", labels, *labels ? "}" : "", s->f);
     SERVER_COUNTERS(PROM_SERIES)
 #undef PROM_SERIES
+
+    render_users(&o, s);
 
     uint64_t cum[METRICS_DIAL_BUCKETS + 1];
     dial_cumulative(s, cum);

@@ -15,6 +15,14 @@
 #define METRICS_DIAL_BUCKETS 12
 extern const double metrics_dial_bounds[METRICS_DIAL_BUCKETS];
 
+/* One user's figures, summed over the workers. */
+typedef struct user_snapshot {
+    const char *name;
+#define USNAP_FIELD(f, ...) uint64_t f;
+    USER_COUNTERS(USNAP_FIELD)
+#undef USNAP_FIELD
+} user_snapshot_t;
+
 typedef struct server_snapshot {
     const char *pool_type;
     pool_stats_t pool;
@@ -24,6 +32,8 @@ typedef struct server_snapshot {
     uint64_t dial_buckets[METRICS_DIAL_BUCKETS + 1]; /* cumulative counts per bound, last = +Inf */
     double dial_seconds_sum;
     uint64_t dial_count;
+    const user_snapshot_t *users;  /* nusers of them (owned by whoever filled the snapshot) */
+    int nusers;
 } server_snapshot_t;
 
 /* Index of the bucket (non-cumulative) a dial of `seconds` falls in. */
@@ -32,7 +42,7 @@ int metrics_dial_bucket(double seconds);
 /* Prometheus text exposition format 0.0.4: pool counters labelled with the pool
  * type, reuse rate = Reused/Total and utilization = Active/Total (as the seed
  * defines them; 0 when Total is 0), sessions, streams, bytes, the dial latency
- * histogram. Returns the length written (truncated to cap-1, NUL-terminated). */
+ * histogram, then the per-user families (user="NAME"). Returns the length written (truncated to cap-1, NUL-terminated). */
 size_t metrics_render_prometheus(const server_snapshot_t *s, char *buf, size_t cap);
 /* One-line JSON object with the same figures (for SIGUSR1). */
 size_t metrics_render_json(const server_snapshot_t *s, char *buf, size_t cap);

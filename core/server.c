@@ -3,15 +3,16 @@
  * What a connection becomes after accept is in server_session.c. */
 #include "server.h"
 #include "dns.h"
+#include "fallback.h"
 #include "log.h"
 #include "outbound.h"
 #include "server_session.h"
 #include "server_types.h"
+#include "server_users.h"
 #include "tls.h"
 
 #include <errno.h>
 #include <grp.h>
-#include <openssl/sha.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ void server_config_defaults(server_config_t *c)
     c->max_spares = 4096;
     c->max_preauth_per_addr = 32;
     c->max_spare_dials = 200;
+    c->max_fallback = 256;
     pool_config_defaults(&c->pool);
 }
 
@@ -54,6 +56,7 @@ static void on_drain(worker_t *wk)
 {
     sworker_t *w = wk->ud;
     outbound_worker_stop(w);
+    fb_close_all(w);   /* probers: nothing worth waiting for */
     sess_drain_all(w);
 }
 
@@ -64,6 +67,7 @@ static void on_force_close(worker_t *wk)
 {
     sworker_t *w = wk->ud;
     sess_close_all(w, "shutdown");
+    fb_close_all(w);
     outbound_worker_stop(w);
     dns_free(w->dns);
     w->dns = NULL;
@@ -111,6 +115,7 @@ static void snapshot(void *arg, server_snapshot_t *o)
     }
     for (int b = 1; b <= METRICS_DIAL_BUCKETS; b++) o->dial_buckets[b] += o->dial_buckets[b - 1];
     o->dial_seconds_sum = dial_us / 1e6;
+    su_snapshot(srv, o);
 }
 
 /* Reads a padding scheme (NULL file: the default). NULL with a message on error. */
@@ -145,8 +150,8 @@ static void swap_task(loop_t *l, void *arg)
     free(sw);
 }
 
-/* SIGHUP: the pool parameters, log level and padding scheme from the reloaded
- * configuration. Streams keep the pool they started with; listeners, TLS and
+/* SIGHUP: the users, pool parameters, log level and padding scheme from the
+ * reloaded configuration. Streams keep the pool they started with; listeners, TLS and
  * sessions are untouched, so nothing is dropped. */
 static void reload(server_t *srv)
 {
@@ -158,6 +163,7 @@ static void reload(server_t *srv)
         return;
     }
     log_level = nc.log_level >= 0 ? nc.log_level : log_level;
+    su_reload(srv, nc.users_file, nc.password);
     padding_scheme_t *sc = load_scheme(nc.padding_file, err, sizeof err);
     if (!sc) log_warn("SIGHUP: %s; padding scheme kept", err);
     else if (srv->nretired < (int)(sizeof srv->retired / sizeof srv->retired[0])) {
@@ -245,6 +251,7 @@ static int start_workers(server_t *srv)
         w->loop = w->wk->loop;
         w->wk->ud = w;
         outbound_worker_init(w);
+        if (su_worker_init(w) < 0) { log_error("out of memory"); return -1; }
     }
     /* a second pass: on failure every worker must already be set up for
      * free_workers (on_force_close) */
@@ -272,6 +279,7 @@ static void free_workers(server_t *srv)
     for (int i = 0; srv->workers && i < srv->nworkers; i++) {
         outbound_pool_put(srv->workers[i].pool);
         gate_free(srv->workers[i].gate);
+        su_worker_free(&srv->workers[i]);
     }
     free(srv->workers);
     srv->workers = NULL;
@@ -285,9 +293,13 @@ int server_run(server_config_t *cfg)
     long nofile = raise_nofile();
     log_debug("file descriptor limit: %ld", nofile);
     srv.nworkers = workers_count(cfg->workers);
-    SHA256((const unsigned char *)cfg->password, strlen(cfg->password), srv.pass_hash);
+    if (cfg->fallback && fb_resolve(cfg->fallback, &srv.fb_addr, &srv.fb_alen, err, sizeof err) < 0) {
+        log_error("--fallback: %s", err);
+        return 1;
+    }
+    if (su_start(&srv, err, sizeof err) < 0) { log_error("users: %s", err); return 1; }
     padding_scheme_t *sc = load_scheme(cfg->padding_file, err, sizeof err);
-    if (!sc) { log_error("%s", err); return 1; }
+    if (!sc) { log_error("%s", err); su_stop(&srv); return 1; }
     atomic_init(&srv.scheme, sc);
     loop_t *main_loop = loop_new();
     ltimer_t stats;
@@ -344,6 +356,7 @@ out_ctx:
 out_scheme:
     padding_free(atomic_load(&srv.scheme));
     for (int i = 0; i < srv.nretired; i++) padding_free(srv.retired[i]);
+    su_stop(&srv);
     if (main_loop) { timer_cancel(main_loop, &stats); loop_free(main_loop); }
     if (rc == 0) log_info("anytls-server stopped");
     return rc;

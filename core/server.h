@@ -9,7 +9,12 @@
 
 typedef struct server_config {
     const char *listen;            /* "0.0.0.0:8443" */
-    const char *password;
+    const char *password;          /* user "default"; may be NULL with users_file */
+    const char *users_file;        /* lines name:password (users.h), or NULL */
+    int max_sessions_per_user;     /* authenticated sessions of one user, all workers (0: no cap) */
+    const char *fallback;          /* HOST:PORT that gets connections that do not authenticate, or NULL */
+    int fallback_proxy_protocol;   /* 0, or PROXY protocol version 1 or 2 sent to the fallback first */
+    int max_fallback;              /* fallback connections at once, all workers (default 256) */
     const char *padding_file;      /* NULL: default scheme */
     const char *cert, *key;        /* NULL: self-signed */
     int workers;                   /* 0: number of cores */

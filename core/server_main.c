@@ -7,6 +7,8 @@
 #include "log.h"
 #include "malloc_conf.h"
 #include "pool.h"
+#include "proxy_proto.h"
+#include "users.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -29,7 +31,15 @@ static void usage(FILE *f)
     fprintf(f,
 "Usage: anytls-server [options]\n"
 "  -l, --listen ADDR:PORT            listen address (default 0.0.0.0:8443)\n"
-"  -p, --password PASSWORD           password clients authenticate with (required)\n"
+"  -p, --password PASSWORD           password clients authenticate with (user 'default';\n"
+"                                    required unless --users-file is given)\n"
+"      --users-file FILE             more users, one 'name:password' a line (# comments);\n"
+"                                    SIGHUP reads it again\n"
+"      --max-sessions-per-user N     authenticated sessions one user may hold (default 0: no cap)\n"
+"      --fallback HOST:PORT          relay connections that do not authenticate to this server\n"
+"                                    (e.g. a web server), every byte they sent first\n"
+"      --fallback-proxy-protocol V   v1 or v2: send a PROXY protocol header to the fallback first\n"
+"      --max-fallback-connections N  fallback connections at once (default 256)\n"
 "      --padding-scheme FILE         padding scheme sent to clients (default: built-in)\n"
 "      --cert FILE --key FILE        TLS certificate chain and key (default: self-signed)\n"
 "      --log-level LEVEL             debug, info, warn or error (default info)\n"
@@ -76,7 +86,7 @@ static void usage(FILE *f)
 enum { O_METRICS = 300, O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
        O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS,
        O_LISTTYPES, O_STALL, O_PREAUTH, O_PREAUTH_ADDR, O_LOGTARGETS, O_SESSBUF, O_PROCBUF, O_DENYPRIV, O_ALLOWTGT, O_MAXSPARES };
-enum { O_DNS = 400 };
+enum { O_DNS = 400, O_USERS, O_USERCAP, O_FALLBACK, O_FBPP, O_FBMAX };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
 static int num(const char *flag, const char *v, long lo, long hi, long *out)
@@ -101,6 +111,9 @@ static const struct option opts[] = {
         {"max-session-buffer-kb", 1, 0, O_SESSBUF}, {"max-buffer-mb", 1, 0, O_PROCBUF},
         {"dns-servers", 1, 0, O_DNS}, {"deny-private-targets", 0, 0, O_DENYPRIV},
         {"allow-target", 1, 0, O_ALLOWTGT}, {"max-spares", 1, 0, O_MAXSPARES},
+        {"users-file", 1, 0, O_USERS}, {"max-sessions-per-user", 1, 0, O_USERCAP},
+        {"fallback", 1, 0, O_FALLBACK}, {"fallback-proxy-protocol", 1, 0, O_FBPP},
+        {"max-fallback-connections", 1, 0, O_FBMAX},
         {"list-pool-types", 0, 0, O_LISTTYPES}, {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 /* --config FILE: the file's settings go in front of the command line's. The
@@ -161,6 +174,24 @@ static int parse(int argc, char **argv, server_config_t *c)
             c->dns_servers = optarg;
             break;
         }
+        case O_USERS: c->users_file = optarg; break;
+        case O_USERCAP: if (num("--max-sessions-per-user", optarg, 0, 10000000, &v)) return 2; c->max_sessions_per_user = (int)v; break;
+        case O_FALLBACK: {
+            addr_t fa;
+            if (addr_from_string(optarg, &fa) < 0 || fa.port == 0) {
+                fprintf(stderr, "anytls-server: --fallback wants HOST:PORT, got '%s'\n", optarg);
+                return 2;
+            }
+            c->fallback = optarg;
+            break;
+        }
+        case O_FBPP:
+            if ((c->fallback_proxy_protocol = pp_parse_version(optarg)) < 0) {
+                fprintf(stderr, "anytls-server: --fallback-proxy-protocol wants v1 or v2, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case O_FBMAX: if (num("--max-fallback-connections", optarg, 1, 1000000, &v)) return 2; c->max_fallback = (int)v; break;
         case O_SPAREDIALS: if (num("--max-spare-dials", optarg, 1, 1000000, &v)) return 2; c->max_spare_dials = (int)v; break;
         case O_STALL: if (num("--stall-timeout-secs", optarg, 1, 3600, &v)) return 2; c->stall_timeout_ms = (int)v * 1000; break;
         case O_PREAUTH: if (num("--max-preauth", optarg, 1, 10000000, &v)) return 2; c->max_preauth = (int)v; break;
@@ -194,7 +225,15 @@ static int parse(int argc, char **argv, server_config_t *c)
         }
     }
     if (optind < argc) { fprintf(stderr, "anytls-server: unexpected argument '%s'\n", argv[optind]); return 2; }
-    if (!c->password || !*c->password) { fprintf(stderr, "anytls-server: -p PASSWORD is required\n"); return 2; }
+    if (c->password && !*c->password) { fprintf(stderr, "anytls-server: -p PASSWORD must not be empty\n"); return 2; }
+    if (!c->password && !c->users_file) {
+        fprintf(stderr, "anytls-server: -p PASSWORD (or --users-file FILE) is required\n");
+        return 2;
+    }
+    if (c->fallback_proxy_protocol && !c->fallback) {
+        fprintf(stderr, "anytls-server: --fallback-proxy-protocol needs --fallback\n");
+        return 2;
+    }
     if ((c->cert == NULL) != (c->key == NULL)) { fprintf(stderr, "anytls-server: --cert and --key go together\n"); return 2; }
     if (c->pool.min_idle > c->pool.max_conns) {
         fprintf(stderr, "anytls-server: --min-idle-connections (%d) exceeds --max-outbound-connections (%d)\n",
@@ -239,6 +278,11 @@ int main(int argc, char **argv)
     int r = parse(ac, av, &c);
     if (r == 1) return 0;
     if (r) return 2;
+    /* a bad users file is a bad flag: exit 2 now (a reload keeps the old users instead) */
+    char err[512];
+    users_t *u = users_load(c.users_file, c.password, err, sizeof err);
+    if (!u) { fprintf(stderr, "anytls-server: %s\n", err); return 2; }
+    users_free(u);
     c.reload = reload;
     return server_run(&c);
 }

@@ -5,9 +5,11 @@
  * stream table; target -> client data is framed in place in the loop's scratch
  * buffer and handed to OpenSSL without a copy (server_stream.c). */
 #include "server_session.h"
+#include "fallback.h"
 #include "kv.h"
 #include "log.h"
 #include "server_stream.h"
+#include "server_users.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +182,7 @@ void sess_close(ssess_t *s, const char *why)
     int was_run = s->state == SS_RUN;
     s->state = SS_DEAD;
     if (was_run) w->nauthed--;
+    su_session_end(s);
     adm_leave(w->srv->adm, &s->adm);
     for (uint32_t i = 0; i < s->tcap; i++)
         while (s->tab[i]) stream_close(s->tab[i], 0, NULL);
@@ -246,24 +249,36 @@ static void sess_resume_reads(ssess_t *s)
 
 /* Anyone can make authentication fail as often as they like: counted always,
  * logged at most once per 10 s per worker with the count held back. */
-static void auth_failed(ssess_t *s, const char *why)
+static void auth_failed(ssess_t *s, const char *why, const char *what)
 {
     uint64_t held;
     WSTAT_ADD(s->w, auth_failures, 1);
     if (!ratelog_allow(&s->w->auth_log, loop_now(sess_loop(s)), PEER_LOG_INTERVAL_MS, &held)) return;
     if (held)
-        log_warn("session %s: authentication failed (%s), closing; %llu more failed since the last "
-                 "such line", s->peer, why, (unsigned long long)held);
+        log_warn("session %s: authentication failed (%s), %s; %llu more failed since the last "
+                 "such line", s->peer, why, what, (unsigned long long)held);
     else
-        log_warn("session %s: authentication failed (%s), closing", s->peer, why);
+        log_warn("session %s: authentication failed (%s), %s", s->peer, why, what);
+}
+
+/* The first bytes did not authenticate. With --fallback (and the TLS
+ * handshake done) the connection and every byte read from it -- a: gathered
+ * by earlier reads, b: this read's -- go to the fallback server, which
+ * answers the prober from now on; otherwise it is closed. Either way the
+ * session ends here. */
+static void auth_reject(ssess_t *s, const char *why, const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    int fallback = s->w->srv->cfg->fallback && s->state == SS_AUTH;
+    auth_failed(s, why, fallback ? "relayed to the fallback" : "closing");
+    if (fallback) fb_take(s->w, &s->c, s->peer, a, an, b, bn);
+    sess_close(s, NULL);
 }
 
 static void sess_timer(loop_t *l, ltimer_t *t)
 {
     ssess_t *s = t->ud;
-    if (s->state != SS_RUN) {
-        auth_failed(s, "timeout");
-        sess_close(s, NULL);
+    if (s->state != SS_RUN) {   /* with --fallback, a prefix waiting for the rest goes there now */
+        auth_reject(s, "timeout", s->auth.block, s->auth.got, NULL, 0);
         return;
     }
     if (s->out_full) {
@@ -281,20 +296,27 @@ static void sess_timer(loop_t *l, ltimer_t *t)
 
 /* Consumes the auth block (core/auth.c) from the first record the client
  * sent; returns the offset where frames start, or -1 if it does not
- * authenticate. The whole block must be in that first record, as the
- * protocol asks and the reference checks (it reads once): a shorter first
- * record is closed at once, like a wrong password, so a probe sees the same
- * answer either way. */
+ * authenticate (the session is closed, or handed to the fallback). The whole
+ * block must be in that first record, as the protocol asks and the reference
+ * checks (it reads once): a shorter first record is closed at once, like a
+ * wrong password, so a probe sees the same answer either way. With
+ * --fallback, a shorter first record waits for the rest instead, as a web
+ * server would, until the block is complete or the auth timeout hands it to
+ * the fallback. The hash is judged once, when its 34th byte is in, by the
+ * same constant-time lookup for any value (users.h): a near miss and a far
+ * one take the same path to the same decision. */
 static int auth_consume(ssess_t *s, const uint8_t *p, int n)
 {
-    size_t used = 0;
-    int r = auth_feed(&s->auth, s->w->srv->pass_hash, p, (size_t)n, &used);
-    if (r != AUTH_OK) {
-        auth_failed(s, r == AUTH_BAD ? "wrong password" : "first record shorter than an auth block");
-        return -1;
-    }
     sworker_t *w = s->w;
     server_t *srv = w->srv;
+    size_t used = 0, had = s->auth.got;   /* block[0..had) came with earlier reads */
+    int r = auth_feed_lookup(&s->auth, su_find, w->users->u, p, (size_t)n, &used);
+    if (r == AUTH_MORE && s->auth.got < sizeof s->auth.block && srv->cfg->fallback) return n;
+    if (r != AUTH_OK) {
+        auth_reject(s, r == AUTH_BAD ? "wrong password" : "first record shorter than an auth block",
+                    s->auth.block, had, p, (size_t)n);
+        return -1;
+    }
     adm_leave(srv->adm, &s->adm);
     if (w->nauthed >= (srv->cfg->max_sessions + srv->nworkers - 1) / srv->nworkers) {
         uint64_t held;
@@ -303,6 +325,7 @@ static int auth_consume(ssess_t *s, const uint8_t *p, int n)
                      "refused since the last such line)", srv->cfg->max_sessions, (unsigned long long)held);
         return -1;
     }
+    if (su_session_start(s, s->auth.uid) < 0) return -1;
     w->nauthed++;
     s->state = SS_RUN;
     timer_cancel(sess_loop(s), &s->timer);
@@ -394,6 +417,7 @@ void sess_accept(sworker_t *w, int fd, const struct sockaddr_storage *peer)
     sockaddr_to_addr((const struct sockaddr *)peer, &a);
     addr_format(&a, s->peer, sizeof s->peer);
     s->w = w;
+    s->uid = -1;
     s->dns.label = s->peer;
     frame_dec_init(&s->dec);
     if (tconn_init(&s->c, l, fd, ssl, sess_cb, s) < 0) {

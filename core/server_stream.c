@@ -44,6 +44,7 @@ sstream_t *stream_new(ssess_t *s, uint32_t sid)
     timer_set(s->w->loop, &st->timer, (uint64_t)s->w->srv->cfg->auth_timeout_ms);
     WSTAT_ADD(s->w, streams_open, 1);
     WSTAT_ADD(s->w, streams_total, 1);
+    USTAT_ADD(s, streams_total, 1);
     return st;
 }
 
@@ -63,6 +64,7 @@ void stream_discard(sstream_t *st)
     if (!st) return;
     WSTAT_ADD(st->s->w, streams_open, -1);
     WSTAT_ADD(st->s->w, streams_total, -1);
+    USTAT_ADD(st->s, streams_total, -1);
     stream_free(st);
 }
 
@@ -322,6 +324,7 @@ static void header_data(sstream_t *st, const uint8_t *p, size_t n)
     timer_cancel(LOOP(st), &st->timer);
     if (st->state == ST_ADDR && uot_is_magic(&st->dst)) { uot_request_follows(st); return; }
     WSTAT_ADD(st->s->w, bytes_client_to_target, st->tq.len);
+    USTAT_ADD(st->s, bytes_client_to_target, st->tq.len);
     if (st->state == ST_UOT_REQ) suot_start(st);
     else outbound_open(st);
 }
@@ -329,7 +332,10 @@ static void header_data(sstream_t *st, const uint8_t *p, size_t n)
 void stream_data(sstream_t *st, const uint8_t *p, size_t n)
 {
     /* payload only: the destination address (and UoT header) is not counted */
-    if (st->state != ST_ADDR && st->state != ST_UOT_REQ) WSTAT_ADD(st->s->w, bytes_client_to_target, n);
+    if (st->state != ST_ADDR && st->state != ST_UOT_REQ) {
+        WSTAT_ADD(st->s->w, bytes_client_to_target, n);
+        USTAT_ADD(st->s, bytes_client_to_target, n);
+    }
     switch (st->state) {
     case ST_ADDR:
     case ST_UOT_REQ:
@@ -362,6 +368,7 @@ static void target_read(sstream_t *st)
             /* framed in place: the scratch buffer has headroom for the header */
             frame_put_hdr(buf - FRAME_HDR, CMD_PSH, st->sid, (uint16_t)n);
             WSTAT_ADD(s->w, bytes_target_to_client, (uint64_t)n);
+            USTAT_ADD(s, bytes_target_to_client, (uint64_t)n);
             if (sess_send(s, buf - FRAME_HDR, (size_t)n + FRAME_HDR) < 0) return;
             if (n < FRAME_MAX_DATA) return;
             continue;

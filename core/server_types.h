@@ -31,6 +31,7 @@
 #include "pool.h"
 #include "server.h"
 #include "tconn.h"
+#include "users.h"
 #include "util.h"
 #include "workers.h"
 
@@ -42,6 +43,7 @@ typedef struct sworker sworker_t;
 typedef struct ssess ssess_t;
 typedef struct sstream sstream_t;
 typedef struct refill refill_t;
+typedef struct fbconn fbconn_t;
 
 /* The pool in force. Each worker holds a reference to the current one, and so
  * does every stream and refill that got its connection from it; a reload
@@ -51,6 +53,14 @@ typedef struct pool_ref {
     pool_handle_t h;
     atomic_int refs;
 } pool_ref_t;
+
+/* The user table in force (users.h), shared like the pool: the main thread and
+ * every worker hold a reference; a reload (SIGHUP) installs a new one in each
+ * worker (server_users.c). */
+typedef struct users_ref {
+    users_t *u;
+    atomic_int refs;
+} users_ref_t;
 
 /* A stream's states; the transitions are drawn in server_stream.h. */
 enum st_state {
@@ -101,6 +111,7 @@ struct ssess {
     unsigned got_settings : 1;
     unsigned out_full : 1;     /* reads paused: our output to the client is over SESS_OUT_HIGH */
     uint8_t peer_version;      /* the client's Settings v= (SYNACK only for v >= 2) */
+    int16_t uid;               /* its user's id once authenticated (users.h), else -1 */
     frame_dec_t dec;
     sstream_t **tab;           /* sid -> stream, chained, grows by doubling */
     uint32_t tcap, nstreams;
@@ -113,7 +124,7 @@ struct ssess {
     adm_slot_t adm;            /* its place in the pre-auth budget, until it authenticates */
     ltimer_t timer;            /* auth timeout, then stall watchdog (a stream's full queue
                                   or our own output not drained) */
-    char peer[64];
+    char peer[96];             /* "ADDR:PORT", then " (user NAME)" with --users-file */
     ssess_t *prev, *next;
 };
 
@@ -130,6 +141,18 @@ typedef struct wstats {
 #define WSTAT_ADD(w, f, n) atomic_store_explicit(&(w)->st.f, \
         atomic_load_explicit(&(w)->st.f, memory_order_relaxed) + (n), memory_order_relaxed)
 
+/* Per-user counters of one worker (counters.h USER_COUNTERS), indexed by user
+ * id; same rules as wstats_t. */
+typedef struct ustats {
+#define USTATS_FIELD(f, ...) _Atomic uint64_t f;
+    USER_COUNTERS(USTATS_FIELD)
+#undef USTATS_FIELD
+} ustats_t;
+
+/* A counter of session s's user (s is authenticated). */
+#define USTAT_ADD(s, f, n) atomic_store_explicit(&(s)->w->ust[(s)->uid].f, \
+        atomic_load_explicit(&(s)->w->ust[(s)->uid].f, memory_order_relaxed) + (n), memory_order_relaxed)
+
 struct sworker {
     wstats_t st;
     int id;
@@ -141,7 +164,10 @@ struct sworker {
     int nauthed;               /* authenticated: what --max-sessions caps */
     size_t queued;             /* bytes its streams hold toward their targets (budget) */
     /* Lines a peer can trigger at will: one per 10 s each, the rest counted. */
-    ratelog_t auth_log, cap_log, preauth_log, budget_log;
+    ratelog_t auth_log, cap_log, preauth_log, budget_log, user_cap_log, fallback_log;
+    ustats_t *ust;             /* USERS_MAX per-user counters (server_users.c) */
+    users_ref_t *users;        /* the user table in force here (reference held) */
+    fbconn_t *fallbacks;       /* connections relayed to --fallback (fallback.c) */
     pool_ref_t *pool;          /* current pool (reference held) */
     dns_t *dns;                /* this worker's resolver (dns.h) */
     /* outbound.c: spare refills */
@@ -157,7 +183,16 @@ struct sworker {
 struct server {
     server_config_t *cfg;
     SSL_CTX *ctx;
-    uint8_t pass_hash[32];
+    users_ref_t *users;                   /* the user table in force, main thread's reference */
+    /* Per user id, across workers: sessions open (--max-sessions-per-user),
+     * and workers yet to clear a removed user's counters (the id is reused
+     * only at 0). Atomics: every worker counts, the main thread reads. */
+    _Atomic int user_sessions[USERS_MAX];
+    _Atomic int user_id_pending[USERS_MAX];
+    user_snapshot_t *usnap;               /* main thread: the snapshot's per-user figures */
+    struct sockaddr_storage fb_addr;      /* --fallback, resolved at start */
+    socklen_t fb_alen;
+    _Atomic int fb_open;                  /* fallback connections, all workers (--max-fallback-connections) */
     _Atomic(padding_scheme_t *) scheme;  /* replaced by a reload */
     padding_scheme_t *retired[16];        /* replaced schemes, freed at exit */
     int nretired;

@@ -50,6 +50,29 @@ static void describe(SSL *ssl, int r, int e, char *err, size_t cap)
     else tls_error(err, cap);
 }
 
+static void end_flush(loop_t *l, void *arg);
+
+int tconn_move(loop_t *l, tconn_t *dst, tconn_t *src, io_cb_t cb, void *ud)
+{
+    ioh_t was = src->io;
+    loop_del(l, &src->io);
+    if (loop_add(l, &dst->io, was.fd, was.events, cb, ud) < 0) {
+        loop_add(l, &src->io, was.fd, was.events, was.cb, was.ud);
+        return -1;
+    }
+    ioh_t io = dst->io;
+    *dst = *src;
+    dst->io = io;
+    /* an end-of-iteration flush registered for src finds it empty and does
+     * nothing: dst registers its own */
+    dst->flush_queued = 0;
+    if (dst->out.len && dst->hs_done) loop_at_end(l, end_flush, dst, &dst->flush_queued);
+    memset(&src->out, 0, sizeof src->out);
+    src->ssl = NULL;
+    src->io.fd = -1;
+    return 0;
+}
+
 int tconn_handshake(loop_t *l, tconn_t *c, char *err, size_t errcap)
 {
     ERR_clear_error();

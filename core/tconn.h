@@ -25,6 +25,10 @@ typedef struct tconn {
 /* Takes ownership of fd and ssl. */
 int tconn_init(tconn_t *c, loop_t *l, int fd, SSL *ssl, io_cb_t cb, void *ud);
 void tconn_close(loop_t *l, tconn_t *c);  /* close_notify if possible, free SSL, close fd */
+/* Hands the connection (SSL, fd, bytes queued) from src to dst, a new owner
+ * whose events go to cb(ud); src is left empty (tconn_close on it does
+ * nothing). 0, or -1 (src untouched) if the fd cannot be registered again. */
+int tconn_move(loop_t *l, tconn_t *dst, tconn_t *src, io_cb_t cb, void *ud);
 
 /* 1 done, 0 in progress, -1 failed (reason in err). */
 int tconn_handshake(loop_t *l, tconn_t *c, char *err, size_t errcap);

@@ -279,6 +279,39 @@ static void test_prometheus_known(void **state)
     assert_histogram(buf, 7);
 }
 
+/* Per-user families: one HELP/TYPE each, a series per user, the user label first. */
+static void test_prometheus_users(void **state)
+{
+    (void)state;
+    server_snapshot_t s;
+    known_snapshot(&s);
+    static user_snapshot_t u[2];
+    memset(u, 0, sizeof u);
+    u[0].name = "alice";
+    u[0].sessions_open = 1;
+    u[0].sessions_total = 3;
+    u[0].streams_total = 7;
+    u[0].bytes_client_to_target = 100;
+    u[0].bytes_target_to_client = 200;
+    u[1].name = "bob\"x";   /* escaped, whatever the loader lets through */
+    s.users = u;
+    s.nusers = 2;
+    metrics_render_prometheus(&s, buf, sizeof buf);
+    assert_valid_exposition(buf);
+    assert_has_line(buf, "# TYPE anytls_user_sessions_open gauge");
+    assert_has_line(buf, "anytls_user_sessions_open{user=\"alice\"} 1");
+    assert_has_line(buf, "anytls_user_sessions_total{user=\"alice\"} 3");
+    assert_has_line(buf, "anytls_user_streams_total{user=\"alice\"} 7");
+    assert_has_line(buf, "# TYPE anytls_user_bytes_total counter");
+    assert_has_line(buf, "anytls_user_bytes_total{user=\"alice\",direction=\"client_to_target\"} 100");
+    assert_has_line(buf, "anytls_user_bytes_total{user=\"alice\",direction=\"target_to_client\"} 200");
+    assert_has_line(buf, "anytls_user_sessions_open{user=\"bob\\\"x\"} 0");
+    const char *p = buf;
+    int helps = 0;
+    while ((p = strstr(p, "# HELP anytls_user_bytes_total "))) { helps++; p++; }
+    assert_int_equal(helps, 1);
+}
+
 static void test_prometheus_zero(void **state)
 {
     (void)state;
@@ -376,7 +409,7 @@ static void test_json(void **state)
     static const char *const want[] = {
         "\"pool_type\":\"lockfree\"", "\"total\":8,", "\"active\":2,", "\"reused\":6,", "\"new\":2,",
         "\"cleaned\":3,", "\"idle\":5,", "\"reuse_ratio\":0.75,", "\"utilization_ratio\":0.25}",
-        "\"sessions\":{\"open\":3,\"total\":11,\"auth_failures\":1,\"preauth_refused\":6}",
+        "\"sessions\":{\"open\":3,\"total\":11,\"auth_failures\":1,\"preauth_refused\":6,\"user_cap_refused\":0}",
         "\"streams\":{\"open\":4,\"total\":40,\"dial_failures\":2,\"no_destination\":5,\"targets_denied\":9}",
         "\"uot\":{\"dropped\":10}",
         "\"buffers\":{\"to_targets\":4096,\"budget_pauses\":8}",
@@ -655,6 +688,7 @@ int main(void)
     const struct CMUnitTest render[] = {
         cmocka_unit_test(test_dial_buckets),
         cmocka_unit_test(test_prometheus_known),
+        cmocka_unit_test(test_prometheus_users),
         cmocka_unit_test(test_prometheus_zero),
         cmocka_unit_test(test_prometheus_inconsistent),
         cmocka_unit_test(test_truncation),
