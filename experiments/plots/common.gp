@@ -12,7 +12,9 @@ set output out
 dat = datadir."/".name.".dat"
 load datadir."/".name.".inc"
 set grid lc rgb "#dddddd"
-set key top left box opaque
+# Keys always outside the plot area (right margin): a legend never covers data.
+# Figure scripts must not move the key back inside.
+set key outside right top vertical Left reverse noopaque box samplen 2 spacing 1.1
 set border lw 1
 # one colour / point type per pool type, whatever the series order
 colour(s) = (s eq "none") ? "#777777" : (s eq "lock") ? "#1f77b4" : (s eq "lockfree") ? "#2ca02c" : (s eq "highperf") ? "#d62728" : "#9467bd"

@@ -10,7 +10,6 @@ set logscale y
 set logscale x
 set xrange [xmin:xmax]
 set xtics (20, 50, 100, 150, 200, 300, 500, 600, 1000, 1500, 2000, 3000)
-set key top left
 set format y "%g"
 plot for [i=1:N] dat index (i-1) using ($1*(1+0.015*(i-2.5))):2:3:4 with yerrorlines lw 2 pt ptype(word(names,i)) \
          lc rgb colour(word(names,i)) title word(names,i)." p50", \

@@ -9,6 +9,5 @@ set logscale x 2
 set logscale y
 set autoscale x
 set offsets graph 0.05, graph 0.05, 0, 0
-set key top right
 plot for [i=1:N] dat index (i-1) using 1:2:3 with yerrorlines lw 2 pt ptype(word(names,i)) \
      lc rgb colour(word(names,i)) title word(names,i)
