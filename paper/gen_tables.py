@@ -556,6 +556,29 @@ def ci_str(v, ci, d=0, pct=False, unit=""):
     return s + ("" if ci is None else f" [{m * ci[0]:+.{d}f}, {m * ci[1]:+.{d}f}]")
 
 
+PRESENT = set()
+REF_NAMES = {"saturation": ("Saturation", "the saturation table"), "saturation_oversub": ("SaturationOversub", "the oversubscribed saturation table"),
+             "usl": ("USL", "the many-core projection"), "idle": ("Idle", "the idle-time table"),
+             "sizes": ("Sizes", "the size-class table"), "tfo": ("TFO", "the TCP Fast Open table"),
+             "micro_sharing": ("MicroSharing", "the sharing micro-benchmark table"),
+             "micro_oversub": ("MicroOversub", "the oversubscription table")}
+
+
+def present(key):
+    """Note that table `key` was written (for refs.tex); returns ''."""
+    PRESENT.add(key)
+    return ""
+
+
+def gen_refs():
+    """refs.tex: \\Ref<Name> = 'Table~\\ref{tab:<key>}' when that optional table was
+    written, else a plain phrase saying it was not measured (no undefined reference)."""
+    d = {}
+    for k, (m, phrase) in REF_NAMES.items():
+        d["Ref" + m] = f"Table~\\ref{{tab:{k}}}" if k in PRESENT else f"{phrase} ({NOT_MEASURED})"
+    write("refs.tex", macros(d))
+
+
 def ncores():
     return os.cpu_count() or 2
 
@@ -661,6 +684,7 @@ def gen_saturation(sat, cmap):
             cap = f"\\textbf{{{title}.}} " + cap
         out.append("\\begin{table}[tbp]\\centering\n" + "\n".join(lines) + f"\n\\caption{{{cap}}}"
                    + ("\\label{tab:saturation}" if not title else "\\label{tab:saturation_oversub}")
+                   + present("saturation" if not title else "saturation_oversub")
                    + "\n\\end{table}\n")
     write("saturation.tex", "\n".join(out))
 
@@ -706,7 +730,7 @@ def gen_usl():
           f"{LINEAR_N} cores; and the core count and stream rate at which the pool's cost is predicted to "
           "reach 1\\% and 10\\% of a stream's CPU. A fit to few thread counts constrains $\\kappa$ weakly: "
           "check the projection on a bigger machine (every script takes the worker count).}"
-          "\\label{tab:usl}\n\\end{table}\n")
+          "\\label{tab:usl}\n\\end{table}\n" + present("usl"))
     return res
 
 
@@ -777,6 +801,7 @@ def gen_micro2(M):
                     "cycle: same worker, hit 1; shared: refills from the owner's tick (misses, steals); "
                     "handoff: thread 0 hands spares in, the others take them; counters: the statistics "
                     "counters alone.}" + ("\\label{tab:micro_oversub}" if over else "\\label{tab:micro_sharing}")
+                    + present("micro_oversub" if over else "micro_sharing")
                     + r"\\")
         body.append(r"\toprule")
         for n, lines in blocks:
@@ -844,7 +869,7 @@ def gen_tfo(S, R):
          + "\n\\caption{TCP Fast Open to the targets against warm spares: stream-open latency (mean $\\pm$ 95\\% CI "
            "over blocks; p99 includes failed streams at the timeout when recorded), the fewest streams behind a "
            "block's p99 ($n_{p99}$), connections held at the targets, connections opened per stream, server RSS.}"
-           "\\label{tab:tfo}\n\\end{table}\n")
+           "\\label{tab:tfo}\n\\end{table}\n" + present("tfo"))
     if diffs:
         t += "\\noindent Paired differences of p50 (95\\% CI): " + "; ".join(diffs) + ".\n"
     write("tfo.tex", t)
@@ -881,7 +906,7 @@ def gen_idle(S, R):
           + "\n\\caption{Pool idle time below, at and above the targets' own idle timeout T (the target closes "
             "connections idle longer than T): reuse, spares the target closed (stale), connections opened "
             "that never carried a stream (wasted), failed streams; mean $\\pm$ 95\\% CI.}\\label{tab:idle}\n"
-            "\\end{table}\n")
+            "\\end{table}\n" + present("idle"))
     return res
 
 
@@ -1120,7 +1145,7 @@ def gen_sizes(S):
     if any_:
         write("sizes.tex", "\\begin{table}[tbp]\\centering\n" + "\n".join(lines)
               + "\n\\caption{Cells measured at the seeds' three size classes (max connections / min idle): "
-                "mean $\\pm$ 95\\% CI.}\\label{tab:sizes}\n\\end{table}\n")
+                "mean $\\pm$ 95\\% CI.}\\label{tab:sizes}\n\\end{table}\n" + present("sizes"))
     else:
         write("sizes.tex", f"\\emph{{The seeds' size classes: {NOT_MEASURED} (no cell with their max "
                            "connections and min idle).}\n")
@@ -1201,7 +1226,7 @@ def gen_seedclaims(S, M, R, claim_rows, prod, sat, cmap, usl, tfo, idle, sizes, 
 
     sat_exp = ("The saturation experiment: an open-loop ramp to the knee (the highest rate whose p99 meets the "
                "SLO) and a closed-loop run to saturation throughput, per pool type, at 1 and 2 server workers, "
-               "with paired differences from lock and bootstrap CIs (Table~\\ref{tab:saturation}); and the "
+               "with paired differences from lock and bootstrap CIs (\\RefSaturation{}); and the "
                "micro-benchmark for the data structure's own cost.")
     sat_reg = ("contention exists only near saturation, so only there can a pool type change the proxy's "
                "capacity; micro-benchmark rows count as evidence only at thread counts up to the cores; "
@@ -1223,7 +1248,7 @@ def gen_seedclaims(S, M, R, claim_rows, prod, sat, cmap, usl, tfo, idle, sizes, 
                         for p, x in usl.items())
         v, why = lf["verdict"], (f"lockfree's projected efficiency at {LINEAR_N} cores against the "
                                  f"{100 * LINEAR_EFF:.0f}\\% a `linear' claim needs, over the fit's CI")
-        res = "USL fit (Table~\\ref{tab:usl}): " + txt + "."
+        res = "USL fit (\\RefUSL{}): " + txt + "."
     else:
         eff = []
         for impl in ("lock", "lockfree", "highperf"):
@@ -1238,7 +1263,7 @@ def gen_seedclaims(S, M, R, claim_rows, prod, sat, cmap, usl, tfo, idle, sizes, 
     add("linear", "``Lock-free access scales linearly''",
         "The seeds contrast serialised access under a lock with `parallel access, linear scaling' without it.",
         "The many-core projection: the Universal Scalability Law fitted to the micro-benchmark at thread "
-        "counts up to the cores (Table~\\ref{tab:usl}), with measured CPU per stream.",
+        "counts up to the cores (\\RefUSL{}), with measured CPU per stream.",
         f"a model fitted on {ncores()} cores, extrapolated; the prediction is stated so a bigger machine can check it.",
         res, v, why, True)
     # reuse
@@ -1320,7 +1345,7 @@ def gen_seedclaims(S, M, R, claim_rows, prod, sat, cmap, usl, tfo, idle, sizes, 
             for r in rs:
                 m_, h_ = ci_of_pair(r, "reuse_rate")
                 parts.append(f"{k} at {C.fnum(r['rate']):g}/s: reuse {fmt_pct(m_, h_)}")
-        res = "Measured cells (Table~\\ref{tab:sizes}): " + "; ".join(parts) + "."
+        res = "Measured cells (\\RefSizes{}): " + "; ".join(parts) + "."
         ok2 = all(ci_lo(r, "reuse_rate") > 0.5 for rs in msz.values() for r in rs)
         v = "supported" if ok2 and len(msz) == len(SIZE_CLASSES) else "inconclusive"
         why = "supported only if every class reaches the seeds' own 50\\% reuse target where it was measured"
@@ -1336,7 +1361,7 @@ def gen_seedclaims(S, M, R, claim_rows, prod, sat, cmap, usl, tfo, idle, sizes, 
         x = idle[T]
         dr, cir, how = x["reuse"]
         de, cie, _ = x["err"]
-        res = (f"Against targets that close idle connections after {T:g} s (Table~\\ref{{tab:idle}}): pool idle "
+        res = (f"Against targets that close idle connections after {T:g} s (\\RefIdle{{}}): pool idle "
                f"{C.fnum(x['long']['idle_secs']):g} s vs {C.fnum(x['short']['idle_secs']):g} s changed reuse by "
                f"{ci_str(dr, cir, 0, pct=True)} points and failed streams by {ci_str(de, cie, 2, pct=True)} points ({tex(how)}).")
         if cir is None:
@@ -1462,6 +1487,7 @@ def main():
     dflt = gen_default(sat, scmap, M)
     summary = gen_seedclaims(S, M, R, rows, prod, sat, scmap, usl, tfo, idle, sizes, model)
     gen_abstract(summary, prov, dflt, sat)
+    gen_refs()
     extra = [f"{t}: {vmark(v)} (Section~\\ref{{sec:claims}})." for t, _, v in summary]
     gen_findings(S, M, rows, prod, extra)
     gen_figures()
