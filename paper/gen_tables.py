@@ -27,8 +27,9 @@ import claims as C  # noqa: E402
 import pooltypes  # noqa: E402
 import sweep as sweepmod  # noqa: E402
 
-OUT = os.path.join(HERE, "generated")
-RES = os.path.join(ROOT, "results")
+# PAPER_RESULTS / PAPER_GENERATED: read other results / write elsewhere (tests of this script)
+OUT = os.environ.get("PAPER_GENERATED") or os.path.join(HERE, "generated")
+RES = os.environ.get("PAPER_RESULTS") or os.path.join(ROOT, "results")
 
 
 def tex(s):
@@ -642,7 +643,7 @@ def gen_saturation(sat, cmap):
     for title, ws in (("", plain), ("OVERSUBSCRIBED (more busy threads than cores: not contention evidence)", over)):
         if not ws:
             continue
-        lines = [r"{\footnotesize\begin{tabular}{llrrrr}", r"\toprule",
+        lines = [r"\FitWidth{\footnotesize\begin{tabular}{llrrrr}", r"\toprule",
                  r"workers & type & knee rate (/s) & closed-loop (/s) & CPU/stream (µs) & pool share (\%) \\",
                  r"\midrule"]
         for w in ws:
@@ -691,7 +692,7 @@ def gen_usl():
     if not rows:
         write("usl.tex", f"\\emph{{Many-core projection: {NOT_MEASURED} (results/usl.csv missing).}}\n")
         return res
-    lines = [r"{\footnotesize\begin{tabular}{lrrrrrr}", r"\toprule",
+    lines = [r"\FitWidth{\footnotesize\begin{tabular}{lrrrrrr}", r"\toprule",
              r"type & $\sigma$ [95\% CI] & $\kappa$ [95\% CI] & eff.\ at " + str(LINEAR_N)
              + r" cores & cores at 1\% & cores at 10\% & rate at 1\% / 10\% (/s) \\", r"\midrule"]
     for r in rows:
@@ -831,7 +832,7 @@ def gen_tfo(S, R):
     if not cells:
         write("tfo.tex", f"\\emph{{TCP Fast Open: {NOT_MEASURED} (no cells in a group named tfo).}}\n")
         return res
-    lines = [r"{\footnotesize\begin{tabular}{rlrrrrrr}", r"\toprule",
+    lines = [r"\FitWidth{\footnotesize\begin{tabular}{rlrrrrrr}", r"\toprule",
              r"RTT & config & p50 ms & p99 ms & $n_{p99}$ & target conns & opened/stream & RSS MB \\", r"\midrule"]
     for rt in sorted({C.rtt(r) for r in cells}):
         rs = sorted([r for r in cells if C.rtt(r) == rt], key=lambda r: (r["pool_type"] != "none", tfo_on(r)))
@@ -872,7 +873,7 @@ def gen_idle(S, R):
     if not cells:
         write("idle.tex", f"\\emph{{Idle time against target timeouts: {NOT_MEASURED}.}}\n")
         return res
-    lines = [r"{\footnotesize\begin{tabular}{lrrrrrrr}", r"\toprule",
+    lines = [r"\FitWidth{\footnotesize\begin{tabular}{lrrrrrrr}", r"\toprule",
              r"type & target T (s) & pool idle (s) & idle/T & reuse \% & stale /1k & wasted /1k & failed \% \\",
              r"\midrule"]
     for T in sorted({C.fnum(r["tidle"]) for r in cells}):
@@ -907,7 +908,7 @@ def generic_csv_table(path, caption, label, maxcols=8):
     if not rows:
         return None
     cols = list(rows[0].keys())[:maxcols]
-    lines = [r"{\footnotesize\begin{tabular}{" + "l" * len(cols) + "}", r"\toprule",
+    lines = [r"\FitWidth{\footnotesize\begin{tabular}{" + "l" * len(cols) + "}", r"\toprule",
              " & ".join(tex(c) for c in cols) + r" \\", r"\midrule"]
     for r in rows:
         lines.append(" & ".join(tex(r.get(c, "")) for c in cols) + r" \\")
@@ -1118,7 +1119,7 @@ def gen_default(sat, cmap, M):
 
 def gen_sizes(S):
     res = {}
-    lines = [r"{\footnotesize\begin{tabular}{lrrrrrrr}", r"\toprule",
+    lines = [r"\FitWidth{\footnotesize\begin{tabular}{lrrrrrrr}", r"\toprule",
              r"class (max/min) & type & rate & RTT & reuse \% & spares held & target conns & RSS MB \\",
              r"\midrule"]
     any_ = False
