@@ -1,7 +1,7 @@
 # Server peak RSS (VmHWM) vs --max-outbound-connections, with the stream error rate
 # (streams refused because the target was at its cap) on the right axis.
 load "experiments/plots/common.gp"
-set key below center horizontal  # outside, under the x axis: long labels, two y axes
+set key outside top center horizontal  # outside, above the plot: long labels, two y axes
 set title "Server memory and errors vs the per-target connection cap\n{/*0.85 ".desc."; mean ± 95% CI}"
 set xlabel "--max-outbound-connections (per target)"
 set ylabel "server peak RSS (MB)"
