@@ -437,6 +437,18 @@ COLS = {
                   [("sat", "diff"), ("tput", "diff")]),
         "sat_d_lo": (["sat_tput_diff_lo", "closed_tput_diff_lo"], [("sat", "diff", "lo"), ("tput", "diff", "lo")]),
         "sat_d_hi": (["sat_tput_diff_hi", "closed_tput_diff_hi"], [("sat", "diff", "hi"), ("tput", "diff", "hi")]),
+        # or the difference from lock relative to lock: a fraction ("rel"), a percent
+        # ("pct") or a ratio impl/lock ("ratio"); read only when no absolute diff column
+        "knee_r": (["knee_rate_rel_vs_lock", "knee_rel_vs_lock", "knee_rate_ratio_vs_lock", "knee_rate_pct_vs_lock"],
+                   [("knee", "rel"), ("knee", "ratio"), ("knee", "pct"), ("knee", "gain")]),
+        "knee_r_lo": ([], [("knee", "rel", "lo"), ("knee", "ratio", "lo"), ("knee", "pct", "lo"), ("knee", "gain", "lo")]),
+        "knee_r_hi": ([], [("knee", "rel", "hi"), ("knee", "ratio", "hi"), ("knee", "pct", "hi"), ("knee", "gain", "hi")]),
+        "sat_r": (["sat_tput_rel_vs_lock", "sat_tput_ratio_vs_lock"], [("tput", "rel"), ("tput", "ratio"), ("tput", "pct")]),
+        "sat_r_lo": ([], [("tput", "rel", "lo"), ("tput", "ratio", "lo"), ("tput", "pct", "lo")]),
+        "sat_r_hi": ([], [("tput", "rel", "hi"), ("tput", "ratio", "hi"), ("tput", "pct", "hi")]),
+        "cpu_r": (["cpu_us_per_stream_rel_vs_lock", "cpu_ratio_vs_lock"], [("cpu", "rel"), ("cpu", "ratio"), ("cpu", "pct")]),
+        "cpu_r_lo": ([], [("cpu", "rel", "lo"), ("cpu", "ratio", "lo"), ("cpu", "pct", "lo")]),
+        "cpu_r_hi": ([], [("cpu", "rel", "hi"), ("cpu", "ratio", "hi"), ("cpu", "pct", "hi")]),
         # server CPU per stream (microseconds), lower is better
         "cpu": (["cpu_us_per_stream_mean", "server_cpu_us_per_stream_mean", "cpu_per_stream_us",
                  "cpu_us_per_stream"], [("cpu", "stream", "mean"), ("cpu", "stream")]),
@@ -447,7 +459,8 @@ COLS = {
         "cpu_d_hi": (["cpu_us_per_stream_diff_hi", "cpu_diff_hi"], [("cpu", "diff", "hi")]),
         # share of the server's CPU spent in pool code (fraction 0..1; a column with
         # "pct" in its name is read as percent)
-        "share": (["pool_share_mean", "pool_code_share_mean", "pool_share", "pool_cpu_share"],
+        "share": (["pool_share_mean", "pool_code_share_mean", "pool_share", "pool_cpu_share",
+                   "pool_share_pct_mean", "pool_share_pct", "pool_code_pct"],
                   [("share", "mean"), ("share",)]),
         "share_lo": (["pool_share_lo", "pool_code_share_lo"], [("share", "lo")]),
         "share_hi": (["pool_share_hi", "pool_code_share_hi"], [("share", "hi")]),
@@ -491,12 +504,19 @@ def resolve(header, table, field):
     for n in names:
         if n.lower() in low:
             return low[n.lower()]
+    import re
+    whole = ("lo", "hi", "ci", "mean")  # tokens that must be a whole _-separated part ("_lock" is not "lo")
+
+    def has(t, hl, parts):
+        return t in parts if t in whole else t in hl
     for toks in tokens:
         for h in header:
             hl = h.lower()
-            if all(t in hl for t in toks):
-                # a plain field must not pick its lo/hi/diff sibling
-                extra = [x for x in ("_lo", "_hi", "diff", "_ci") if x in hl and x not in "".join(toks)]
+            parts = set(re.split(r"[^a-z0-9]+", hl))
+            if all(has(t, hl, parts) for t in toks):
+                # a plain field must not pick its lo/hi/diff/relative sibling
+                extra = [x for x in ("lo", "hi", "ci", "diff", "rel", "ratio", "pct", "gain")
+                         if has(x, hl, parts) and x not in toks]
                 if not extra:
                     return h
     return None
@@ -638,13 +658,21 @@ def sat_gain(sat, cmap, impl, w, f_):
     if not a or not b:
         return None, None
     base = g(b, cmap, f_)
+    sign = 1 if dict((m[0], m[3]) for m in SAT_METRICS)[f_] else -1
     d, lo, hi = g(a, cmap, f_ + "_d"), g(a, cmap, f_ + "_d_lo"), g(a, cmap, f_ + "_d_hi")
+    rc = cmap.get(f_ + "_r")
+    if d is None and rc is not None and g(a, cmap, f_ + "_r") is not None:
+        # a relative difference as written: fraction, percent or ratio impl/lock
+        conv = ((lambda x: x - 1) if "ratio" in rc.lower() else
+                (lambda x: x / 100) if "pct" in rc.lower() else (lambda x: x))
+        v = sign * conv(g(a, cmap, f_ + "_r"))
+        rl, rh = g(a, cmap, f_ + "_r_lo"), g(a, cmap, f_ + "_r_hi")
+        return v, (None if rl is None or rh is None else tuple(sorted((sign * conv(rl), sign * conv(rh)))))
     if d is None:  # no paired difference: the means only, no CI
         va = g(a, cmap, f_)
         d = None if va is None or base is None else va - base
     if d is None or not base:
         return None, None
-    sign = 1 if dict((m[0], m[3]) for m in SAT_METRICS)[f_] else -1
     v = sign * d / base
     if lo is None or hi is None:
         return v, None
