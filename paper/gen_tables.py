@@ -1490,7 +1490,8 @@ FIRST_EDITION = {
     "highperf": "micro-benchmark at the core count: larger gain than claimed, and the default was chosen from it; "
                 "end to end: no significant gain",
     "linear": "not tested",
-    "reuse": "reached in every seed configuration (refills then bounded reuse less); faster with an RTT",
+    "reuse": ("reached in every seed configuration, measured on a build older than the spare-dial rate "
+              "cap; faster with an RTT"),
     "rate": "not supported (no significant difference at any rate)",
     "configs": "rederived by a rule that broke ties on memory differences within noise",
     "sizes": "not tested",
