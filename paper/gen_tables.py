@@ -58,7 +58,9 @@ def f(x, d=None):
 def oversub(r):
     """A micro-benchmark row run with more threads than cores (bench_pool
     --oversub-threads): not contention evidence, kept out of the tables."""
-    return str(r.get("oversubscribed", "0")) not in ("0", "", "False")
+    return (str(r.get("oversubscribed", "0")) not in ("0", "", "False")
+            or str(r.get("variant", "")).endswith("_oversub")
+            or int(C.fnum(r.get("threads"), 0)) > (os.cpu_count() or 2))
 
 
 def ci_txt(r, k, mul=1.0, d=1):
@@ -136,7 +138,7 @@ def gen_method(S):
 def gen_claims(S, M):
     rows = C.claims(S, M, R=C.load_reps(RES))
     P = lambda w: f">{{\\raggedright\\arraybackslash}}p{{{w}\\linewidth}}"  # noqa: E731
-    lines = [r"\begin{longtable}{" + P(0.2) + P(0.33) + P(0.22) + P(0.17) + "}",
+    lines = [r"\begin{longtable}{" + P(0.19) + P(0.31) + P(0.21) + P(0.17) + "}",
              r"\caption{Every quantitative claim of the seeds against the measurements (95\% CIs; "
              r"speed-ups are ratios of geometric means over repetitions, $+$ = the first named type is better). "
              r"Verdicts in the paper's four words, with the test's own outcome in parentheses; end-to-end rows "
@@ -174,7 +176,7 @@ def cfg(c):
 def gen_production(S):
     tab = C.production_table(S, R=C.load_reps(RES))
     P = lambda w: f">{{\\raggedright\\arraybackslash}}p{{{w}\\linewidth}}"  # noqa: E731
-    lines = [r"\begin{tabular}{" + P(0.15) + P(0.14) + P(0.22) + P(0.2) + P(0.2) + "}",
+    lines = [r"\begin{tabular}{" + P(0.14) + P(0.13) + P(0.2) + P(0.2) + P(0.19) + "}",
              r"\toprule",
              r"scenario & seed config (type max/idle/min) & seed config measured (p50 / p99 ms, reuse) "
              r"& rederived config & rederived measured (p50 / p99 ms, reuse) \\", r"\midrule"]
@@ -208,8 +210,8 @@ def gen_production(S):
 
 
 def gen_summary(S):
-    lines = [r"{\scriptsize\setlength{\tabcolsep}{3pt}",
-             r"\begin{longtable}{llrrrrrrrrrrl}",
+    lines = [r"{\tiny\setlength{\tabcolsep}{2.5pt}",
+             r"\begin{longtable}{llrrrrrrrrrr>{\raggedright\arraybackslash}p{0.12\linewidth}}",
              r"\caption{Every measured cell: mean $\pm$ 95\% CI over repetitions "
              r"(p50/p99: stream-open latency, p99 failure-inclusive when recorded; $n_{99}$: streams behind the p99 "
              r"in the smallest block; reuse over the measured window; CPU: server ms per 1000 streams; "
@@ -838,21 +840,22 @@ def gen_micro2(M):
                         f"{NOT_MEASURED}.}}\n")
             continue
         ncol = max(n for n, _ in blocks) + 3
-        body = [r"{\scriptsize\begin{longtable}{lll" + "r" * (ncol - 3) + "}"]
+        # a float, not a longtable: a longtable among many floats overfills pages
+        body = [r"\begin{table}[tbp]\centering", r"\FitWidth{\scriptsize\begin{tabular}{lll" + "r" * (ncol - 3) + "}",
+                r"\toprule"]
         cap = ("\\textbf{OVERSUBSCRIPTION} (more threads than the " + str(ncores()) + " cores: a preempted lock "
                "holder, not parallel contention; not evidence about the data structures)" if over else
                "Pool micro-benchmark at thread counts up to the " + str(ncores()) + " cores")
+        for n, lines in blocks:
+            body += lines + [r"\midrule"]
+        body[-1] = r"\bottomrule"
+        body.append(r"\end{tabular}}")
         body.append(f"\\caption{{{cap}: ns per item, aggregate over threads, mean $\\pm$ 95\\% CI; h = hit rate. "
                     "cycle: same worker, hit 1; shared: refills from the owner's tick (misses, steals); "
                     "handoff: thread 0 hands spares in, the others take them; counters: the statistics "
                     "counters alone.}" + ("\\label{tab:micro_oversub}" if over else "\\label{tab:micro_sharing}")
-                    + present("micro_oversub" if over else "micro_sharing")
-                    + r"\\")
-        body.append(r"\toprule")
-        for n, lines in blocks:
-            body += lines + [r"\midrule"]
-        body[-1] = r"\bottomrule"
-        body.append(r"\end{longtable}}")
+                    + present("micro_oversub" if over else "micro_sharing"))
+        body.append(r"\end{table}")
         write(name, "\n".join(body) + "\n")
 
 
