@@ -1078,6 +1078,9 @@ def gen_samples(S):
                                  "PNNCells": str(len(vals)),
                                  "NRepsMin": str(min((int(r["n_ok"]) for r in S), default=0)),
                                  "NRepsMax": str(max((int(r["n_ok"]) for r in S), default=0)),
+                                 "NRepsRange": (lambda a, b: str(a) if a == b else f"{a}--{b}")(
+                                     min((int(r["n_ok"]) for r in S), default=0),
+                                     max((int(r["n_ok"]) for r in S), default=0)),
                                  "NCoresMacro": str(ncores())}))
     del ns
 
