@@ -112,13 +112,14 @@ def loadgen(socks_port, target_port, extra, timeout):
     return json.loads(r.stdout)
 
 
-def start_ours(mgr, bindir, tag="ours"):
+def start_ours(mgr, bindir, tag="ours", workers=0):
     sport, cport = h.free_port(), h.free_port()
+    w = ["--workers", str(workers)] if workers > 0 else []
     server = mgr.start([str(bindir / "anytls-server"), "-l", "127.0.0.1:%d" % sport, "-p", PASSWORD,
-                        "--log-level", "warn", "--max-outbound-connections", "100000"],
+                        "--log-level", "warn", "--max-outbound-connections", "100000"] + w,
                        tag + "-server", port=sport)
     client = mgr.start([str(bindir / "anytls-client"), "-l", "127.0.0.1:%d" % cport, "-s",
-                        "127.0.0.1:%d" % sport, "-p", PASSWORD, "--log-level", "warn"],
+                        "127.0.0.1:%d" % sport, "-p", PASSWORD, "--log-level", "warn"] + w,
                        tag + "-client", port=cport)
     return {"name": tag, "client": client, "server": server, "socks_port": cport}
 
@@ -328,7 +329,7 @@ def commit():
 
 def run_costs(a, mgr, work, tport):
     tw = TwBudget(a.tw_low, a.tw_wait, a.tw_total)
-    ours = start_ours(mgr, Path(a.bin) if Path(a.bin).is_absolute() else ROOT / a.bin)
+    ours = start_ours(mgr, Path(a.bin) if Path(a.bin).is_absolute() else ROOT / a.bin, workers=a.workers)
     ss = start_ss(mgr, work)
     pairs = [ours, ss]
     for p in pairs:   # sessions, thread caches, the server's pool warm
@@ -432,7 +433,7 @@ def ratio_lines(get):
 def run_ab(a, mgr, work, tport):
     tw = TwBudget(a.tw_low, a.tw_wait, a.tw_total)
     dirs = [Path(d) if Path(d).is_absolute() else ROOT / d for d in a.ab]
-    pairs = [start_ours(mgr, dirs[0], "A"), start_ours(mgr, dirs[1], "B")]
+    pairs = [start_ours(mgr, dirs[0], "A", a.workers_ab[0]), start_ours(mgr, dirs[1], "B", a.workers_ab[1])]
     for p in pairs:
         loadgen(p["socks_port"], tport, ["--closed-loop", str(a.conc), "--max-streams", "300",
                                          "--duration", "60", "--response-size", "1024"], 90)
@@ -444,8 +445,8 @@ def run_ab(a, mgr, work, tport):
             if a.ab_bulk or a.ab_bulk_only:
                 res[p["name"]]["bulk"].append(bulk_phase(p, tport, a, tw))
         log("pair %d/%d done" % (i + 1, a.pairs))
-    print("A = %s   B = %s   (%d pairs, ABAB; %d streams at %d concurrent per phase)" % (
-        a.ab[0], a.ab[1], a.pairs, a.streams, a.conc))
+    print("A = %s   B = %s   workers %s   (%d pairs, ABAB; %d streams at %d concurrent per phase)" % (
+        a.ab[0], a.ab[1], a.workers_ab, a.pairs, a.streams, a.conc))
     print("%-22s %-7s %20s %20s %7s" % ("metric", "side", "A median [range]", "B median [range]", "B/A"))
     for kind, metrics in (("short", ("cpu", "usr", "sys", "ctxsw")), ("bulk", ("cpu",))):
         if not res["A"][kind]:
@@ -485,6 +486,9 @@ def main():
     ap.add_argument("--tw-wait", type=float, default=10, help="at most this long per phase, s")
     ap.add_argument("--tw-total", type=float, default=30, help="at most this long in all, s")
     ap.add_argument("--bin", default="build", help="directory of our binaries")
+    ap.add_argument("--workers", type=int, default=0, help="our worker threads (0: cores)")
+    ap.add_argument("--workers-ab", type=int, nargs=2, default=[0, 0], metavar=("WA", "WB"),
+                    help="--ab: worker threads of A and B (0: cores)")
     ap.add_argument("--out", default=str(ROOT / "results" / "costs"))
     ap.add_argument("--ab", nargs=2, metavar=("DIR_A", "DIR_B"), help="compare two builds of ours")
     ap.add_argument("--pairs", type=int, default=3, help="--ab: A/B pairs")
