@@ -318,8 +318,8 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def spread(xs):
-    return "%.1f..%.1f" % (min(xs), max(xs)) if xs else ""
+def spread(xs, fmt="%.1f"):
+    return (fmt + ".." + fmt) % (min(xs), max(xs)) if xs else ""
 
 
 def commit():
@@ -371,7 +371,7 @@ def write_outputs(a, stamp, rev, short, bulk, sysc, profiles, tw):
             add("syscalls", side, sum(so.values()), sum(ss_.values()))
         o = [r[side]["cpu"] for r in bulk["ours"]]
         s = [r[side]["cpu"] for r in bulk["ss"]]
-        add("bulk_s_per_gb", side, med(o), med(s), spread(o), spread(s))
+        add("bulk_s_per_gb", side, med(o), med(s), spread(o, "%.3f"), spread(s, "%.3f"))
     o = [r["rate"] for r in short["ours"]]
     s = [r["rate"] for r in short["ss"]]
     add("short_rate_per_s", "both", med(o), med(s), spread(o), spread(s))
@@ -456,8 +456,10 @@ def run_ab(a, mgr, work, tport):
                 xa = [r[side][m] for r in res["A"][kind]]
                 xb = [r[side][m] for r in res["B"][kind]]
                 unit = {"short": "_us", "bulk": "_s/GB"}[kind] if m != "ctxsw" else ""
-                print("%-22s %-7s %8.1f [%s] %8.1f [%s] %7.3f" % (
-                    "%s_%s%s" % (kind, m, unit), side, med(xa), spread(xa), med(xb), spread(xb),
+                fmt = "%.3f" if kind == "bulk" else "%.1f"
+                sp = (lambda xs: (fmt + ".." + fmt) % (min(xs), max(xs)))
+                print("%-22s %-7s %8s [%s] %8s [%s] %7.3f" % (
+                    "%s_%s%s" % (kind, m, unit), side, fmt % med(xa), sp(xa), fmt % med(xb), sp(xb),
                     med(xb) / med(xa) if med(xa) else float("nan")))
     if res["A"]["short"]:
         print("rates/s A: %s  B: %s" % ([round(r["rate"]) for r in res["A"]["short"]],

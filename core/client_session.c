@@ -189,6 +189,7 @@ void cs_read(csess_t *s)
         if (n < 0) { cs_close(s, err); return; }
         if (frame_dec_feed(&s->dec, buf, (size_t)n, cs_on_frame, s) < 0) { cs_close(s, "out of memory"); return; }
     }
+    if (s->state == CS_RUN) tconn_read_later(l, &s->c);   /* budget spent */
 }
 
 /* Sends SYN + the destination (+ bytes already received from the app). The

@@ -330,6 +330,7 @@ static void sess_read(ssess_t *s)
             return;
         }
     }
+    if (s->state != SS_DEAD) tconn_read_later(l, &s->c);   /* budget spent */
 }
 
 static void sess_cb(loop_t *l, ioh_t *h, uint32_t ev)

@@ -100,6 +100,12 @@ int tconn_read(loop_t *l, tconn_t *c, void *buf, size_t cap, char *err, size_t e
     return (int)got;
 }
 
+void tconn_read_later(loop_t *l, tconn_t *c)
+{
+    if (c->ssl && c->hs_done && !c->failed && !c->read_paused && SSL_has_pending(c->ssl))
+        loop_again(l, &c->io);
+}
+
 /* Writes from p as far as OpenSSL takes it; returns bytes written or -1. */
 static ssize_t write_some(tconn_t *c, const void *p, size_t n)
 {

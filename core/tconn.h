@@ -30,6 +30,10 @@ void tconn_close(loop_t *l, tconn_t *c);  /* close_notify if possible, free SSL,
 int tconn_handshake(loop_t *l, tconn_t *c, char *err, size_t errcap);
 /* > 0 bytes read; 0 would block; -1 closed or failed (reason in err). */
 int tconn_read(loop_t *l, tconn_t *c, void *buf, size_t cap, char *err, size_t errcap);
+/* After a reader's last tconn_read of a wake-up: if it stopped with whole
+ * records still inside OpenSSL (read ahead takes several at once; epoll
+ * cannot see them), its handler runs again next loop iteration. */
+void tconn_read_later(loop_t *l, tconn_t *c);
 /* Queues or writes n bytes; 0, or -1 on a fatal error. Small writes are
  * gathered and go out together at the end of the loop iteration (one TLS
  * record for a SYNACK, a PSH and a FIN); large ones go out at once. */
