@@ -447,7 +447,8 @@ def run_ab(a, mgr, work, tport):
         log("pair %d/%d done" % (i + 1, a.pairs))
     print("A = %s   B = %s   workers %s   (%d pairs, ABAB; %d streams at %d concurrent per phase)" % (
         a.ab[0], a.ab[1], a.workers_ab, a.pairs, a.streams, a.conc))
-    print("%-22s %-7s %20s %20s %7s" % ("metric", "side", "A median [range]", "B median [range]", "B/A"))
+    print("%-22s %-7s %20s %20s %7s  %s" % ("metric", "side", "A median [range]", "B median [range]", "B/A",
+                                           "B/A per pair: median [range]"))
     for kind, metrics in (("short", ("cpu", "usr", "sys", "ctxsw")), ("bulk", ("cpu",))):
         if not res["A"][kind]:
             continue
@@ -458,9 +459,11 @@ def run_ab(a, mgr, work, tport):
                 unit = {"short": "_us", "bulk": "_s/GB"}[kind] if m != "ctxsw" else ""
                 fmt = "%.3f" if kind == "bulk" else "%.1f"
                 sp = (lambda xs: (fmt + ".." + fmt) % (min(xs), max(xs)))
-                print("%-22s %-7s %8s [%s] %8s [%s] %7.3f" % (
+                pr = [b / x for x, b in zip(xa, xb) if x]   # phases adjacent in time share conditions
+                print("%-22s %-7s %8s [%s] %8s [%s] %7.3f  %.3f [%.3f..%.3f] B lower in %d/%d" % (
                     "%s_%s%s" % (kind, m, unit), side, fmt % med(xa), sp(xa), fmt % med(xb), sp(xb),
-                    med(xb) / med(xa) if med(xa) else float("nan")))
+                    med(xb) / med(xa) if med(xa) else float("nan"),
+                    med(pr), min(pr or [0]), max(pr or [0]), sum(1 for r in pr if r < 1), len(pr)))
     if res["A"]["short"]:
         print("rates/s A: %s  B: %s" % ([round(r["rate"]) for r in res["A"]["short"]],
                                        [round(r["rate"]) for r in res["B"]["short"]]))
