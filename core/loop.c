@@ -18,7 +18,7 @@ struct loop {
     int ep, evfd;
     ioh_t evh;
     atomic_int stop;             /* set by any thread, read by the loop */
-    uint64_t now;
+    uint64_t now, iter;
     ltimer_t **heap; int nheap, capheap;
     pthread_mutex_t mu;          /* guards tasks: the only cross-thread state */
     task_t *tasks, **tail;
@@ -145,6 +145,7 @@ void loop_free(loop_t *l)
 
 uint8_t *loop_scratch(loop_t *l) { return l->scratch + LOOP_HEADROOM; }
 uint64_t loop_now(loop_t *l) { return l->now; }
+uint64_t loop_iter(loop_t *l) { return l->iter; }
 
 int loop_add(loop_t *l, ioh_t *h, int fd, uint32_t events, io_cb_t cb, void *ud)
 {
@@ -294,6 +295,7 @@ void loop_run(loop_t *l)
         if (l->nagain) timeout = 0;
         int n = epoll_wait(l->ep, evs, 256, timeout);
         if (n < 0 && errno != EINTR) break;
+        l->iter++;
         l->now = now_ms();
         if (l->nagain) run_again(l);
         for (int i = 0; i < n; i++) {

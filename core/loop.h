@@ -35,6 +35,7 @@ void loop_free(loop_t *l);
 void loop_run(loop_t *l);      /* until loop_stop; may be run again after (tests run one in steps) */
 void loop_stop(loop_t *l);     /* any thread */
 uint64_t loop_now(loop_t *l);  /* ms, cached per iteration */
+uint64_t loop_iter(loop_t *l); /* iterations (epoll_wait calls) so far */
 
 int loop_add(loop_t *l, ioh_t *h, int fd, uint32_t events, io_cb_t cb, void *ud);
 int loop_mod(loop_t *l, ioh_t *h, uint32_t events);  /* no-op if unchanged */

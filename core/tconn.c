@@ -77,6 +77,8 @@ int tconn_read(loop_t *l, tconn_t *c, void *buf, size_t cap, char *err, size_t e
      * reaches its socket in one send. An error after some bytes is reported by
      * the next call (OpenSSL repeats it). */
     size_t got = 0;
+    uint64_t iter = loop_iter(l) + 1;
+    if (c->rd_blocked_iter == iter) return 0;
     while (got + 16384 <= cap || got == 0) {
         ERR_clear_error();
         int r = SSL_read(c->ssl, (uint8_t *)buf + got, (int)(cap - got));
@@ -85,7 +87,10 @@ int tconn_read(loop_t *l, tconn_t *c, void *buf, size_t cap, char *err, size_t e
             continue;
         }
         int e = SSL_get_error(c->ssl, r);
-        if (e == SSL_ERROR_WANT_READ) break;
+        if (e == SSL_ERROR_WANT_READ) {
+            c->rd_blocked_iter = iter;   /* no whole record left inside OpenSSL either */
+            break;
+        }
         if (e == SSL_ERROR_WANT_WRITE) {
             c->read_wants_w = 1;
             tconn_update(l, c);

@@ -20,6 +20,7 @@ typedef struct tconn {
     unsigned failed : 1;        /* a fatal error happened */
     unsigned notify_w : 1;      /* owner waits for `out` to drain: keep EPOLLOUT */
     unsigned char flush_queued; /* registered with loop_at_end */
+    uint64_t rd_blocked_iter;   /* loop iteration (+ 1) in which OpenSSL last wanted socket bytes */
 } tconn_t;
 
 /* Takes ownership of fd and ssl. */
@@ -28,7 +29,10 @@ void tconn_close(loop_t *l, tconn_t *c);  /* close_notify if possible, free SSL,
 
 /* 1 done, 0 in progress, -1 failed (reason in err). */
 int tconn_handshake(loop_t *l, tconn_t *c, char *err, size_t errcap);
-/* > 0 bytes read; 0 would block; -1 closed or failed (reason in err). */
+/* > 0 bytes read; 0 would block; -1 closed or failed (reason in err). Once
+ * a read found the socket empty, later calls in the same loop iteration
+ * return 0 without a read(2) (epoll is level-triggered: bytes that come
+ * meanwhile are reported next iteration). */
 int tconn_read(loop_t *l, tconn_t *c, void *buf, size_t cap, char *err, size_t errcap);
 /* After a reader's last tconn_read of a wake-up: if it stopped with whole
  * records still inside OpenSSL (read ahead takes several at once; epoll
