@@ -4,16 +4,116 @@
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+/* ---- the write BIO: gathers the records of one large write ---- */
+
+#define GATHER_CAP (4 * (16384 + 256))
+static __thread uint8_t gbuf[GATHER_CAP];   /* this thread's batch in progress */
+static __thread size_t glen;
+static __thread tconn_t *gowner;            /* the connection gathering, or NULL */
+
+/* Sends what is waiting in wq; 0 (maybe some still waits), -1 fatal. */
+static int wq_send(tconn_t *c)
+{
+    while (c->wq.len) {
+        ssize_t k = send(c->io.fd, bq_head(&c->wq), c->wq.len, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+            c->failed = 1;
+            return -1;
+        }
+        bq_consume(&c->wq, (size_t)k);
+    }
+    return 0;
+}
+
+/* Sends the gathered batch; the socket's leftovers go to wq. */
+static int gather_send(tconn_t *c)
+{
+    size_t n = glen, k = 0;
+    glen = 0;
+    while (k < n) {
+        ssize_t r = send(c->io.fd, gbuf + k, n - k, MSG_NOSIGNAL);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+            c->failed = 1;
+            return -1;
+        }
+        k += (size_t)r;
+    }
+    if (k < n && bq_append(&c->wq, gbuf + k, n - k) < 0) { c->failed = 1; return -1; }
+    return 0;
+}
+
+static int wbio_write(BIO *b, const char *buf, int len)
+{
+    tconn_t *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (c->wq.len && wq_send(c) < 0) return -1;
+    if (c->wq.len) { BIO_set_retry_write(b); return -1; }   /* OpenSSL keeps the record */
+    if (gowner == c) {
+        if (glen + (size_t)len > GATHER_CAP) {
+            if (gather_send(c) < 0) return -1;
+            if (c->wq.len) { BIO_set_retry_write(b); return -1; }
+        }
+        if ((size_t)len <= GATHER_CAP) {
+            memcpy(gbuf + glen, buf, (size_t)len);
+            glen += (size_t)len;
+            return len;
+        }
+    }
+    ssize_t r = send(c->io.fd, buf, (size_t)len, MSG_NOSIGNAL);
+    if (r >= 0) return (int)r;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(b);
+    return -1;
+}
+
+static long wbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    return cmd == BIO_CTRL_FLUSH || cmd == BIO_CTRL_DUP;
+}
+
+static int wbio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *wbio_method;
+static pthread_once_t wbio_once = PTHREAD_ONCE_INIT;
+
+static void wbio_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "anytls gathering writer");
+    if (!m || !BIO_meth_set_write(m, wbio_write) || !BIO_meth_set_ctrl(m, wbio_ctrl) ||
+        !BIO_meth_set_create(m, wbio_create)) {
+        BIO_meth_free(m);
+        return;
+    }
+    wbio_method = m;
+}
 
 int tconn_init(tconn_t *c, loop_t *l, int fd, SSL *ssl, io_cb_t cb, void *ud)
 {
     memset(c, 0, sizeof *c);
     c->ssl = ssl;
-    SSL_set_fd(ssl, fd);
+    c->io.fd = fd;
+    pthread_once(&wbio_once, wbio_init);
+    BIO *rb = BIO_new_socket(fd, BIO_NOCLOSE);
+    BIO *wb = rb && wbio_method ? BIO_new(wbio_method) : NULL;
+    if (wb) {
+        BIO_set_data(wb, c);
+        SSL_set_bio(ssl, rb, wb);
+    } else {   /* out of memory: OpenSSL's own socket BIO, if it can */
+        BIO_free(rb);
+        if (!SSL_set_fd(ssl, fd)) return -1;
+    }
     return loop_add(l, &c->io, fd, EPOLLIN, cb, ud);
 }
 
@@ -32,13 +132,14 @@ void tconn_close(loop_t *l, tconn_t *c)
     ERR_clear_error();
     if (fd >= 0) close(fd);
     bq_free(&c->out);
+    bq_free(&c->wq);
 }
 
 void tconn_update(loop_t *l, tconn_t *c)
 {
     uint32_t ev = 0;
     if (!c->read_paused || !c->hs_done) ev |= EPOLLIN;
-    if (c->out.len || c->read_wants_w || c->hs_wants_w || c->notify_w) ev |= EPOLLOUT;
+    if (c->out.len || c->wq.len || c->read_wants_w || c->hs_wants_w || c->notify_w) ev |= EPOLLOUT;
     loop_mod(l, &c->io, ev);
 }
 
@@ -111,10 +212,14 @@ void tconn_read_later(loop_t *l, tconn_t *c)
         loop_again(l, &c->io);
 }
 
-/* Writes from p as far as OpenSSL takes it; returns bytes written or -1. */
-static ssize_t write_some(tconn_t *c, const void *p, size_t n)
+/* Writes from p as far as OpenSSL takes it; returns bytes written or -1.
+ * More than one record's worth is gathered into one send (not the padded
+ * records: tconn_write_record's are single, and their shape is the point). */
+static ssize_t write_some(tconn_t *c, const void *p, size_t n, int may_gather)
 {
     size_t done = 0;
+    int gather = may_gather && n > 16384 && !c->wq.len;
+    if (gather) { gowner = c; glen = 0; }
     while (done < n) {
         ERR_clear_error();
         int r = SSL_write(c->ssl, (const uint8_t *)p + done, (int)(n - done));
@@ -122,9 +227,14 @@ static ssize_t write_some(tconn_t *c, const void *p, size_t n)
         int e = SSL_get_error(c->ssl, r);
         if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) break;
         c->failed = 1;
-        return -1;
+        break;
     }
-    return (ssize_t)done;
+    if (gather) {
+        gowner = NULL;
+        if (glen && !c->failed && gather_send(c) < 0) return -1;
+        glen = 0;
+    }
+    return c->failed ? -1 : (ssize_t)done;
 }
 
 #define COALESCE_MAX 8192
@@ -139,9 +249,9 @@ static void end_flush(loop_t *l, void *arg)
     }
 }
 
-static int write_direct(loop_t *l, tconn_t *c, const void *p, size_t n)
+static int write_direct(loop_t *l, tconn_t *c, const void *p, size_t n, int may_gather)
 {
-    ssize_t w = write_some(c, p, n);
+    ssize_t w = write_some(c, p, n, may_gather);
     if (w < 0) return -1;
     if ((size_t)w < n) {
         /* OpenSSL keeps the record it could not send and expects the same bytes
@@ -160,7 +270,7 @@ int tconn_write(loop_t *l, tconn_t *c, const void *p, size_t n)
         if (c->hs_done) loop_at_end(l, end_flush, c, &c->flush_queued);
         return 0;
     }
-    return write_direct(l, c, p, n);
+    return write_direct(l, c, p, n, 1);
 }
 
 int tconn_write_record(loop_t *l, tconn_t *c, const void *p, size_t n)
@@ -168,14 +278,15 @@ int tconn_write_record(loop_t *l, tconn_t *c, const void *p, size_t n)
     if (c->failed) return -1;
     if (c->out.len && tconn_flush(l, c) < 0) return -1;
     if (c->out.len || !c->hs_done) return bq_append(&c->out, p, n);
-    return write_direct(l, c, p, n);
+    return write_direct(l, c, p, n, 0);
 }
 
 int tconn_flush(loop_t *l, tconn_t *c)
 {
     if (c->failed) return -1;
-    if (c->out.len && c->hs_done) {
-        ssize_t w = write_some(c, bq_head(&c->out), c->out.len);
+    if (c->wq.len && wq_send(c) < 0) return -1;
+    if (c->out.len && c->hs_done && !c->wq.len) {
+        ssize_t w = write_some(c, bq_head(&c->out), c->out.len, 1);
         if (w < 0) return -1;
         bq_consume(&c->out, (size_t)w);
     }

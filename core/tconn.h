@@ -13,6 +13,8 @@ typedef struct tconn {
     ioh_t io;
     SSL *ssl;
     bq_t out;
+    bq_t wq;                    /* records OpenSSL wrote that the socket has not taken yet
+                                 * (one gathered batch at most; empty and unallocated while idle) */
     unsigned hs_done : 1;       /* handshake finished */
     unsigned read_paused : 1;   /* owner stopped reading (back-pressure) */
     unsigned read_wants_w : 1;  /* SSL_read asked for writability */
@@ -23,7 +25,11 @@ typedef struct tconn {
     uint64_t rd_blocked_iter;   /* loop iteration (+ 1) in which OpenSSL last wanted socket bytes */
 } tconn_t;
 
-/* Takes ownership of fd and ssl. */
+/* Takes ownership of fd and ssl. OpenSSL writes through tconn's own BIO: the
+ * records of one large write are gathered and leave in one send(2) (a 64 KiB
+ * write is four records); what the socket does not take waits in `wq`, and
+ * OpenSSL is told to retry until it has gone. Small writes, and the padded
+ * records, go out one send each as before. */
 int tconn_init(tconn_t *c, loop_t *l, int fd, SSL *ssl, io_cb_t cb, void *ud);
 void tconn_close(loop_t *l, tconn_t *c);  /* close_notify if possible, free SSL, close fd */
 
