@@ -323,8 +323,13 @@ def spread(xs, fmt="%.1f"):
 
 
 def commit():
-    r = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=str(ROOT), capture_output=True, text=True)
-    return r.stdout.strip() or "unknown"
+    """git describe --dirty, where results/ (this run's own outputs) does not
+    make the tree dirty."""
+    r = subprocess.run(["git", "describe", "--always"], cwd=str(ROOT), capture_output=True, text=True)
+    rev = r.stdout.strip() or "unknown"
+    st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
+                        cwd=str(ROOT), capture_output=True, text=True)
+    return rev + ("-dirty" if st.stdout.strip() else "")
 
 
 def run_costs(a, mgr, work, tport):
