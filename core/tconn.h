@@ -21,15 +21,16 @@ typedef struct tconn {
     unsigned hs_wants_w : 1;    /* handshake asked for writability */
     unsigned failed : 1;        /* a fatal error happened */
     unsigned notify_w : 1;      /* owner waits for `out` to drain: keep EPOLLOUT */
+    unsigned rx_eof : 1;        /* recv(2) returned 0 */
     unsigned char flush_queued; /* registered with loop_at_end */
     uint64_t rd_blocked_iter;   /* loop iteration (+ 1) in which OpenSSL last wanted socket bytes */
 } tconn_t;
 
-/* Takes ownership of fd and ssl. OpenSSL writes through tconn's own BIO: the
- * records of one large write are gathered and leave in one send(2) (a 64 KiB
- * write is four records); what the socket does not take waits in `wq`, and
- * OpenSSL is told to retry until it has gone. Small writes, and the padded
- * records, go out one send each as before. */
+/* Takes ownership of fd and ssl. OpenSSL reads and writes through tconn's
+ * own socket BIO (one per connection). The records of one large write (a
+ * 64 KiB write is four) are gathered and leave in one send(2); what the
+ * socket does not take waits in `wq`, and OpenSSL is told to retry until it
+ * has gone. Small writes, and the padded records, go out one send each. */
 int tconn_init(tconn_t *c, loop_t *l, int fd, SSL *ssl, io_cb_t cb, void *ud);
 void tconn_close(loop_t *l, tconn_t *c);  /* close_notify if possible, free SSL, close fd */
 
