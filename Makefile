@@ -158,7 +158,8 @@ FUZZ_WRAPS := $(patsubst %,-Wl$(comma)--wrap=%,$(FUZZ_WRAP_NET) $(FUZZ_WRAP_TLS)
 FUZZ_SESSION_COMMON := core/frame.c core/kv.c core/padding.c core/addr.c core/uot.c core/util.c \
 	core/loop.c core/tconn.c core/tls.c core/log.c
 FUZZ_SRCS_server_session := $(FUZZ_SESSION_COMMON) core/server_session.c core/server_stream.c \
-	core/server_uot.c core/outbound.c core/auth.c core/admission.c core/metrics.c $(wildcard pools/*.c)
+	core/server_uot.c core/outbound.c core/auth.c core/admission.c core/metrics.c core/refill_gate.c \
+	core/target_policy.c core/users.c core/server_users.c core/fallback.c core/proxy_proto.c $(wildcard pools/*.c)
 FUZZ_FAKES_server_session := fuzz/fake_net.c fuzz/fake_tls.c fuzz/fake_env.c fuzz/fake_dns.c
 FUZZ_LDFLAGS_server_session := $(FUZZ_WRAPS)
 FUZZ_LIBS_server_session := -lssl -lcrypto -lurcu-cds -lurcu -pthread -lm

@@ -44,6 +44,7 @@
 #include "log.h"
 #include "outbound.h"
 #include "server_session.h"
+#include "server_users.h"
 #include "server_stream.h"
 
 #include <errno.h>
@@ -85,6 +86,7 @@ static const uint8_t PASS_HASH[32] = {
 static loop_t *L;
 static SSL_CTX *CTX;
 static adm_t *ADM;
+static gate_seen_t *SEEN;
 static padding_scheme_t *SCHEME;
 static uint8_t *BIG;            /* DATA_SIZE[3] bytes to send from targets */
 static int TRACE;               /* FUZZ_TRACE=1: the state after each op, on stderr */
@@ -109,6 +111,7 @@ static void init_once(void)
     L = loop_new();
     CTX = SSL_CTX_new(TLS_server_method());
     ADM = adm_new(64, 8);
+    SEEN = gate_seen_new(256);
     SCHEME = padding_default();
     BIG = malloc(DATA_SIZE[3]);
     FUZZ_CHECK(L && CTX && ADM && SCHEME && BIG);
@@ -307,7 +310,11 @@ static void setup(uint8_t f)
     memset(&wk, 0, sizeof wk);
     srv.cfg = &cfg;
     srv.ctx = CTX;
-    memcpy(srv.pass_hash, PASS_HASH, sizeof PASS_HASH);
+    cfg.password = "password";          /* sha256: PASS_HASH */
+    char uerr[200];
+    FUZZ_CHECK(su_start(&srv, uerr, sizeof uerr) == 0);
+    srv.seen = SEEN;
+    srv.tpol = NULL;                    /* every destination allowed (fake network) */
     atomic_init(&srv.scheme, SCHEME);
     srv.adm = ADM;
     srv.nworkers = 1;
@@ -318,6 +325,9 @@ static void setup(uint8_t f)
     W.wk = &wk;
     W.loop = L;
     cfg.pool.nworkers = 1;
+    FUZZ_CHECK(su_worker_init(&W) == 0);
+    W.gate = gate_new(64);
+    FUZZ_CHECK(W.gate != NULL);
     W.pool = outbound_pool_new(cfg.pool_type, &cfg.pool, 1);
     FUZZ_CHECK(W.pool != NULL);
     dns_config_t dc;
@@ -412,6 +422,10 @@ static void teardown(void)
     dns_free(W.dns);
     FUZZ_CHECK(atomic_load(&W.pool->refs) == 1);
     outbound_pool_put(W.pool);   /* closes its spares */
+    gate_free(W.gate);
+    W.gate = NULL;
+    su_worker_free(&W);
+    su_stop(&srv);
     fnet_close_peers();
     FUZZ_CHECK(fnet_open_code_ends() == 0);
     fenv_advance(86400000);
