@@ -112,11 +112,13 @@ static int tbio_create(BIO *b)
 }
 
 static BIO_METHOD *tbio_method;
+static int tbio_type;
 static pthread_once_t tbio_once = PTHREAD_ONCE_INIT;
 
 static void tbio_init(void)
 {
-    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+    tbio_type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR;
+    BIO_METHOD *m = BIO_meth_new(tbio_type,
                                  "anytls socket");
     if (!m || !BIO_meth_set_read(m, tbio_read) || !BIO_meth_set_write(m, tbio_write) ||
         !BIO_meth_set_ctrl(m, tbio_ctrl) || !BIO_meth_set_create(m, tbio_create)) {
@@ -193,7 +195,11 @@ int tconn_move(loop_t *l, tconn_t *dst, tconn_t *src, io_cb_t cb, void *ud)
      * nothing: dst registers its own */
     dst->flush_queued = 0;
     if (dst->out.len && dst->hs_done) loop_at_end(l, end_flush, dst, &dst->flush_queued);
+    /* tconn's BIO points at its owner: point it at the new one */
+    BIO *b = dst->ssl ? SSL_get_rbio(dst->ssl) : NULL;
+    if (b && tbio_method && BIO_method_type(b) == tbio_type) BIO_set_data(b, dst);
     memset(&src->out, 0, sizeof src->out);
+    memset(&src->wq, 0, sizeof src->wq);
     src->ssl = NULL;
     src->io.fd = -1;
     return 0;

@@ -70,7 +70,7 @@ static void handshake(SSL *a, SSL *b)
     assert_true(da && db);
 }
 
-static size_t run(int later)
+static size_t run(int later, int move)
 {
     char err[256];
     int sv[2];
@@ -95,6 +95,17 @@ static size_t run(int later)
     assert_int_equal(tconn_init(&r->c, l, sv[1], rs, reader_cb, r), 0);
     handshake(rs, w);
     r->c.hs_done = 1;
+    if (move) {
+        /* as fallback.c does: a new owner takes the connection and the old
+         * one is freed; OpenSSL's reads must reach the new owner */
+        reader_t *r2 = calloc(1, sizeof *r2);
+        *r2 = *r;
+        memset(&r2->c, 0, sizeof r2->c);
+        assert_int_equal(tconn_move(l, &r2->c, &r->c, reader_cb, r2), 0);
+        memset(r, 0x5a, sizeof *r);
+        free(r);
+        r = r2;
+    }
 
     /* Every record is written (and in the socket) before the reader runs. */
     uint8_t rec[RECORD_LEN];
@@ -120,7 +131,7 @@ static size_t run(int later)
 
 static void test_records_held_by_openssl_are_read(void **state)
 {
-    assert_int_equal(run(1), RECORDS * RECORD_LEN);
+    assert_int_equal(run(1, 0), RECORDS * RECORD_LEN);
 }
 
 /* The case the fix is for: without tconn_read_later the reader stalls with
@@ -128,7 +139,14 @@ static void test_records_held_by_openssl_are_read(void **state)
  * tell. */
 static void test_without_read_later_it_stalls(void **state)
 {
-    assert_true(run(0) < RECORDS * RECORD_LEN);
+    assert_true(run(0, 0) < RECORDS * RECORD_LEN);
+}
+
+/* tconn_move: tconn's BIO followed the old owner, freed by then (the
+ * fallback read nothing: tests/integration/test_fallback.py). */
+static void test_moved_connection_reads_through_new_owner(void **state)
+{
+    assert_int_equal(run(1, 1), RECORDS * RECORD_LEN);
 }
 
 int main(void)
@@ -137,6 +155,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_records_held_by_openssl_are_read),
         cmocka_unit_test(test_without_read_later_it_stalls),
+        cmocka_unit_test(test_moved_connection_reads_through_new_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
