@@ -20,8 +20,9 @@ concurrent (closed loop), alternating ours / ss --reps times (ABAB):
 A `perf record -g` profile of our two processes (--perf-streams): the folded
 stacks, `perf report --stdio` top lists and flame graph SVGs
 (bench/flamegraph.py) go to results/costs/<stamp>/.
-Before each phase the TIME_WAIT table (/proc/net/sockstat "tw") is left to
-drain below --tw-low, waiting at most --tw-wait s (the value is recorded).
+Before each phase the TIME_WAIT table (/proc/net/sockstat "tw") is drained
+below --tw-low (bench/timewait.py: loopback TIME_WAIT sockets destroyed with
+`ss -K` when root, else waited for at most --tw-wait s); the value is recorded.
 
 Writes results/costs/<stamp>.csv (metric, side, ours, ss, ratio, spread,
 commit) and results/costs/latest.md, and prints the ratios.
@@ -48,6 +49,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import harness as h  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import timewait  # noqa: E402
 
 PASSWORD = "bench-password"
 SS_METHOD = "chacha20-ietf-poly1305"
@@ -77,27 +81,16 @@ def ctx_switches(pid):
     return n
 
 
-def tw_count():
-    for line in Path("/proc/net/sockstat").read_text().splitlines():
-        if line.startswith("TCP:"):
-            f = line.split()
-            return int(f[f.index("tw") + 1])
-    return 0
-
-
 class TwBudget:
-    """Waits for TIME_WAIT to drain before a phase, within a total budget."""
+    """Drains TIME_WAIT before a phase (bench/timewait.py), within a total budget."""
 
     def __init__(self, low, per_phase, total):
         self.low, self.per_phase, self.left = low, per_phase, total
 
     def drain(self):
-        t0 = time.monotonic()
-        limit = min(self.per_phase, self.left)
-        while tw_count() > self.low and time.monotonic() - t0 < limit:
-            time.sleep(0.5)
-        self.left -= time.monotonic() - t0
-        return tw_count()
+        tw, spent = timewait.drain(self.low, min(self.per_phase, max(self.left, 0)))
+        self.left -= spent
+        return tw
 
 
 # ---------------------------------------------------------------- processes
@@ -492,7 +485,7 @@ def main():
     ap.add_argument("--perf-streams", type=int, default=3000)
     ap.add_argument("--no-strace", action="store_true")
     ap.add_argument("--no-perf", action="store_true")
-    ap.add_argument("--tw-low", type=int, default=8000, help="TIME_WAIT count a phase waits for")
+    ap.add_argument("--tw-low", type=int, default=500, help="TIME_WAIT count a phase waits for")
     ap.add_argument("--tw-wait", type=float, default=10, help="at most this long per phase, s")
     ap.add_argument("--tw-total", type=float, default=30, help="at most this long in all, s")
     ap.add_argument("--bin", default="build", help="directory of our binaries")
@@ -544,7 +537,7 @@ def main():
     path, ratios = write_outputs(a, stamp, rev, short, bulk, sysc, profiles, tw)
     print("cost per short stream, anytls-c %s vs shadowsocks-libev %s (%d s; %s, %s)" % (
         rev, SS_METHOD, time.monotonic() - t0, path.relative_to(ROOT) if path.is_relative_to(ROOT) else path,
-        "results/costs/latest.md"))
+        Path(a.out) / "latest.md"))
     for line in ratios:
         print("  " + line)
 
