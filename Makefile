@@ -60,6 +60,11 @@ VERSION_STAMP := $(BUILD)/.version
 .PHONY: FORCE
 $(VERSION_STAMP): FORCE | $(BUILD)/core
 	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+# Objects that embed the commit (the client's name in its Settings frame, the
+# start-up line) are rebuilt with it, or a binary would announce an old commit.
+VERSIONED_SRCS := $(shell grep -lE 'ANYTLS_VERSION|PADW_CLIENT' $(CORE_SRCS) tests/*.c)
+$(patsubst %.c,$(BUILD)/%.o,$(filter core/%,$(VERSIONED_SRCS))): $(VERSION_STAMP)
+$(patsubst tests/%.c,$(BUILD)/tests/%,$(filter tests/%,$(VERSIONED_SRCS))): $(VERSION_STAMP)
 $(BUILD)/anytls-%: core/%_main.c $(LIB) $(VERSION_STAMP)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIB) $(LDLIBS)
 $(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h) | $(BUILD)/tests
