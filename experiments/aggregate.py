@@ -63,13 +63,14 @@ import stats as st  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARAMS = ["pool_type", "max_conns", "idle_secs", "min_idle", "rate", "targets", "rtt_ms",
           "rtt_effective", "response_size", "duration", "warmup", "zipf", "tidle", "workers",
-          "spares", "min_idle_flag", "spares_target"]
+          "spares", "min_idle_flag", "spares_target", "tfo", "netns"]
 METRICS = ["open_p50_ms", "open_p99_ms", "open_mean_ms", "total_p99_ms", "achieved_rate",
            "error_rate", "reuse_rate", "reuse_rate_total", "server_cpu_ms_per_1k",
            "client_cpu_ms_per_1k", "server_rss_mb", "outbound_per_stream", "cleaned_per_1k",
            "stale_per_1k", "wasted_per_1k", "pool_idle_end", "lag_p99_ms",
            "open_all_p50_ms", "open_all_p99_ms", "failed_in_tail", "spares_held",
-           "target_conns", "dials_per_stream", "wasted_dials_per_stream", "kmem_per_spare_kb"]
+           "target_conns", "dials_per_stream", "wasted_dials_per_stream", "kmem_per_spare_kb",
+           "tfo_syn_data_share"]
 # the streams behind each rep's p99 (summarised as min and total, not mean/CI)
 SAMPLE_COUNTS = {"open_p99_samples": "open_n", "open_all_p99_samples": "open_all_n"}
 # metrics whose block effects are reported (blocks.csv)
@@ -128,6 +129,8 @@ def per_rep(r):
         "wasted_dials_per_stream": f(r.get("wasted_dials_per_stream")),
         "kmem_per_spare_kb": (f(r.get("kmem_per_spare_bytes")) / 1024
                               if f(r.get("kmem_per_spare_bytes")) is not None else None),
+        # tfo=1 cells: the target's connections whose SYN carried data, of all it accepted
+        "tfo_syn_data_share": f(r.get("target_syn_data_share")) if str(r.get("tfo", "")) == "1" else None,
     }
     return m
 
@@ -369,7 +372,8 @@ def write_csv(path, rows):
 
 
 def cell_label(s):
-    return (f"{s['pool_type']:<8} {s['max_conns']:>4} {s['idle_secs']:>4} {s['min_idle']:>3} "
+    pool = s["pool_type"] + ("+tfo" if str(s.get("tfo", "")) == "1" else "")
+    return (f"{pool:<8} {s['max_conns']:>4} {s['idle_secs']:>4} {s['min_idle']:>3} "
             f"{float(s['rate']):>6g} {s['targets']:>3} {float(s['rtt_effective'] or 0):>4g}")
 
 

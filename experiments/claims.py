@@ -507,8 +507,10 @@ def candidates(S, rate, rtt_ms, memory_mb=None, targets=None):
         if k != targets:
             notes.append(f"no cells with {targets} targets; using {k}")
         pool = [r for r in pool if int(r["targets"]) == k]
-    # only plain-workload cells (no target idle timeout, default reply size)
-    pool = [r for r in pool if str(r["tidle"]) in ("0", "0.0")]
+    # only plain-workload cells (no target idle timeout, default reply size), and no
+    # TCP Fast Open or namespace-at-0-ms cells (group tfo): the config advised is a pool's
+    pool = [r for r in pool if str(r["tidle"]) in ("0", "0.0")
+            and str(r.get("tfo") or "0") == "0" and str(r.get("netns") or "0") == "0"]
     rates = sorted({fnum(r["rate"]) for r in pool})
     above = [x for x in rates if x >= rate]
     rr = above[0] if above else rates[-1]
