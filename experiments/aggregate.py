@@ -451,6 +451,37 @@ def print_claims(out_dir, out=sys.stdout):
         print(f"  {c:<{w1}}  {r['test']:<{w2}}  {r['measured']:<{w3}}  {r['verdict']}", file=out)
 
 
+def print_tfo(out_dir, out=sys.stdout):
+    """Group tfo: none vs none + TCP Fast Open vs warm spares, per RTT (claims.tfo_rows)."""
+    import claims as C
+    S, _ = C.load(out_dir)
+    rows = C.tfo_rows(S, R=C.load_reps(out_dir))
+    if not rows:
+        return
+    def v(x, d=2):
+        if x is None or x[0] is None:
+            return "-"
+        return f"{x[0]:.{d}f}" + (f"±{x[1]:.{d}f}" if x[1] is not None else "")
+    print("\nTCP Fast Open (group tfo; mean ± 95% CI; conns: held at the targets; SYN data: share of "
+          "target connections whose SYN carried data):", file=out)
+    for r in rows:
+        print(f"  {r['rtt']:g} ms RTT", file=out)
+        for name, c in r["cells"].items():
+            sh, tc, rss = c["syn_share"], c["target_conns"], c["rss_mb"]
+            tc_s = "-" if tc is None else f"{tc:.1f}"
+            rss_s = "-" if rss is None else f"{rss:.1f}"
+            sh_s = "-" if sh is None else f"{100 * sh:.0f}%"
+            print(f"    {name:<9} {c['pool']:<20} open p50 {v(c['p50']):>14} ms  p99 {v(c['p99'], 1):>12} ms  "
+                  f"conns {tc_s:>6}  rss {rss_s:>5} MB  SYN data {sh_s:>4}  n {c['n']}", file=out)
+        for k in ("tfo_minus_none_p50", "tfo_minus_none_p99", "tfo_minus_spares_p50", "tfo_minus_spares_p99"):
+            if k in r:
+                d, ci, how = r[k]
+                if d is None:
+                    continue
+                print(f"    {k.replace('_', ' ').replace('tfo minus', 'TFO -'):<22} {d:+.2f} ms"
+                      + ("" if ci is None else f" [{ci[0]:+.2f}, {ci[1]:+.2f}]") + f" ({how})", file=out)
+
+
 def print_blocks(blocks, out=sys.stdout):
     if not blocks:
         return
@@ -529,6 +560,7 @@ def main():
         print_blocks(blocks)
         if not a.no_claims:
             print_claims(a.out_dir)
+            print_tfo(a.out_dir)
         print(f"\nwrote {os.path.relpath(os.path.join(a.out_dir, 'summary.csv'), ROOT)}"
               + (f", {os.path.relpath(os.path.join(a.out_dir, 'micro_summary.csv'), ROOT)}" if micro else ""))
     return 0
