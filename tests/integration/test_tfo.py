@@ -56,7 +56,10 @@ def tfo_ns(procs, tmp_path):
     if v is None or not v & 1:
         pytest.skip("net.ipv4.tcp_fastopen is %s on this host: no client bit (1), the server cannot "
                     "dial with Fast Open (sysctl -w net.ipv4.tcp_fastopen=1)" % v)
-    idx = 56 + os.getpid() % 4      # experiments use 40.., test_faults 60..63
+    # experiments take the first free of 40..63, test_faults 60..63: a free one of 52..59
+    idx = next((i for i in range(52 + os.getpid() % 8, 60) if not subprocess.run(
+        ["ip", "route", "show", "198.19.%d.0/24" % (i + 1)], capture_output=True, text=True).stdout.strip()),
+        52 + os.getpid() % 8)
     env = dict(os.environ, RTT_IDX=str(idx), RTT_STATE=str(tmp_path / "rtt.env"))
     up = subprocess.run([NETNS, "up", str(RTT_MS)], env=env, capture_output=True, text=True, timeout=60)
     if up.returncode == 3:
@@ -175,6 +178,14 @@ def test_tfo_targets_with_and_without(procs, tfo_ns):
     assert m["anytls_tfo_syn_data_total"] >= m["anytls_tfo_syn_data_acked_total"] + (N - 1), m
     assert m["anytls_tfo_cookie_dials_total"] >= m["anytls_tfo_syn_data_total"] + 1, m   # D's second
     assert m.get("anytls_dial_failures_total", 0) == 0
+    # a refused dial with a cookie cached for the address (A's): the SYN carries the
+    # bytes, the RST fails the stream as without TFO (no relay of a dead socket)
+    s = socket.create_connection((h.V4, client.port), timeout=10)
+    s.sendall(b"\x05\x01\x00\x05\x01\x00" + h.encode_socks_addr(net + ".1", 9009) + b"64\n")
+    assert h.recv_until_eof(s, timeout=10)[12:] == b"", "a refused target relayed bytes"
+    s.close()
+    assert h.wait_until(lambda: _metrics(mport).get("anytls_dial_failures_total", 0) == 1, 5)
+    assert h.wait_until(lambda: "9009 failed: dial tcp" in server.log(), 5), "no dial failure logged"
     med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
     procs.note("RTT %d ms; first reply byte after the SOCKS write, median of streams 2..%d: TFO target "
                "%.1f ms, plain target %.1f ms, plain target with a stale cookie %.1f ms; target syn_data "
