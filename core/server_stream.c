@@ -350,6 +350,7 @@ void stream_data(sstream_t *st, const uint8_t *p, size_t n)
     case ST_RESOLVING: case ST_WAIT_POOL: case ST_CONNECTING:
         if (bq_append(&st->tq, p, n) < 0) { stream_close(st, 1, "out of memory"); return; }
         stream_check_cap(st);
+        if (st->state == ST_CONNECTING) outbound_stream_data(st);
         return;
     case ST_RELAY:
         if (target_write(st, p, n) < 0) stream_close(st, 1, "target write failed");

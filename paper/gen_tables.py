@@ -112,7 +112,8 @@ def gen_method(S):
     varies = {"pooltype": "pool type $\\times$ rate $\\times$ RTT", "minidle": "min idle $\\times$ pool type",
               "maxconns": "max connections", "idle": "idle time (target closes idle conns)",
               "targets": "number of targets", "seed-balanced": "seed config",
-              "seed-highconc": "seed config", "seed-lowlat": "seed config", "seed-memlimited": "seed config"}
+              "seed-highconc": "seed config", "seed-lowlat": "seed config", "seed-memlimited": "seed config",
+              "tfo": "TCP Fast Open vs none vs spares $\\times$ RTT"}
     for g in sorted(groups):
         rs = groups[g]
         reps = sorted({int(r["n_ok"]) for r in rs})
@@ -209,9 +210,11 @@ def gen_summary(S):
              r"\midrule", r"\endhead"]
     for r in S:
         lines.append(
-            f"{tex(r['pool_type'])} & {r['max_conns']}/{r['idle_secs']}/{r['min_idle']}"
+            f"{tex(r['pool_type'])}" + (" +TFO" if str(r.get("tfo", "")) == "1" else "")
+            + f" & {r['max_conns']}/{r['idle_secs']}/{r['min_idle']}"
             + (f" t{r['tidle']}" if str(r['tidle']) not in ('0', '0.0') else "")
-            + f" & {f(r['rate']):g} & {f(r['rtt_effective'], 0):g} & {r['n_ok']}"
+            + f" & {f(r['rate']):g} & {f(r['rtt_effective'], 0):g}"
+            + ("\\textsuperscript{ns}" if str(r.get("netns", "")) == "1" else "") + f" & {r['n_ok']}"
             + (f"\\textsuperscript{{L{r['n_lagged']}}}" if int(r["n_lagged"]) else "")
             + f" & {ci_txt(r, 'open_p50_ms', d=2)} & {ci_txt(r, 'open_p99_ms', d=1)} & "
             f"{ci_txt(r, 'reuse_rate', 100, 0)} & {ci_txt(r, 'server_cpu_ms_per_1k', d=0)} & "
@@ -219,6 +222,8 @@ def gen_summary(S):
             f"{tex(r['group'].replace(',', ', '))} \\\\")
     lines += [r"\bottomrule", r"\end{longtable}}",
               r"{\footnotesize t$N$: the target closes connections idle $N$ s. "
+              r"+TFO: the server dials with TCP Fast Open. ns: targets behind a 0~ms delay line in a "
+              r"namespace (group tfo), not on loopback. "
               r"L$k$: $k$ repetitions in which the load generator fell behind its schedule "
               r"(start lag p99 $>$ 5 ms: the shared CPU, not only the proxy, was saturated).}"]
     write("summary.tex", "\n".join(lines) + "\n")
