@@ -289,6 +289,16 @@ def predict(pool_type, rate, targets, rtt_ms, flag, workers=2, zipf=1.0, idle_se
     fail = 0.0
     if T > 0 and I_eff > T_eff and S > 0:
         fail = sum(x["lam"] * x["lam"] * math.exp(-x["lam"] * T) * (rtt_s + 0.001) for x in per) / rate
+    # spares closed by the target (stale): each wasted spare is closed by the target first
+    # with p_stale; over a whole run (the measured stale count is the target's, for the
+    # run), each gated target's first S-1 spares below the top go stale once even when
+    # the run is shorter than I, which the steady-state rate (S-1)/I does not count
+    stale = waste * p_stale
+    if duration > 0 and S > 0 and I_eff > T_eff:
+        run = warmup + duration
+        extra = sum((x["S"] - 1) * max(0.0, 1.0 - run / I_eff) * (1.0 - poisson_cdf(1, x["lam"] * run))
+                    for x in per if x["S"] > 1)
+        stale += p_stale * extra / (rate * run)
     return {
         "reuse": reuse, "S": S, "D_ms": 1000 * D, "tick_wait_ms": 1000 * wait,
         "fill_top": top["fill"], "a_top": top["a"], "lam_top": top["lam"],
@@ -297,7 +307,7 @@ def predict(pool_type, rate, targets, rtt_ms, flag, workers=2, zipf=1.0, idle_se
         "gate_factor": sum(x["lam"] * (1 - x["gate"]) for x in per) / rate if rate > 0 else 0.0,
         "cap_factor": sum(x["lam"] * x["cap"] for x in per) / rate if rate > 0 else 0.0,
         "wasted_dials_per_stream": waste,
-        "stale_per_1k": 1000.0 * waste * p_stale,
+        "stale_per_1k": 1000.0 * stale,
         "failure_rate": fail,
         "spares_held": held, "target_conns": conns,
         "p50_saving_ms": saving_full if reuse > 0.5 else 0.0,
