@@ -493,7 +493,7 @@ def summarize(rows):
 def summary_line(s):
     if not s.get("n"):
         return "model vs measured: no cells with a pool and a measured reuse rate"
-    return (f"model vs measured reuse over {s['n']} cells: mean |error| {100 * s['mae']:.1f} pp, "
+    return (f"model vs measured reuse over {s['n']} cells: mean absolute error {100 * s['mae']:.1f} pp, "
             f"median {100 * s['median']:.1f} pp, max {100 * s['max']:.1f} pp ({s['max_cell']}); "
             f"{s['inside']}/{s['n']} predictions inside the measured 95% CI")
 
