@@ -4,7 +4,8 @@
 #      plus the pool micro-benchmark (Google Benchmark, threads 1..16)
 #   2. bench/compare_singbox.py: ours vs sing-box AnyTLS on one loopback chain
 #   3. experiments/figures.sh: the charts (PNG + SVG) in results/figures/
-#   4. a summary: claims with their measured values and verdicts, the comparison
+#   4. a summary: claims with their measured values and verdicts, the comparison, and
+#      what to run in production (experiments/advise --brief: the seeds' four scenarios)
 # Raw data lands in results/; nothing here is typed by hand.
 # Parameters (environment): WORKERS (server/client worker threads, every cell and the
 # side-by-side), MICRO_THREADS / MICRO_OVERSUB (bench_pool thread counts), ALLOW_DIRTY=1
@@ -28,5 +29,7 @@ python3 experiments/aggregate.py --print quick 2>/dev/null || python3 experiment
 echo
 echo "anytls-c vs sing-box AnyTLS (same loopback chain, same run):"
 cat results/compare/summary.txt
+echo
+experiments/advise --brief 2>/dev/null || echo "advise: no answer (experiments/advise --selftest says why)"
 echo
 echo "figures: results/figures/   raw data: results/raw/   paper: make paper"
