@@ -15,7 +15,7 @@ COLS = ["cell_id", "group", "pool_type", "max_conns", "idle_secs", "min_idle", "
         "rtt_ms", "rtt_effective", "tidle", "zipf", "workers", "warmup", "duration", "spares",
         "min_idle_flag", "spares_target", "n_ok", "open_p50_ms_mean", "open_p50_ms_ci",
         "open_p99_ms_mean", "open_p99_ms_ci", "reuse_rate_mean", "reuse_rate_ci", "error_rate_mean",
-        "server_rss_mb_mean", "server_rss_mb_ci", "git_sha", "provenance"]
+        "server_rss_mb_mean", "server_rss_mb_ci", "kmem_per_spare_kb_mean", "git_sha", "provenance"]
 
 
 def cell(pool, flag, p50, p99, reuse, rate=300):
@@ -25,7 +25,7 @@ def cell(pool, flag, p50, p99, reuse, rate=300):
             "min_idle_flag": flag, "spares_target": flag if pool != "none" else 0, "n_ok": 5,
             "open_p50_ms_mean": p50, "open_p50_ms_ci": 0.3, "open_p99_ms_mean": p99, "open_p99_ms_ci": 1.0,
             "reuse_rate_mean": reuse, "reuse_rate_ci": 0.01, "error_rate_mean": 0,
-            "server_rss_mb_mean": 10.0, "server_rss_mb_ci": 0.1, "git_sha": "0" * 40, "provenance": "clean"}
+            "server_rss_mb_mean": 10.0, "server_rss_mb_ci": 0.1, "kmem_per_spare_kb_mean": 4.5, "git_sha": "0" * 40, "provenance": "clean"}
 
 
 @pytest.fixture
@@ -70,6 +70,7 @@ def test_cli_says_so(results):
     assert p.returncode == 0, p.stderr
     assert "more than any measured cell" in p.stdout
     assert "--min-idle-connections 10 " not in p.stdout
+    assert "kernel ~4.5 KiB per spare (measured)" in p.stdout
 
 
 def test_idle_time_below_target_timeout(results):
