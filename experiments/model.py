@@ -485,9 +485,12 @@ def summarize(rows):
         return {"n": 0}
     errs = [r["abs_error"] for r in rows]
     worst = max(rows, key=lambda r: r["abs_error"])
+    sv = [abs(r["p50_saving_ms_measured"] - r["p50_saving_ms_predicted"]) for r in rows
+          if r["p50_saving_ms_measured"] != ""]
     return {"n": len(rows), "mae": sum(errs) / len(errs), "max": worst["abs_error"],
             "max_cell": worst["cell_id"], "inside": sum(r["inside_ci"] for r in rows),
-            "median": sorted(errs)[len(errs) // 2]}
+            "median": sorted(errs)[len(errs) // 2],
+            "n_saving": len(sv), "saving_mae": sum(sv) / len(sv) if sv else None}
 
 
 def summary_line(s):
@@ -495,7 +498,10 @@ def summary_line(s):
         return "model vs measured: no cells with a pool and a measured reuse rate"
     return (f"model vs measured reuse over {s['n']} cells: mean absolute error {100 * s['mae']:.1f} pp, "
             f"median {100 * s['median']:.1f} pp, max {100 * s['max']:.1f} pp ({s['max_cell']}); "
-            f"{s['inside']}/{s['n']} predictions inside the measured 95% CI")
+            f"{s['inside']}/{s['n']} predictions inside the measured 95% CI"
+            + ("" if not s.get("n_saving") else
+               f"; p50 saving vs the no-pool cell: mean absolute error {s['saving_mae']:.2f} ms "
+               f"over {s['n_saving']} cells"))
 
 
 def write_validation(rows, path):

@@ -360,11 +360,13 @@ def gen_model(S):
         worst = next(r for r in rows if r["cell_id"] == sm["max_cell"])
         t += (mac("ModelMAE", f"{100 * sm['mae']:.1f}") + mac("ModelMedianErr", f"{100 * sm['median']:.1f}")
               + mac("ModelMaxErr", f"{100 * sm['max']:.1f}") + mac("ModelInside", sm["inside"])
+              + mac("ModelSavingErr", "--" if sm.get("saving_mae") is None else f"{sm['saving_mae']:.2f}")
+              + mac("ModelSavingCells", sm.get("n_saving", 0))
               + mac("ModelMaxCell", tex(f"{worst['pool_type']} {worst['max_conns']}/{worst['idle_secs']}/"
                                         f"{worst['min_idle_flag']} at {worst['rate']}/s, {worst['rtt_ms']} ms RTT")))
     else:
         t += "".join(mac(n, "--") for n in ("ModelMAE", "ModelMedianErr", "ModelMaxErr", "ModelInside",
-                                           "ModelMaxCell"))
+                                           "ModelMaxCell", "ModelSavingErr", "ModelSavingCells"))
     t += (mac("ModelDialCap", MD.MAX_SPARE_DIALS) + mac("ModelTickMs", MD.REFILL_TICK_MS)
           + mac("ModelSoonMs", MD.REFILL_SOON_MS) + mac("ModelDialMs", f"{MD.DIAL_MS:g}"))
     lines = [r"{\scriptsize\setlength{\tabcolsep}{3pt}",
