@@ -42,8 +42,9 @@ What the pool does (core/outbound.c, pools/*.c), and so what the model assumes:
     S spares are closed (stale or forgotten) and re-dialed; below the top, the other
     S-1 spares are closed each time they reach age I (wasted dials).
   * The refill gate: a target is pre-dialed only once it was asked for twice, so its
-    first two arrivals miss; the model counts those that fall in the measured window
-    (after --warmup).
+    first two arrivals miss, and so do those while its first spares dial; the model
+    counts those that fall in the measured window (which starts at the last [Pool
+    Stats] line before the end of --warmup: window_warmup()).
   * Open latency: a hit skips one connect (RTT + dial); the p50 of a mixture of hits
     and misses is a hit's when reuse > 50%, so the predicted p50 saving is the full
     RTT + dial above 50% reuse and 0 below (the mean saving is reuse x (RTT + dial)).
@@ -233,7 +234,10 @@ def predict(pool_type, rate, targets, rtt_ms, flag, workers=2, zipf=1.0, idle_se
         fill = fill_rate(s_eff, a)
         idle_hit = 1.0 - math.exp(-li * L) if math.isfinite(L) else 1.0
         e_min_gap_L = (1.0 - math.exp(-li * L)) / li if li > 0 and math.isfinite(L) else (1.0 / li if li > 0 else 0)
-        gate = gate_misses(li, warmup, duration) / (li * duration) if duration > 0 and li > 0 else 0.0
+        # cold start: the gate's two misses, then the arrivals while the first spares dial
+        cold = gate_misses(li, warmup, duration) + min(1.0, li * D) * (
+            poisson_cdf(1, li * warmup) - poisson_cdf(1, li * (warmup + duration)))
+        gate = cold / (li * duration) if duration > 0 and li > 0 else 0.0
         gate = min(1.0, gate)
         # wasted dials per arrival (see the module doc)
         if s_eff > 0 and li > 0:
@@ -365,13 +369,26 @@ def row_flag(r):
     return mi * int(fnum(r.get("workers"), 1))
 
 
+STATS_INTERVAL_S = 1.0  # the runner's --stats-interval-secs
+
+
+def window_warmup(warmup):
+    """Where the measured reuse starts counting: the runner takes the last [Pool Stats]
+    line (one a second) before the window as its baseline, on average half a second into
+    the warm-up; with a warm-up shorter than a second there is none, and the count starts
+    at the server's start (experiments/runner.py)."""
+    return 0.0 if warmup < STATS_INTERVAL_S else warmup - STATS_INTERVAL_S / 2
+
+
 def predict_row(r, **kw):
+    w = fnum(r.get("warmup"), 0.0)
+    d = fnum(r.get("duration"), 0.0)
     return predict(r["pool_type"], fnum(r["rate"]), int(fnum(r["targets"])),
                    fnum(r.get("rtt_effective"), fnum(r.get("rtt_ms"), 0.0)), row_flag(r),
                    workers=int(fnum(r.get("workers"), 2)), zipf=fnum(r.get("zipf"), 1.0),
                    idle_secs=fnum(r.get("idle_secs"), 300), tidle=fnum(r.get("tidle"), 0),
-                   max_conns=int(fnum(r.get("max_conns"), 200)), warmup=fnum(r.get("warmup"), 0.0),
-                   duration=fnum(r.get("duration"), 0.0), **kw)
+                   max_conns=int(fnum(r.get("max_conns"), 200)), warmup=window_warmup(w),
+                   duration=d + w - window_warmup(w), **kw)
 
 
 def memory_per_spare(S):
