@@ -7,7 +7,7 @@
 #   2. experiments/plotdata.py -> results/figures/data/*.dat, *.inc
 #   3. gnuplot experiments/plots/<figure>.gp -> results/figures/<name>.png and .svg
 # Figures: reuse_minidle, latency_rate_rtt<R> (one per RTT), micro_<keys>,
-# memory_maxconns, cleaned_idle. A figure without data is skipped with a warning;
+# memory_maxconns, cleaned_idle, idle_curve (with the model's line). A figure without data is skipped with a warning;
 # exit status 1 if gnuplot fails or no figure could be made.
 # RESULTS_OUT=dir writes summary.csv, micro_summary.csv and figures/ there instead of
 # results/ (the CI smoke check uses a scratch directory).
@@ -43,7 +43,7 @@ for n in $names; do
     done
     made=$((made + 1))
 done
-for want in reuse_minidle latency_rate_rtt0 memory_maxconns cleaned_idle micro_keys16; do
+for want in reuse_minidle latency_rate_rtt0 memory_maxconns cleaned_idle idle_curve micro_keys16; do
     echo "$names" | grep -qx "$want" || echo "figures.sh: WARNING: no data for $want (figure skipped)" >&2
 done
 [ "$made" -gt 0 ] || { echo "figures.sh: no figure made" >&2; exit 1; }

@@ -7,7 +7,9 @@
 #   4. bench/costs.py: CPU, syscalls and context switches per short stream and
 #      CPU per GB, ours vs shadowsocks-libev, a perf profile (~1.5 min;
 #      results/costs/latest.md)
-#   5. a summary: claims with their measured values and verdicts, the comparison
+#   5. a summary: claims with their measured values and verdicts, the comparison, the
+#      costs, and what to run in production (experiments/advise --brief: the seeds'
+#      four scenarios)
 # Raw data lands in results/; nothing here is typed by hand.
 # Parameters (environment): WORKERS (server/client worker threads, every cell and the
 # side-by-side), MICRO_THREADS / MICRO_OVERSUB (bench_pool thread counts), ALLOW_DIRTY=1
@@ -36,5 +38,7 @@ echo "anytls-c vs sing-box AnyTLS (same loopback chain, same run):"
 cat results/compare/summary.txt
 echo
 cat results/costs/summary.txt
+echo
+experiments/advise --brief 2>/dev/null || echo "advise: no answer (experiments/advise --selftest says why)"
 echo
 echo "figures: results/figures/   raw data: results/raw/   paper: make paper"

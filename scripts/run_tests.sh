@@ -9,6 +9,8 @@
 #                               again with the TSan binaries (workers, resolver threads,
 #                               the main thread's reloads and stats: every data race)
 #   tests/interop/              against a real sing-box (pytest); never skipped
+#   tests/experiments/          the research scripts (pytest): model vs a Monte Carlo
+#                               simulation, advise on a synthetic summary (seconds)
 #   scripts/fuzz_regress.sh     every fuzz target over its corpus (+2000 fixed-seed runs)
 #   scripts/test_connection_pool.sh  the seed's pool script, as a user runs it
 #   scripts/smoke_bench.sh      the research pipeline end to end, seconds per cell
@@ -37,6 +39,7 @@ if [ -d tests/integration ]; then
     run integration-pools env ANYTLS_BIN=build $PYTEST tests/integration -k pool
 fi
 [ -d tests/interop ] && run interop env ANYTLS_BIN=build-asan $PYTEST tests/interop
+run experiments-py $PYTEST tests/experiments
 run fuzz-regress scripts/fuzz_regress.sh
 run seed-pool-script scripts/test_connection_pool.sh
 run smoke-pipeline scripts/smoke_bench.sh
