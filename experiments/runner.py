@@ -34,6 +34,9 @@ import pooltypes  # noqa: E402
 import provenance  # noqa: E402
 import sweep as sweepmod  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+import timewait  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PASSWORD = "bench-password"
@@ -42,7 +45,7 @@ COLUMNS = [
     "sweep", "cell_id", "rep", "status", "reason", "group",
     "pool_type", "max_conns", "idle_secs", "min_idle", "rate", "targets", "rtt_ms",
     "rtt_effective", "rtt_check_ms", "response_size", "duration", "warmup", "zipf", "tidle",
-    "workers", "started_at", "wall_s", "loadavg1",
+    "workers", "started_at", "wall_s", "loadavg1", "tw_start",
     # equal spares (sweep.py): what min_idle meant, the flag given, spares per target asked
     "spares", "min_idle_flag", "spares_target",
     # loadgen (measured window)
@@ -464,6 +467,9 @@ def run_one(cell, rep, args, ns, rundir, load_seed):
     row = {"rtt_effective": 0, "rtt_check_ms": ""}
     with open("/proc/loadavg") as f:
         row["loadavg1"] = f.read().split()[0]
+    # a run must not inherit the previous run's TIME_WAIT sockets (tens of
+    # thousands slow every connect): destroyed, and the count left recorded
+    row["tw_start"] = timewait.drain(500, 5, loopback_only=False)[0]
     try:
         # target(s)
         tport = 9000 if ns else free_port("127.77.0.1")
