@@ -174,6 +174,10 @@ def main():
         if write(dd, "cleaned_idle", [b], ["idle"], {"desc": f'"{desc}"',
                                                         "tidle": rows[0]["tidle"]}):
             made.append("cleaned_idle")
+    # 6. the contention regime: knee and closed-loop rate per pool type and worker
+    # count, and their paired ratios to lock (experiments/saturation.py)
+    import saturation
+    made += saturation.plot_data(res, dd, write)
     print("\n".join(made))
     return 0
 

@@ -771,6 +771,51 @@ def print_table(out, env, f=sys.stdout):
               file=f)
 
 
+def plot_data(res, dd, write):
+    """For experiments/plotdata.py: the figure `saturation` from
+    RES/saturation_summary.csv (write = plotdata.write). Returns the names made."""
+    p = os.path.join(res, "saturation_summary.csv")
+    if not os.path.exists(p):
+        return []
+    with open(p, newline="") as f:
+        S = list(csv.DictReader(f))
+    if not S:
+        return []
+    wls = [w for _, w in sorted({(int(r["workers"]), r["wlabel"]) for r in S})]
+    types = pooltypes.ordered({r["pool_type"] for r in S})
+    blocks = []
+    for t in types:
+        b = []
+        for x, wl in enumerate(wls, 1):
+            r = next((r for r in S if r["pool_type"] == t and r["wlabel"] == wl), None)
+            if r is None:
+                continue
+            ref = t == "lock"
+
+            def v3(m, lo, hi):  # (mean, lo, hi); no CI (one block): a bare point
+                if ref and m.endswith("ratio_vs_lock"):
+                    return (1.0, 1.0, 1.0)
+                mv = _f(r.get(m))
+                lv, hv = _f(r.get(lo)), _f(r.get(hi))
+                if mv is None:
+                    return (None, None, None)
+                return (mv, mv if lv is None else lv, mv if hv is None else hv)
+            b.append((x,) + v3("knee_mean", "knee_lo", "knee_hi")
+                     + v3("closed_mean", "closed_lo", "closed_hi")
+                     + v3("knee_ratio_vs_lock", "knee_ratio_lo", "knee_ratio_hi")
+                     + v3("closed_ratio_vs_lock", "closed_ratio_lo", "closed_ratio_hi"))
+        blocks.append(b)
+    r0 = S[0]
+    desc = (f"{r0.get('profile', '')} profile, {r0.get('blocks', '?')} blocks, commit "
+            f"{r0.get('git_sha', '')[:7]} {r0.get('provenance', '')}; SLO {r0.get('slo_ms', '')}")
+    xt = ", ".join(f'"{w}{" (OVERSUBSCRIBED)" if w.startswith("oversub") else ""}" {i}'
+                   for i, w in enumerate(wls, 1))
+    desc = desc.replace("_", "-").replace('"', "'")  # enhanced text: _ is a subscript
+    ok = write(dd, "saturation", blocks, types, {"desc": f'"{desc}"', "nx": len(wls),
+                                                "xt": f"'set xtics ({xt})'"})
+    return ["saturation"] if ok else []
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("profile", nargs="?", default="quick", choices=sorted(PROFILES))

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential pkg-config libssl-dev openssl libjemalloc-dev libcmocka-dev
-      libbenchmark-dev liburcu-dev libinih-dev libc-ares-dev gnuplot-nox iproute2 python3 clang libclang-rt-dev curl)
+      libbenchmark-dev liburcu-dev libinih-dev libc-ares-dev gnuplot-nox iproute2 python3 clang libclang-rt-dev curl
+      linux-perf)
 
 missing=()
 for p in "${PKGS[@]}"; do
