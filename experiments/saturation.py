@@ -110,6 +110,7 @@ CLOSED_PER_WORKER = 32
 SESSIONS_PER_WORKER = 16
 LG_TIMEOUT = 2.0
 SAT_FRAC = 0.9
+PERF_HZ = 1999
 
 STEP_COLUMNS = [
     "profile", "block", "order_pos", "wlabel", "workers", "oversub", "pool_type", "kind",
@@ -310,7 +311,7 @@ class Unit:
         w0 = time.monotonic()
         perf = None
         if perf_out:
-            perf = runner.Proc("perf", ["perf", "record", "-F", "999", "-g", "-q",
+            perf = runner.Proc("perf", ["perf", "record", "-F", str(PERF_HZ), "-g", "-q",
                                         "-o", perf_out, "-p", str(self.server.pid), "--",
                                         "sleep", f"{warmup + duration:g}"],
                                os.path.join(self.rundir, f"{name}.perf.log"))
@@ -382,7 +383,7 @@ def perf_available():
 def analyze_perf(path, syms):
     """(samples, self share, inclusive share, note) of one perf.data."""
     try:
-        r = subprocess.run(["perf", "script", "-i", path, "-F", "comm,tid,ip,sym"],
+        r = subprocess.run(["perf", "script", "-i", path, "--no-inline", "-F", "comm,tid,ip,sym"],
                            capture_output=True, text=True, timeout=180)
     except (OSError, subprocess.SubprocessError) as e:
         return 0, None, None, f"perf script failed: {e}"
@@ -610,7 +611,7 @@ def run(args):
            f"{SPARE_DIALS}, --max-outbound-connections {MAX_CONNS}; rtt 0",
            f"grid: rate(i) = X_cal * 2^((i-{GRID_REF})/{GRID_STEPS}); ramp from i={RAMP_START} "
            f"by {RAMP_COARSE}, then bisection to 1 grid step",
-           f"perf: {perf_note or 'perf record -F 999 -g -p SERVER during one extra closed-loop step'}",
+           f"perf: {perf_note or f'perf record -F {PERF_HZ} -g -p SERVER during one extra closed-loop step'}",
            f"pool_symbols: {len(syms)} text symbols in {args.build}/pools/*.o",
            f"duration_s: {total:.0f} (load {t_meas:.0f}, perf analysis {total - t_meas:.0f})"]
     with open(os.path.join(out, "env.txt"), "w") as f:
