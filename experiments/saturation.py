@@ -110,7 +110,7 @@ CLOSED_PER_WORKER = 32
 SESSIONS_PER_WORKER = 16
 LG_TIMEOUT = 2.0
 SAT_FRAC = 0.9
-PERF_HZ = 1999
+PERF_HZ = 4999
 
 STEP_COLUMNS = [
     "profile", "block", "order_pos", "wlabel", "workers", "oversub", "pool_type", "kind",
@@ -127,7 +127,7 @@ UNIT_COLUMNS = [
     "ramp_steps", "knee_p99_us", "closed_rate", "closed_p99_us", "server_cpu_us_per_stream",
     "server_util", "loadgen_util", "loadgen_lag_p99_us", "target_util", "machine_busy_cores",
     "saturated", "saturated_at_fail", "reuse_rate_closed", "perf_samples", "pool_self_share",
-    "pool_incl_share", "pool_us_per_stream", "pool_share_note", "git_sha", "provenance",
+    "pool_incl_share", "lock_leaf_share", "pool_us_per_stream", "pool_share_note", "git_sha", "provenance",
     "design_seed", "slo_ms", "max_err",
 ]
 
@@ -202,22 +202,31 @@ def classify(server_util, workers, machine_busy, ncpu, loadgen_util, lag_p99_us,
     return "none"
 
 
+POOL_DSO = ("liburcu",)        # only pools/pool_lockfree.c links liburcu's functions in
+LOCK_LEAF = ("pthread_mutex_", "pthread_rwlock_", "__pthread_mutex_", "__pthread_rwlock_",
+             "___pthread_mutex_", "___pthread_rwlock_", "__lll_lock", "futex")
+
+
 def pool_shares(script_text, pool_syms):
-    """`perf script` output (call chains, leaf first) -> (samples, self share,
-    inclusive share): samples whose leaf symbol is in pool_syms, and whose chain
-    holds one."""
-    n = self_n = incl_n = 0
+    """`perf script -F comm,tid,ip,sym,dso` output (call chains, leaf first) ->
+    (samples, self share, inclusive share, lock-leaf share). self: the leaf frame
+    is pool code (a symbol of pools/*.c, or liburcu, which only the lockfree pool
+    calls); inclusive: any frame of the chain is. libc has no frame pointers, so a
+    sample whose leaf is in libc (pthread_mutex_lock called by the lock pool) loses
+    its callers: inclusive is a lower bound, and lock-leaf (leaf in a pthread
+    mutex/rwlock or futex function, whoever called it) is reported beside it."""
+    n = self_n = incl_n = lock_n = 0
     frames = []
 
     def flush():
-        nonlocal n, self_n, incl_n
+        nonlocal n, self_n, incl_n, lock_n
         if not frames:
             return
         n += 1
-        if frames[0] in pool_syms:
-            self_n += 1
-        if any(fr in pool_syms for fr in frames):
-            incl_n += 1
+        pool = [sym in pool_syms or any(d in dso for d in POOL_DSO) for sym, dso in frames]
+        self_n += pool[0]
+        incl_n += any(pool)
+        lock_n += frames[0][0].startswith(LOCK_LEAF)
 
     for line in script_text.splitlines():
         if not line.strip():
@@ -228,14 +237,15 @@ def pool_shares(script_text, pool_syms):
             parts = line.split()
             if len(parts) >= 2:
                 sym = parts[1].split("+0x")[0]
-                frames.append(sym)
+                dso = parts[-1] if parts[-1].startswith("(") else ""
+                frames.append((sym, dso))
         else:
             flush()
             frames = []
     flush()
     if not n:
-        return 0, None, None
-    return n, self_n / n, incl_n / n
+        return 0, None, None, None
+    return n, self_n / n, incl_n / n, lock_n / n
 
 
 def pool_symbols(build):
@@ -311,10 +321,11 @@ class Unit:
         w0 = time.monotonic()
         perf = None
         if perf_out:
+            # attached to the server's threads until SIGINT after the load
             perf = runner.Proc("perf", ["perf", "record", "-F", str(PERF_HZ), "-g", "-q",
-                                        "-o", perf_out, "-p", str(self.server.pid), "--",
-                                        "sleep", f"{warmup + duration:g}"],
+                                        "-o", perf_out, "-p", str(self.server.pid)],
                                os.path.join(self.rundir, f"{name}.perf.log"))
+            time.sleep(0.3)  # perf attaches to every thread before the load starts
         lg = runner.Proc("loadgen", argv, os.path.join(self.rundir, f"{name}.log"))
         bound = warmup + duration + 2 * LG_TIMEOUT + 15
         try:
@@ -381,16 +392,16 @@ def perf_available():
 
 
 def analyze_perf(path, syms):
-    """(samples, self share, inclusive share, note) of one perf.data."""
+    """(samples, self, inclusive, lock-leaf share, note) of one perf.data."""
     try:
-        r = subprocess.run(["perf", "script", "-i", path, "--no-inline", "-F", "comm,tid,ip,sym"],
-                           capture_output=True, text=True, timeout=180)
+        r = subprocess.run(["perf", "script", "-i", path, "--no-inline", "-F",
+                            "comm,tid,ip,sym,dso"], capture_output=True, text=True, timeout=180)
     except (OSError, subprocess.SubprocessError) as e:
-        return 0, None, None, f"perf script failed: {e}"
+        return 0, None, None, None, f"perf script failed: {e}"
     if r.returncode != 0:
-        return 0, None, None, "perf script failed: " + r.stderr.strip()[-160:]
-    n, s, i = pool_shares(r.stdout, syms)
-    return n, s, i, ("" if n else "no samples")
+        return 0, None, None, None, "perf script failed: " + r.stderr.strip()[-160:]
+    n, s, i, lk = pool_shares(r.stdout, syms)
+    return n, s, i, lk, ("" if n else "no samples")
 
 # ----------------------------------------------------------------- the run
 
@@ -421,9 +432,10 @@ def unit_row(args, steps, closed, perfres, base):
                     "saturated": classify(c["server_util"] or None, base["workers"],
                                           c["machine_busy_cores"] or None, NCPU,
                                           c["loadgen_cpu_util"], 0)})
-    n, s, i, note = perfres
+    n, s, i, lk, note = perfres
     row.update({"perf_samples": n, "pool_self_share": "" if s is None else round(s, 5),
-                "pool_incl_share": "" if i is None else round(i, 5), "pool_share_note": note})
+                "pool_incl_share": "" if i is None else round(i, 5),
+                "lock_leaf_share": "" if lk is None else round(lk, 5), "pool_share_note": note})
     cps = row.get("server_cpu_us_per_stream")
     if i is not None and cps not in (None, ""):
         row["pool_us_per_stream"] = round(i * float(cps), 3)
@@ -575,11 +587,11 @@ def run(args):
     rows = []
     for base, steps, closed, perf_path in unit_rows:
         if perf_note:
-            pr = (0, None, None, perf_note)
+            pr = (0, None, None, None, perf_note)
         elif perf_path and os.path.exists(perf_path):
             pr = analyze_perf(perf_path, syms)
         else:
-            pr = (0, None, None, "perf recorded nothing")
+            pr = (0, None, None, None, "perf recorded nothing")
         rows.append(unit_row(args, steps, closed, pr, dict(base, slo_ms=args.slo_ms,
                                                             max_err=args.max_err)))
     with open(os.path.join(out, "steps.csv"), "w", newline="") as f:
@@ -659,7 +671,7 @@ def summarize(run_dir, summary_out=None):
     wls = sorted({(int(r["workers"]), r["wlabel"]) for r in U})
     metrics = [("knee_interp", "knee"), ("closed_rate", "closed"),
                ("server_cpu_us_per_stream", "cpu_us"), ("pool_incl_share", "pool_incl"),
-               ("pool_self_share", "pool_self")]
+               ("pool_self_share", "pool_self"), ("lock_leaf_share", "lock_leaf")]
     out = []
     for w, wl in wls:
         by = {t: {int(r["block"]): r for r in U if r["pool_type"] == t and r["wlabel"] == wl}
@@ -744,18 +756,21 @@ def print_table(out, env, f=sys.stdout):
           f"{env.get('provenance', '')}; SLO: {env.get('slo', '?')}; {env.get('duration_s', '?')}):",
           file=f)
     print("  knee = max sustainable open-loop rate (interpolated to the SLO); closed = closed-loop "
-          "saturation throughput; [95% bootstrap CI over blocks]; ratio vs lock: paired by block",
-          file=f)
+          "saturation throughput; [95% bootstrap CI over blocks]; ratio vs lock: paired by block;\n"
+          "  pool/locks = perf samples of the server in pool code (inclusive) / with a pthread "
+          "lock or futex leaf (any caller); srv/mach/lg = server cores, machine busy cores, "
+          "loadgen cores in the closed loop", file=f)
     hdr = (f"  {'workers':<11} {'type':<9} {'n':>2} {'knee /s':>22} {'closed /s':>22} "
-           f"{'cpu us/stream':>20} {'pool share':>9} {'srv/mach/lg':>15} {'saturated':>10}  "
+           f"{'cpu us/stream':>20} {'pool/locks':>13} {'srv/mach/lg':>15} {'saturated':>10}  "
            f"knee ratio vs lock | closed ratio vs lock")
     print(hdr, file=f)
     for r in out:
-        share = f"{r['pool_incl_mean'] * 100:.2f}%" if r["pool_incl_mean"] != "" else "n/a"
+        share = (f"{r['pool_incl_mean'] * 100:.2f}%" if r["pool_incl_mean"] != "" else "n/a") + "/" + \
+            (f"{r['lock_leaf_mean'] * 100:.2f}%" if r["lock_leaf_mean"] != "" else "n/a")
         utl = "/".join("-" if r[k] == "" else f"{r[k]:.2f}" for k in
                        ("server_util_mean", "machine_busy_cores_mean", "loadgen_util_mean"))
         print(f"  {r['wlabel']:<11} {r['pool_type']:<9} {r['blocks']:>2} {ci(r, 'knee'):>22} "
-              f"{ci(r, 'closed'):>22} {ci(r, 'cpu_us', 1):>20} {share:>9} {utl:>15} "
+              f"{ci(r, 'closed'):>22} {ci(r, 'cpu_us', 1):>20} {share:>13} {utl:>15} "
               f"{r['saturated']:>10}  {rat(r, 'knee')} | {rat(r, 'closed')}", file=f)
     for wl in dict.fromkeys(r["wlabel"] for r in out):
         rs = [r for r in out if r["wlabel"] == wl and r["pool_type"] != "lock"]

@@ -104,14 +104,21 @@ def test_classify():
 
 def test_pool_shares_from_perf_script():
     text = "\n".join([
-        "anytls-server 1 ", "\t  1 lock_acquire+0x10", "\t  2 outbound_start", "",
-        "anytls-server 1 ", "\t  3 pthread_mutex_lock+0x5", "\t  1 lock_acquire+0x22", "",
-        "anytls-server 2 ", "\t  4 tcp_sendmsg", "\t  5 relay_write", "",
-        "anytls-server 2 ", "\t  6 memcpy",
+        "anytls-server 1 ", "\t  1 lock_acquire+0x10 (/b/anytls-server)",
+        "\t  2 outbound_start (/b/anytls-server)", "",
+        "anytls-server 1 ", "\t  3 pthread_mutex_lock+0x5 (/lib/libc.so.6)",
+        "\t  1 lock_acquire+0x22 (/b/anytls-server)", "",
+        "anytls-server 2 ", "\t  4 tcp_sendmsg ([kernel.kallsyms])", "\t  5 relay_write (/b/x)", "",
+        "anytls-server 2 ", "\t  6 memcpy (/lib/libc.so.6)", "",
+        "anytls-server 2 ", "\t  7 __cds_lfs_pop+0x3 (/usr/lib/liburcu-cds.so.8)", "\t  8 [unknown] ([unknown])", "",
+        "anytls-server 1 ", "\t  9 pthread_mutex_unlock (/lib/libc.so.6)", "\t  a [unknown] ([unknown])",
     ])
-    n, self_s, incl = sat.pool_shares(text, {"lock_acquire", "lock_put"})
-    assert n == 4 and self_s == pytest.approx(0.25) and incl == pytest.approx(0.5)
-    assert sat.pool_shares("", set()) == (0, None, None)
+    n, self_s, incl, locks = sat.pool_shares(text, {"lock_acquire", "lock_put"})
+    assert n == 6
+    assert self_s == pytest.approx(2 / 6)    # lock_acquire leaf, liburcu leaf
+    assert incl == pytest.approx(3 / 6)      # + the mutex called from lock_acquire
+    assert locks == pytest.approx(2 / 6)     # mutex leaves, whoever called them
+    assert sat.pool_shares("", set()) == (0, None, None, None)
 
 
 # ----------------------------------------------------------------- paired summary
