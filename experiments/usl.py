@@ -32,7 +32,12 @@ micro_summary.csv) there is no interval.
 
 Projection. Per stream the server does one pool cycle (acquire, stream_done,
 spare_ready: the micro-benchmark's item). Pool cost per stream at N cores, p(N) =
-c1 g(N) with g(N) = 1 + sigma (N-1) + kappa N (N-1); the rest of a stream's CPU is
+c1 g(N) with g(N) = 1 + sigma (N-1) + kappa N (N-1), where g comes from the fit and
+c1 (--c1) is by default the pool's CPU per stream MEASURED in the server at one
+worker (saturation run: perf's inclusive pool share x CPU per stream; it includes
+the liveness recv() and cold caches that bench_pool leaves out), else bench_pool's
+1-thread cost; scaling all of c1 by g(N) also scales the syscall, which does not
+contend (pessimistic again). The rest of a stream's CPU is
 s - c1, with s the server's measured CPU per stream at one worker
 (results/saturation_summary.csv w1 cpu_us_mean of that type, else
 results/summary.csv server_cpu_ms_per_1k of its cells, else --stream-cpu-us). The
@@ -249,6 +254,10 @@ def stream_cpu(results):
                     out[r["pool_type"]] = (float(r["cpu_us_mean"]), "saturation_summary w1 (closed loop)")
                 if r.get("pool_incl_mean") and not r["wlabel"].startswith("oversub"):
                     share_meas[(r["pool_type"], int(r["workers"]))] = float(r["pool_incl_mean"])
+                    if r["wlabel"] == "w1" and r.get("cpu_us_mean"):
+                        # the pool's measured CPU per stream at one worker, ns
+                        share_meas[(r["pool_type"], "c1_ns")] = (float(r["pool_incl_mean"])
+                                                                 * float(r["cpu_us_mean"]) * 1000)
     p = os.path.join(results, "summary.csv")
     if os.path.exists(p):
         acc = {}
@@ -313,6 +322,10 @@ def main():
     ap.add_argument("--results", default=os.path.join(ROOT, "results"))
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "usl.csv"))
     ap.add_argument("--max-n", type=int, default=4096)
+    ap.add_argument("--c1", choices=("perf", "micro"), default="perf",
+                    help="the pool's CPU per stream at one core: perf = measured in the server "
+                         "(saturation run, w1: pool share x CPU per stream), micro = bench_pool's "
+                         "1-thread cycle (no liveness syscall, warm caches); perf falls back to micro")
     a = ap.parse_args()
 
     data, cores, src = {}, a.cores, []
@@ -379,18 +392,22 @@ def main():
             if project:
                 s_us, s_src = (a.stream_cpu_us, "--stream-cpu-us") if a.stream_cpu_us else scpu[impl]
                 s_ns = s_us * 1000
-                row.update({"stream_cpu_us": round(s_us, 3), "stream_cpu_source": s_src})
+                c1p = share_meas.get((impl, "c1_ns")) if a.c1 == "perf" else None
+                c1_src = "perf (saturation w1)" if c1p else "micro (1 thread)"
+                c1p = c1p if c1p and c1p > 0 else f0["c1"]
+                row.update({"stream_cpu_us": round(s_us, 3), "stream_cpu_source": s_src,
+                            "c1_proj_ns": round(c1p, 2), "c1_source": c1_src})
                 for N in (1, 2):
-                    row[f"pred_share_n{N}"] = round(share(N, f0["c1"], f0["sigma"], f0["kappa"], s_ns), 6)
+                    row[f"pred_share_n{N}"] = round(share(N, c1p, f0["sigma"], f0["kappa"], s_ns), 6)
                     m = share_meas.get((impl, N))
                     row[f"perf_share_w{N}"] = "" if m is None else m
                 for reading in ("bound", "duty"):
                     for th in THRESHOLDS:
                         tag = f"{reading}_{int(th * 100)}pct"
-                        n, r = crossing(th, f0["c1"], f0["sigma"], f0["kappa"], s_ns, reading, a.max_n)
+                        n, r = crossing(th, c1p, f0["sigma"], f0["kappa"], s_ns, reading, a.max_n)
                         row[f"n_{tag}"] = "" if n is None else n
                         row[f"rate_{tag}"] = "" if r is None else round(r * 1e9, 0)
-                        bn = [crossing(th, b["c1"], b["sigma"], b["kappa"], s_ns, reading, a.max_n)[0]
+                        bn = [crossing(th, c1p, b["sigma"], b["kappa"], s_ns, reading, a.max_n)[0]
                               for b in boots[:400]]
                         bn = [x if x is not None else a.max_n + 1 for x in bn]
                         row[f"n_{tag}_lo"] = "" if not bn else pct(bn, 0.025)
@@ -430,7 +447,7 @@ def main():
               "of N cores running only the server); bound = micro-benchmark contention as measured "
               "(every thread always in the pool: pessimistic), duty = contention scaled by the "
               "pool's share of a worker's time (an assumption)")
-        print(f"  {'impl':<10} {'model':<7} {'stream us':>9} {'pred n1/n2':>15} {'perf w1/w2':>15}  "
+        print(f"  {'impl':<10} {'model':<7} {'stream us':>9} {'c1 ns':>8} {'pred n1/n2':>15} {'perf w1/w2':>15}  "
               f"{'bound 1%':>22} {'bound 10%':>22} {'duty 1%':>22} {'duty 10%':>22}")
         for r in pr:
             def cell(tag):
@@ -443,9 +460,11 @@ def main():
             pm = "/".join(f"{r[f'pred_share_n{N}'] * 100:.2f}%" for N in (1, 2))
             ms = "/".join("-" if r[f"perf_share_w{N}"] == "" else f"{float(r[f'perf_share_w{N}']) * 100:.2f}%"
                           for N in (1, 2))
-            print(f"  {r['impl']:<10} {r['model']:<7} {r['stream_cpu_us']:>9.1f} {pm:>15} {ms:>15}  "
+            print(f"  {r['impl']:<10} {r['model']:<7} {r['stream_cpu_us']:>9.1f} {r['c1_proj_ns']:>8.0f} {pm:>15} {ms:>15}  "
                   f"{cell('bound_1pct'):>22} {cell('bound_10pct'):>22} {cell('duty_1pct'):>22} "
                   f"{cell('duty_10pct'):>22}")
+        print("  (c1 = the pool's CPU per stream at one core, from: " + "; ".join(
+            sorted({f"{r['impl']}: {r['c1_source']}" for r in pr})) + ")")
         print("  (stream CPU source: " + "; ".join(sorted({f"{r['impl']}: {r['stream_cpu_source']}" for r in pr})) + ")")
     else:
         print("\n  no projection: no server CPU per stream (run experiments/saturation.py, or "
