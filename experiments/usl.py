@@ -354,9 +354,17 @@ def main():
     cores = cores or os.cpu_count() or 1
     want = (a.variant, a.keys, a.detail)
     if not any((k[0], k[2], k[3]) == want for k in data):
-        alt = ("cycle", "keys16", "same_worker")
+        # older bench_pool runs have no shared/ variant and name cycle/ without a detail
+        alt = next(((v, kk, d) for v, kk, d in (("cycle", "keys16", "same_worker"),
+                                                  ("cycle", "keys16", ""))
+                    if any((k[0], k[2], k[3]) == (v, kk, d) for k in data)), None)
+        if alt is None:
+            print(f"usl: no {a.variant}/{a.keys}/{a.detail} (nor cycle/keys16) series in "
+                  f"{', '.join(src)}", file=sys.stderr)
+            return 1
         print(f"usl: no {a.variant}/{a.keys}/{a.detail} series in {', '.join(src)}; "
-              f"projecting {'/'.join(alt)} instead", file=sys.stderr)
+              f"projecting {'/'.join(x for x in alt if x)} instead (the same-worker cycle: "
+              "nothing shared, hit rate 1)", file=sys.stderr)
         want = alt
     scpu, share_meas = stream_cpu(a.results)
     rows = []
