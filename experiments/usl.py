@@ -50,8 +50,8 @@ give when they do nothing else: N / (s - c1 + p(N)). Two readings:
           solved in closed form (an assumption, not a measurement).
 For each: n_1pct / n_10pct = the smallest N with f(N) >= 1% / 10% (blank: not
 below --max-n), rate_1pct / rate_10pct the stream rate there, with bootstrap CIs.
-The measured pool share (perf, saturation run) at w1 and w2 is printed beside the
-prediction at N = 1, 2 as the check.
+The measured pool share (perf, saturation run) at every non-oversubscribed worker
+count it ran is printed beside the prediction at that N as the check.
 """
 import argparse
 import csv
@@ -367,6 +367,8 @@ def main():
               "nothing shared, hit rate 1)", file=sys.stderr)
         want = alt
     scpu, share_meas = stream_cpu(a.results)
+    # the check: predicted share at every worker count the saturation run measured
+    check_ns = sorted({1, 2} | {k[1] for k in share_meas if isinstance(k[1], int)})
     rows = []
     keys = sorted(data) if a.all_series else sorted(k for k in data if (k[0], k[2], k[3]) == want)
     impls = pooltypes.ordered({k[1] for k in keys})
@@ -405,7 +407,7 @@ def main():
                 c1p = c1p if c1p and c1p > 0 else f0["c1"]
                 row.update({"stream_cpu_us": round(s_us, 3), "stream_cpu_source": s_src,
                             "c1_proj_ns": round(c1p, 2), "c1_source": c1_src})
-                for N in (1, 2):
+                for N in check_ns:
                     row[f"pred_share_n{N}"] = round(share(N, c1p, f0["sigma"], f0["kappa"], s_ns), 6)
                     m = share_meas.get((impl, N))
                     row[f"perf_share_w{N}"] = "" if m is None else m
@@ -455,7 +457,7 @@ def main():
               "of N cores running only the server); bound = micro-benchmark contention as measured "
               "(every thread always in the pool: pessimistic), duty = contention scaled by the "
               "pool's share of a worker's time (an assumption)")
-        print(f"  {'impl':<10} {'model':<7} {'stream us':>9} {'c1 ns':>8} {'pred n1/n2':>15} {'perf w1/w2':>15}  "
+        print(f"  {'impl':<10} {'model':<7} {'stream us':>9} {'c1 ns':>8} {'pred n' + '/'.join(map(str, check_ns)):>15} {'perf w' + '/'.join(map(str, check_ns)):>15}  "
               f"{'bound 1%':>22} {'bound 10%':>22} {'duty 1%':>22} {'duty 10%':>22}")
         for r in pr:
             def cell(tag):
@@ -465,9 +467,9 @@ def main():
                 ci = f"[{r[f'n_{tag}_lo']}-{r[f'n_{tag}_hi']}]" if r[f"n_{tag}_lo"] != "" else ""
                 rate = r[f"rate_{tag}"]
                 return f"{n}{ci} " + (f"@{rate / 1000:.0f}k/s" if rate else "(diverges)")
-            pm = "/".join(f"{r[f'pred_share_n{N}'] * 100:.2f}%" for N in (1, 2))
+            pm = "/".join(f"{r[f'pred_share_n{N}'] * 100:.2f}%" for N in check_ns)
             ms = "/".join("-" if r[f"perf_share_w{N}"] == "" else f"{float(r[f'perf_share_w{N}']) * 100:.2f}%"
-                          for N in (1, 2))
+                          for N in check_ns)
             print(f"  {r['impl']:<10} {r['model']:<7} {r['stream_cpu_us']:>9.1f} {r['c1_proj_ns']:>8.0f} {pm:>15} {ms:>15}  "
                   f"{cell('bound_1pct'):>22} {cell('bound_10pct'):>22} {cell('duty_1pct'):>22} "
                   f"{cell('duty_10pct'):>22}")
