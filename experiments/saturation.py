@@ -129,7 +129,8 @@ UNIT_COLUMNS = [
     "reason", "x_cal", "knee_rate", "knee_interp", "knee_reason", "first_fail_rate",
     "ramp_steps", "knee_p99_us", "closed_rate", "closed_p99_us", "server_cpu_us_per_stream",
     "server_util", "loadgen_util", "loadgen_lag_p99_us", "target_util", "machine_busy_cores",
-    "saturated", "saturated_at_fail", "reuse_rate_closed", "perf_samples", "pool_self_share",
+    "saturated", "saturated_at_fail", "fail_server_util", "fail_machine_busy",
+    "fail_loadgen_util", "fail_lag_p99_us", "reuse_rate_closed", "perf_samples", "pool_self_share",
     "pool_incl_share", "lock_leaf_share", "pool_us_per_stream", "pool_share_note", "git_sha", "provenance",
     "design_seed", "slo_ms", "max_err",
 ]
@@ -421,6 +422,8 @@ def unit_row(args, steps, closed, perfres, base):
     ff = [s for s in ramp if s["rate"] == k["first_fail"]]
     if ff:
         f = ff[0]
+        row.update({"fail_server_util": f["server_util"], "fail_machine_busy": f["machine_busy_cores"],
+                    "fail_loadgen_util": f["loadgen_cpu_util"], "fail_lag_p99_us": f["lag_p99_us"]})
         row["saturated_at_fail"] = classify(f["server_util"] or None, base["workers"],
                                             f["machine_busy_cores"] or None, NCPU,
                                             f["loadgen_cpu_util"], f["lag_p99_us"])
@@ -685,7 +688,7 @@ def summarize(run_dir, summary_out=None):
             row = {"wlabel": wl, "workers": w, "oversub": int(w > int(env.get("cores_online", NCPU))),
                    "pool_type": t, "blocks": len(rs)}
             for k, short in metrics:
-                xs = [_f(r[k]) for r in rs.values() if _f(r[k]) is not None]
+                xs = [_f(r.get(k)) for r in rs.values() if _f(r.get(k)) is not None]
                 est, ci = stats.bootstrap_ci(xs) if xs else (None, None)
                 row[f"{short}_mean"] = "" if est is None or (isinstance(est, float) and math.isnan(est)) else round(est, 4)
                 row[f"{short}_lo"] = "" if ci is None else round(ci[0], 4)
@@ -693,9 +696,12 @@ def summarize(run_dir, summary_out=None):
             sat = [r["saturated"] for r in rs.values() if r["saturated"]]
             row["saturated"] = max(set(sat), key=sat.count) if sat else ""
             row["saturated_counts"] = ";".join(f"{s}={sat.count(s)}" for s in sorted(set(sat)))
+            sf = [r["saturated_at_fail"] for r in rs.values() if r.get("saturated_at_fail")]
+            row["saturated_at_knee"] = max(set(sf), key=sf.count) if sf else ""
             for k in ("server_util", "loadgen_util", "machine_busy_cores", "target_util",
-                      "reuse_rate_closed"):
-                xs = [_f(r[k]) for r in rs.values() if _f(r[k]) is not None]
+                      "reuse_rate_closed", "fail_server_util", "fail_machine_busy",
+                      "fail_loadgen_util", "fail_lag_p99_us"):
+                xs = [_f(r.get(k)) for r in rs.values() if _f(r.get(k)) is not None]
                 row[f"{k}_mean"] = round(stats.mean(xs), 3) if xs else ""
             notes = {r["pool_share_note"] for r in rs.values() if r["pool_share_note"]}
             row["pool_share_note"] = "; ".join(sorted(notes))
@@ -763,9 +769,10 @@ def print_table(out, env, f=sys.stdout):
           "saturation throughput; [95% bootstrap CI over blocks]; ratio vs lock: paired by block;\n"
           "  pool/locks = perf samples of the server in pool code (inclusive) / with a pthread "
           "lock or futex leaf (any caller); srv/mach/lg = server cores, machine busy cores, "
-          "loadgen cores in the closed loop", file=f)
+          "loadgen cores in the closed loop; saturated = closed loop / first failing ramp step "
+          "(server, machine, loadgen: see the module doc)", file=f)
     hdr = (f"  {'workers':<11} {'type':<9} {'n':>2} {'knee /s':>22} {'closed /s':>22} "
-           f"{'cpu us/stream':>20} {'pool/locks':>13} {'srv/mach/lg':>15} {'saturated':>10}  "
+           f"{'cpu us/stream':>20} {'pool/locks':>13} {'srv/mach/lg':>15} {'saturated':>16}  "
            f"knee ratio vs lock | closed ratio vs lock")
     print(hdr, file=f)
     for r in out:
@@ -775,13 +782,15 @@ def print_table(out, env, f=sys.stdout):
                        ("server_util_mean", "machine_busy_cores_mean", "loadgen_util_mean"))
         print(f"  {r['wlabel']:<11} {r['pool_type']:<9} {r['blocks']:>2} {ci(r, 'knee'):>22} "
               f"{ci(r, 'closed'):>22} {ci(r, 'cpu_us', 1):>20} {share:>13} {utl:>15} "
-              f"{r['saturated']:>10}  {rat(r, 'knee')} | {rat(r, 'closed')}", file=f)
+              f"{r['saturated'] + '/' + (r['saturated_at_knee'] or '-'):>16}  {rat(r, 'knee')} | "
+              f"{rat(r, 'closed')}", file=f)
     for wl in dict.fromkeys(r["wlabel"] for r in out):
         rs = [r for r in out if r["wlabel"] == wl and r["pool_type"] != "lock"]
         diff = [r["pool_type"] for r in rs for k in ("knee", "closed")
                 if r[f"{k}_verdict"] in ("higher than lock", "lower than lock")]
         inc = any("inconclusive" in r[f"{k}_verdict"] for r in rs for k in ("knee", "closed"))
-        sat = {r["saturated"] for r in out if r["wlabel"] == wl}
+        sat = {r["saturated"] for r in out if r["wlabel"] == wl} | \
+            {r["saturated_at_knee"] for r in out if r["wlabel"] == wl}
         verdict = ("inconclusive: too few blocks for a paired CI" if inc and not diff else
                    f"YES for {', '.join(sorted(set(diff)))} (a paired CI excludes 1)" if diff else
                    "no: every paired CI vs lock includes 1")
