@@ -730,6 +730,7 @@ def summarize(run_dir, summary_out=None):
                     row[f"{short}_verdict"] = "lower than lock"
                 else:
                     row[f"{short}_verdict"] = "no detectable difference"
+                row[f"{short}_blocks_paired"] = p["n"]
             row.update({"slo_ms": env.get("slo", ""), "profile": env.get("profile", "").split()[0],
                         "duration_s": env.get("duration_s", "").split()[0],
                         "git_sha": env.get("git_sha", ""), "provenance": env.get("provenance", ""),
@@ -737,8 +738,11 @@ def summarize(run_dir, summary_out=None):
             out.append(row)
     path = summary_out or os.path.join(ROOT, "results", "saturation_summary.csv")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    cols = []
+    for r in out:
+        cols += [k for k in r if k not in cols]
     with open(path, "w", newline="") as f:
-        w_ = csv.DictWriter(f, fieldnames=list(out[0].keys()))
+        w_ = csv.DictWriter(f, fieldnames=cols, restval="")
         w_.writeheader()
         w_.writerows(out)
     print_table(out, env)
@@ -794,10 +798,19 @@ def print_table(out, env, f=sys.stdout):
         verdict = ("inconclusive: too few blocks for a paired CI" if inc and not diff else
                    f"YES for {', '.join(sorted(set(diff)))} (a paired CI excludes 1)" if diff else
                    "no: every paired CI vs lock includes 1")
+        npair = [r.get(f"{k}_blocks_paired") for r in rs for k in ("knee", "closed")
+                 if r.get(f"{k}_blocks_paired")]
+        caveats = []
+        if npair and min(npair) < 5:
+            caveats.append(f"{min(npair)} paired blocks: the bootstrap CI under-covers, indicative only")
+        if "machine" in sat:
+            caveats.append("the machine saturated (server, load generator and target share the "
+                           "cores): the rate is the chain's on this machine, not the server's alone")
+        if wl.startswith("oversub"):
+            caveats.append("OVERSUBSCRIBED: more workers than cores")
         print(f"  {wl}: does the pool type change the maximum rate? {verdict}; "
               f"saturated: {', '.join(sorted(s for s in sat if s)) or '?'}"
-              + (" (OVERSUBSCRIBED: more workers than cores)" if wl.startswith("oversub") else ""),
-              file=f)
+              + "".join(f"\n      ({c})" for c in caveats), file=f)
 
 
 def plot_data(res, dd, write):
