@@ -93,7 +93,7 @@ PROFILES = {
     # on the blocks every type completed); full measured 9-10 min on 2 cores
     "smoke": dict(blocks=1, step=0.6, warmup=0.2, closed=0.8, perf=0.8, budget=300),
     "quick": dict(blocks=2, step=0.8, warmup=0.2, closed=1.0, perf=1.0, budget=420),
-    "full": dict(blocks=5, step=0.8, warmup=0.2, closed=1.0, perf=1.0, budget=690),
+    "full": dict(blocks=5, step=0.8, warmup=0.2, closed=1.0, perf=1.0, budget=660),
 }
 GRID_STEPS = 16        # grid points per doubling of the rate
 GRID_REF = 16          # index of X_cal
