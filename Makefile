@@ -99,9 +99,14 @@ bench: deps
 	$(MAKE) all $(BENCH_CXX)
 	scripts/bench.sh
 
+# The full sweep (~1 h), then the contention regime (experiments/saturation.py full,
+# <= 12 min: knee and closed-loop rate per pool type at 1 and 2 workers + one
+# oversubscribed run) and the many-core projection (experiments/usl.py).
 experiments: deps
 	$(MAKE) all $(BENCH_CXX)
 	experiments/run.sh full
+	python3 experiments/saturation.py full
+	python3 experiments/usl.py
 
 # Idle sessions, the two 10-minute soaks (server: 10,000 streams over 100
 # sessions; through anytls-client) and the fault scenarios, written up in

@@ -200,6 +200,10 @@ def main():
         if write(dd, "idle_curve", [b], ["idle"], {"desc": f'"{desc}"', "tidle": r0["tidle"],
                                                      "nrows": len(b)}):
             made.append("idle_curve")
+    # 7. the contention regime: knee and closed-loop rate per pool type and worker
+    # count, and their paired ratios to lock (experiments/saturation.py)
+    import saturation
+    made += saturation.plot_data(res, dd, write)
     print("\n".join(made))
     return 0
 

@@ -8,6 +8,7 @@
 #   tests/integration/          loopback end-to-end tests (pytest), ASan binaries, then
 #                               again with the TSan binaries (workers, resolver threads,
 #                               the main thread's reloads and stats: every data race)
+#   tests/experiments/          experiments/saturation.py and usl.py on synthetic data (pytest)
 #   tests/interop/              against a real sing-box (pytest); never skipped
 #   tests/experiments/          the research scripts (pytest): model vs a Monte Carlo
 #                               simulation, advise on a synthetic summary (seconds)
@@ -38,6 +39,8 @@ if [ -d tests/integration ]; then
     run integration-tsan env ANYTLS_BIN=build-tsan $PYTEST tests/integration
     run integration-pools env ANYTLS_BIN=build $PYTEST tests/integration -k pool
 fi
+# the experiment scripts' pure-Python parts (knee, ramp, paired summary, USL fit)
+[ -d tests/experiments ] && run experiments-python $PYTEST tests/experiments
 [ -d tests/interop ] && run interop env ANYTLS_BIN=build-asan $PYTEST tests/interop
 run experiments-py $PYTEST tests/experiments
 run fuzz-regress scripts/fuzz_regress.sh
