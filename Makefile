@@ -60,6 +60,11 @@ VERSION_STAMP := $(BUILD)/.version
 .PHONY: FORCE
 $(VERSION_STAMP): FORCE | $(BUILD)/core
 	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+# Objects that embed the commit (the client's name in its Settings frame, the
+# start-up line) are rebuilt with it, or a binary would announce an old commit.
+VERSIONED_SRCS := $(shell grep -lE 'ANYTLS_VERSION|PADW_CLIENT' $(CORE_SRCS) tests/*.c)
+$(patsubst %.c,$(BUILD)/%.o,$(filter core/%,$(VERSIONED_SRCS))): $(VERSION_STAMP)
+$(patsubst tests/%.c,$(BUILD)/tests/%,$(filter tests/%,$(VERSIONED_SRCS))): $(VERSION_STAMP)
 $(BUILD)/anytls-%: core/%_main.c $(LIB) $(VERSION_STAMP)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIB) $(LDLIBS)
 $(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h) | $(BUILD)/tests
@@ -94,9 +99,14 @@ bench: deps
 	$(MAKE) all $(BENCH_CXX)
 	scripts/bench.sh
 
+# The full sweep (~1 h), then the contention regime (experiments/saturation.py full,
+# <= 12 min: knee and closed-loop rate per pool type at 1 and 2 workers + one
+# oversubscribed run) and the many-core projection (experiments/usl.py).
 experiments: deps
 	$(MAKE) all $(BENCH_CXX)
 	experiments/run.sh full
+	python3 experiments/saturation.py full
+	python3 experiments/usl.py
 
 # Idle sessions, the two 10-minute soaks (server: 10,000 streams over 100
 # sessions; through anytls-client) and the fault scenarios, written up in

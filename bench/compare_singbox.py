@@ -7,7 +7,8 @@ inbound, on one loopback chain, in one run:
 Both pairs run side by side for the whole comparison and are measured in
 alternating order: for every rep and phase (bulk, seq, c32) A then B (--order
 abab, the default) or, every other rep, B then A (--order abba). Before every
-phase the TIME_WAIT table is drained: /proc/net/sockstat's `tw` polled until it is
+phase the TIME_WAIT table is drained (bench/timewait.py: loopback TIME_WAIT sockets
+destroyed with `ss -K` as root, then /proc/net/sockstat's `tw` polled until it is
 below --tw-threshold (or the count at start + 500, when other tenants keep more
 than that), for at most --tw-max-wait s; each phase's starting tw is recorded (a
 short-request run behind 27,000 TIME_WAIT sockets ran at a quarter of its rate).
@@ -52,6 +53,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import harness as h  # noqa: E402
 import singbox as sb  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import timewait  # noqa: E402
 
 PASSWORD = "bench-password"
 
@@ -136,23 +140,9 @@ def cpu_s(pid):
     return (int(f[11]) + int(f[12])) / CLK_TCK
 
 
-def tw_count():
-    for line in Path("/proc/net/sockstat").read_text().splitlines():
-        if line.startswith("TCP:"):
-            t = line.split()
-            return int(t[t.index("tw") + 1])
-    return 0
-
-
 def drain_tw(threshold, max_wait):
-    """Waits until the TIME_WAIT count is below threshold, at most max_wait s.
-    Returns (tw now, seconds waited)."""
-    t0 = time.monotonic()
-    tw = tw_count()
-    while tw >= threshold and time.monotonic() - t0 < max_wait:
-        time.sleep(0.5)
-        tw = tw_count()
-    return tw, time.monotonic() - t0
+    """bench/timewait.py: (tw now, seconds spent)."""
+    return timewait.drain(threshold, max_wait)
 
 
 def phase(pair, target_port, a, name):
@@ -185,7 +175,7 @@ def measure_alternating(pairs, target_port, a, runs_out):
     """Every rep, every phase: the pairs in alternating order, the TIME_WAIT table
     drained before each. Returns {pair name: {metric: median over reps}}."""
     vals = {p["name"]: {} for p in pairs}
-    base_tw = tw_count()
+    base_tw = timewait.count()
     thr = a.tw_threshold
     if base_tw + 500 > thr:
         thr = base_tw + 500
@@ -280,7 +270,7 @@ def main():
             pair["client"].stop()
             pair["server"].stop()
         for starter in starters:
-            drain_tw(max(a.tw_threshold, tw_count() // 2), a.tw_max_wait)
+            drain_tw(max(a.tw_threshold, timewait.count() // 2), a.tw_max_wait)
             pair = starter()   # memory: a fresh pair
             results[pair["name"]].update(memory(pair, pair["socks_port"], tport, a.sessions))
             pair["client"].stop()

@@ -21,7 +21,11 @@
  *   target [--listen ADDR:PORT]... [--addrs A.B.C.D-E.F.G.H --port P]
  *          [--threads N] [--response-size N] [--request-size N]
  *          [--close-after-response] [--idle-close-secs S] [--banner STR]
- *          [--duration S] [--backlog N] [--quiet]
+ *          [--duration S] [--backlog N] [--tfo QLEN] [--quiet]
+ * --tfo QLEN: accept TCP Fast Open (TCP_FASTOPEN on every listener, QLEN
+ * pending TFO requests each); needs net.ipv4.tcp_fastopen & 2 in the target's
+ * network namespace (warned about otherwise). Connections whose SYN carried
+ * data (TCP_INFO TCPI_OPT_SYN_DATA) are counted as "syn_data".
  * Addresses must be loopback (127/8, ::1) or the namespace test range
  * 198.18.0.0/15; anything else is refused.
  */
@@ -70,6 +74,7 @@ static const char *g_banner;
 static size_t g_banner_len;
 static double g_duration;
 static int g_backlog = 4096;
+static int g_tfo_qlen;               /* 0: no TCP Fast Open */
 static int g_quiet;
 
 static volatile int g_stop;
@@ -93,7 +98,7 @@ struct conn {
 };
 
 typedef struct counters {
-    uint64_t accepted, requests, bytes_out, bytes_in, closed_idle, closed, accept_err;
+    uint64_t accepted, requests, bytes_out, bytes_in, closed_idle, closed, accept_err, syn_data;
 } counters_t;
 
 typedef struct worker {
@@ -395,6 +400,12 @@ static void accept_all(worker_t *w, int lfd, uint64_t t)
         c->last_ms = t;
         lru_push(w, c);
         CNT_ADD(w, accepted, 1);
+        if (g_tfo_qlen) {
+            struct tcp_info ti;
+            socklen_t tl = sizeof ti;
+            if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && (ti.tcpi_options & TCPI_OPT_SYN_DATA))
+                CNT_ADD(w, syn_data, 1);
+        }
         struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &e) < 0) {
             conn_close(w, c);
@@ -456,6 +467,8 @@ static int open_listener(const listen_addr_t *la)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, (const struct sockaddr *)&la->ss, la->len) < 0)
         bench_die("bind %s: %s", la->text, strerror(errno));
+    if (g_tfo_qlen && setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &g_tfo_qlen, sizeof g_tfo_qlen) < 0)
+        bench_die("TCP_FASTOPEN on %s: %s", la->text, strerror(errno));
     if (listen(fd, g_backlog) < 0) bench_die("listen %s: %s", la->text, strerror(errno));
     return fd;
 }
@@ -472,13 +485,14 @@ static void print_counts(const char *why)
         s.closed_idle += __atomic_load_n(&c->closed_idle, __ATOMIC_RELAXED);
         s.closed += __atomic_load_n(&c->closed, __ATOMIC_RELAXED);
         s.accept_err += __atomic_load_n(&c->accept_err, __ATOMIC_RELAXED);
+        s.syn_data += __atomic_load_n(&c->syn_data, __ATOMIC_RELAXED);
     }
     fprintf(stderr,
             "{\"event\":\"%s\",\"accepted\":%" PRIu64 ",\"requests\":%" PRIu64
             ",\"bytes\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"open\":%" PRIu64
-            ",\"closed_idle\":%" PRIu64 ",\"accept_errors\":%" PRIu64 "}\n",
+            ",\"closed_idle\":%" PRIu64 ",\"accept_errors\":%" PRIu64 ",\"syn_data\":%" PRIu64 "}\n",
             why, s.accepted, s.requests, s.bytes_out, s.bytes_in, s.accepted - s.closed,
-            s.closed_idle, s.accept_err);
+            s.closed_idle, s.accept_err, s.syn_data);
     fflush(stderr);
 }
 
@@ -487,9 +501,10 @@ static void usage(FILE *f)
     fputs("usage: target [--listen ADDR:PORT]... [--addrs A-B --port P]\n"
           "              [--threads N] [--response-size N] [--request-size N]\n"
           "              [--close-after-response] [--idle-close-secs S] [--banner STR]\n"
-          "              [--duration S] [--backlog N] [--quiet]\n"
+          "              [--duration S] [--backlog N] [--tfo QLEN] [--quiet]\n"
           "  line mode: a request is bytes up to \\n; a line starting with digits asks\n"
           "  for that many reply bytes, else --response-size (default 64).\n"
+          "  --tfo QLEN: accept TCP Fast Open (needs net.ipv4.tcp_fastopen & 2).\n"
           "  SIGUSR1 prints counts (JSON on stderr); SIGINT/SIGTERM/--duration exit.\n"
           "  addresses: 127/8, ::1, 198.18.0.0/15 only.\n",
           f);
@@ -498,14 +513,14 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1, O_ADDRS, O_PORT, O_THREADS, O_RESP, O_REQ, O_CLOSE, O_IDLE,
-           O_BANNER, O_DUR, O_BACKLOG, O_QUIET, O_HELP };
+           O_BANNER, O_DUR, O_BACKLOG, O_QUIET, O_HELP, O_TFO };
     static const struct option opts[] = {
         {"listen", 1, 0, O_LISTEN}, {"addrs", 1, 0, O_ADDRS}, {"port", 1, 0, O_PORT},
         {"threads", 1, 0, O_THREADS}, {"response-size", 1, 0, O_RESP},
         {"request-size", 1, 0, O_REQ}, {"close-after-response", 0, 0, O_CLOSE},
         {"idle-close-secs", 1, 0, O_IDLE}, {"banner", 1, 0, O_BANNER},
         {"duration", 1, 0, O_DUR}, {"backlog", 1, 0, O_BACKLOG}, {"quiet", 0, 0, O_QUIET},
-        {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+        {"tfo", 1, 0, O_TFO}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     const char *ranges[64];
     int nranges = 0;
     int port = -1;
@@ -527,6 +542,10 @@ int main(int argc, char **argv)
         case O_DUR: g_duration = atof(optarg); break;
         case O_BACKLOG: g_backlog = atoi(optarg); break;
         case O_QUIET: g_quiet = 1; break;
+        case O_TFO:
+            g_tfo_qlen = atoi(optarg);
+            if (g_tfo_qlen < 1) bench_die("--tfo wants a queue length >= 1");
+            break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -538,6 +557,14 @@ int main(int argc, char **argv)
     if (g_threads < 1 || g_threads > 64) bench_die("--threads must be 1..64");
     if (g_banner_len > UINT32_MAX) bench_die("banner too long");
     memset(g_fill, 'x', sizeof g_fill);
+    if (g_tfo_qlen) {
+        int v = -1;
+        FILE *f = fopen("/proc/sys/net/ipv4/tcp_fastopen", "r");
+        if (f) { if (fscanf(f, "%d", &v) != 1) v = -1; fclose(f); }
+        if (v >= 0 && !(v & 2))
+            fprintf(stderr, "target: warning: --tfo: net.ipv4.tcp_fastopen is %d, without the server bit (2): "
+                            "SYNs with data get a plain handshake\n", v);
+    }
 
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -574,9 +601,9 @@ int main(int argc, char **argv)
             bench_die("pthread_create failed");
     if (!g_quiet)
         fprintf(stderr, "target: ready pid=%d listeners=%d (%s%s) threads=%d response=%" PRIu64
-                        " close_after=%d idle_close=%ds\n",
+                        " close_after=%d idle_close=%ds tfo=%d\n",
                 (int)getpid(), g_naddrs, g_addrs[0].text, g_naddrs > 1 ? ",..." : "", g_threads,
-                g_resp_size, g_close_after, g_idle_secs);
+                g_resp_size, g_close_after, g_idle_secs, g_tfo_qlen);
 
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);

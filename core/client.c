@@ -6,6 +6,7 @@
  * workers' published idle counts are the only shared state. */
 #include "client.h"
 #include "client_conn.h"
+#include "client_inbound.h"
 #include "client_scheme.h"
 #include "client_session.h"
 #include "client_types.h"
@@ -24,7 +25,10 @@
 
 static void adopt(cworker_t *w, int fd)
 {
-    cc_new(w, fd);   /* closes fd if it cannot take it */
+    cconn_t *cc = cc_new(w, fd);   /* closes fd if it cannot take it */
+    /* The app speaks first and usually already has: its greeting is read
+     * now, not one epoll round later. */
+    if (cc) ci_handshake(cc);
 }
 
 typedef struct handoff { cworker_t *w; int fd; } handoff_t;

@@ -117,7 +117,11 @@ void cs_stream_done(csess_t *s)
 {
     s->cur = NULL;
     timer_cancel(s->w->loop, &s->timer);
-    if (s->c.read_paused) { s->c.read_paused = 0; tconn_update(s->w->loop, &s->c); }
+    if (s->c.read_paused) {
+        s->c.read_paused = 0;
+        tconn_update(s->w->loop, &s->c);
+        tconn_read_later(s->w->loop, &s->c);   /* records OpenSSL read ahead */
+    }
     if (s->state != CS_RUN) return;
     if (s->w->draining) { cs_close(s, NULL); return; }
     cs_idle_push(s);
@@ -196,6 +200,7 @@ void cs_read(csess_t *s)
         if (n < 0) { cs_close(s, err); return; }
         if (cs_feed(s, buf, (size_t)n) < 0) return;
     }
+    if (s->state == CS_RUN) tconn_read_later(l, &s->c);   /* budget spent */
 }
 
 /* Sends SYN + the destination (+ bytes already received from the app). The

@@ -40,6 +40,14 @@
       "no_destination", "Streams closed for sending no destination within the auth timeout.")    \
     X(targets_denied, counter, "anytls_targets_denied_total", "", "streams", "targets_denied",    \
       "Dials refused by --deny-private-targets (streams, spare refills, UDP datagrams).")         \
+    X(tfo_dials, counter, "anytls_tfo_dials_total", "", "tfo", "dials",                           \
+      "Stream dials made with TCP Fast Open (--tcp-fast-open; spare refills never use it).")      \
+    X(tfo_cookie_dials, counter, "anytls_tfo_cookie_dials_total", "", "tfo", "cookie_dials",      \
+      "TFO dials that had the target's cookie: the SYN waited for the client's first bytes.")    \
+    X(tfo_syn_data, counter, "anytls_tfo_syn_data_total", "", "tfo", "syn_data",                  \
+      "TFO dials whose SYN carried client bytes.")                                                \
+    X(tfo_syn_data_acked, counter, "anytls_tfo_syn_data_acked_total", "", "tfo", "syn_data_acked", \
+      "TFO dials whose SYN data the target accepted (TCP_INFO TCPI_OPT_SYN_DATA): a handshake round trip saved.") \
     X(queued_to_targets, gauge, "anytls_queued_to_targets_bytes", "", "buffers", "to_targets",   \
       "Bytes held for targets that have not taken them yet (all streams).")                      \
     X(budget_pauses, counter, "anytls_buffer_budget_pauses_total", "", "buffers", "budget_pauses", \

@@ -18,12 +18,13 @@ struct loop {
     int ep, evfd;
     ioh_t evh;
     atomic_int stop;             /* set by any thread, read by the loop */
-    uint64_t now;
+    uint64_t now, iter;
     ltimer_t **heap; int nheap, capheap;
     pthread_mutex_t mu;          /* guards tasks: the only cross-thread state */
     task_t *tasks, **tail;
     dfree_t *dfree; int ndfree, capdfree;
     endcb_t *ends; int nends, capends;
+    ioh_t **again; int nagain, capagain;
     uint8_t *scratch;
 };
 
@@ -138,12 +139,13 @@ void loop_free(loop_t *l)
     flush_dfree(l);
     if (l->ep >= 0) close(l->ep);
     if (l->evfd >= 0) close(l->evfd);
-    free(l->heap); free(l->dfree); free(l->ends); free(l->scratch);
+    free(l->heap); free(l->dfree); free(l->ends); free(l->again); free(l->scratch);
     free(l);
 }
 
 uint8_t *loop_scratch(loop_t *l) { return l->scratch + LOOP_HEADROOM; }
 uint64_t loop_now(loop_t *l) { return l->now; }
+uint64_t loop_iter(loop_t *l) { return l->iter; }
 
 /* A handler that wants no event is not in the epoll set at all: epoll reports
  * EPOLLHUP and EPOLLERR whatever the mask, so a hung-up socket whose owner
@@ -151,7 +153,7 @@ uint64_t loop_now(loop_t *l) { return l->now; }
  * which could do nothing about it: a busy loop. */
 int loop_add(loop_t *l, ioh_t *h, int fd, uint32_t events, io_cb_t cb, void *ud)
 {
-    h->fd = fd; h->events = events; h->cb = cb; h->ud = ud;
+    h->fd = fd; h->events = events; h->cb = cb; h->ud = ud; h->again = 0;
     if (!events) return 0;
     struct epoll_event ev = { .events = events, .data.ptr = h };
     return epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev);
@@ -171,6 +173,48 @@ void loop_del(loop_t *l, ioh_t *h)
     if (h->fd >= 0 && h->events) epoll_ctl(l->ep, EPOLL_CTL_DEL, h->fd, NULL);
     h->fd = -1;
     h->cb = NULL;
+}
+
+void loop_again(loop_t *l, ioh_t *h)
+{
+    if (h->again || !h->cb) return;
+    if (l->nagain == l->capagain) {
+        int cap = l->capagain ? l->capagain * 2 : 64;
+        ioh_t **a = realloc(l->again, cap * sizeof *a);
+        if (!a) return;  /* the reader's next socket event resumes it */
+        l->again = a; l->capagain = cap;
+    }
+    h->again = 1;
+    l->again[l->nagain++] = h;
+}
+
+/* Before the iteration's deferred frees: handlers deleted meanwhile are
+ * forgotten (their owners are about to be freed). */
+static void prune_again(loop_t *l)
+{
+    int k = 0;
+    for (int i = 0; i < l->nagain; i++) {
+        if (l->again[i]->cb) l->again[k++] = l->again[i];
+        else l->again[i]->again = 0;
+    }
+    l->nagain = k;
+}
+
+/* At the start of an iteration, before its events: every entry is alive
+ * (pruned at the end of the last one, nothing ran since). Entries queued
+ * while these run wait for the next iteration. */
+static void run_again(loop_t *l)
+{
+    int n = l->nagain;
+    for (int i = 0; i < n; i++) {
+        ioh_t *h = l->again[i];
+        h->again = 0;
+        l->again[i] = NULL;
+        if (h->cb) h->cb(l, h, EPOLLIN);
+    }
+    int k = 0;
+    for (int i = n; i < l->nagain; i++) l->again[k++] = l->again[i];
+    l->nagain = k;
 }
 
 int loop_post(loop_t *l, void (*fn)(loop_t *, void *), void *arg)
@@ -254,9 +298,12 @@ void loop_run(loop_t *l)
             uint64_t w = l->heap[0]->when;
             timeout = w <= l->now ? 0 : (int)(w - l->now);
         }
+        if (l->nagain) timeout = 0;
         int n = epoll_wait(l->ep, evs, 256, timeout);
         if (n < 0 && errno != EINTR) break;
+        l->iter++;
         l->now = now_ms();
+        if (l->nagain) run_again(l);
         for (int i = 0; i < n; i++) {
             ioh_t *h = evs[i].data.ptr;
             if (h->cb) h->cb(l, h, evs[i].events);
@@ -267,6 +314,7 @@ void loop_run(loop_t *l)
             t->cb(l, t);
         }
         run_ends(l);
+        if (l->nagain) prune_again(l);
         flush_dfree(l);
     }
     l->stop = 0;

@@ -18,6 +18,7 @@ struct ioh {             /* embed in the owner; owner keeps it alive until defer
     uint32_t events;     /* registered EPOLLIN/EPOLLOUT */
     io_cb_t cb;
     void *ud;
+    unsigned char again; /* queued by loop_again */
 };
 
 typedef struct ltimer ltimer_t;
@@ -34,6 +35,7 @@ void loop_free(loop_t *l);
 void loop_run(loop_t *l);      /* until loop_stop; may be run again after (tests run one in steps) */
 void loop_stop(loop_t *l);     /* any thread */
 uint64_t loop_now(loop_t *l);  /* ms, cached per iteration */
+uint64_t loop_iter(loop_t *l); /* iterations (epoll_wait calls) so far */
 
 /* events 0: the fd is not watched at all, not even for EPOLLHUP/EPOLLERR
  * (which epoll reports whatever the mask), until loop_mod asks for some. */
@@ -44,6 +46,12 @@ void loop_del(loop_t *l, ioh_t *h);                  /* does not close the fd */
 void timer_init(ltimer_t *t, timer_cb_t cb, void *ud);
 void timer_set(loop_t *l, ltimer_t *t, uint64_t delay_ms);
 void timer_cancel(loop_t *l, ltimer_t *t);
+
+/* Calls h's callback with EPOLLIN at the start of the next iteration (which
+ * then does not block): for bytes a reader holds that epoll cannot see, left
+ * for later when its per-wake-up budget ran out. Dropped if h is deleted
+ * (loop_del) first, as it must be before its owner is freed. */
+void loop_again(loop_t *l, ioh_t *h);
 
 /* Runs fn(arg) on the loop's thread soon; safe from any thread. */
 int loop_post(loop_t *l, void (*fn)(loop_t *, void *), void *arg);

@@ -8,6 +8,8 @@
 #include "target_policy.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 #define FULL_WAIT_MS 2000
 #define REFILL_TICK_MS 200
 #define REFILL_SOON_MS 2
+#define TFO_DATA_WAIT_MS 10    /* a TFO dial's SYN waits this long for the client's first bytes */
 
 /* ---- pool references ---- */
 
@@ -53,6 +56,68 @@ static void refill_soon(sworker_t *w)
     if (w->tick.idx < 0 || w->tick.when > due) timer_set(w->loop, &w->tick, REFILL_SOON_MS);
 }
 
+/* A connect in flight: the SYNACK-early ack, then the dial timeout. */
+static void connect_timer(sstream_t *st)
+{
+    const server_config_t *cfg = st->s->w->srv->cfg;
+    uint64_t age = now_ms() - st->started;
+    uint64_t left = (uint64_t)cfg->connect_timeout_ms > age ? cfg->connect_timeout_ms - age : 0;
+    timer_set(LOOP(st), &st->timer, age < SYNACK_EARLY_MS && SYNACK_EARLY_MS - age < left
+                                    ? SYNACK_EARLY_MS - age : left);
+}
+
+/* TCP Fast Open (--tcp-fast-open), why it is done this way:
+ * With TCP_FASTOPEN_CONNECT and a cookie cached for the target, connect()
+ * "succeeds" at once and no packet leaves: the SYN goes with the first send(),
+ * carrying those bytes, and saves the round trip of the handshake only if the
+ * client's first bytes are there to ride in it. Until then the socket is no
+ * connection at all at the target. Hence:
+ *  - Spares never use TFO (refill_dial): a pre-dialed spare that nobody writes
+ *    would hold nothing at the target, be "checked" alive by the pool and
+ *    counted as a warm connection it is not.
+ *  - A stream does not treat the deferred connect as done: it stays
+ *    CONNECTING, sends its queued bytes (the SYN's payload) as soon as it has
+ *    some, and is acked to the client (SYNACK), counted in the dial-latency
+ *    histogram and relayed only when the target has answered, so a refused or
+ *    unreachable target still fails the stream with its SYNACK error and the
+ *    dial latency is the real handshake, measured from the SYN.
+ *  - The client's first bytes usually come just after the stream's address
+ *    (the app writes once its SOCKS reply is back): the SYN waits for them at
+ *    most TFO_DATA_WAIT_MS, then leaves empty (a zero-length send starts the
+ *    handshake), so a target that speaks first (SMTP, SSH banners) is reached
+ *    at most that much later and never waits for bytes that will not come.
+ * A target without TFO is reached as usual: the kernel retransmits the SYN's
+ * bytes after a plain handshake, and without a cookie connect() is a normal
+ * one that asks for a cookie (no deferral). */
+static void tfo_launch(sstream_t *st)
+{
+    sworker_t *w = st->s->w;
+    st->tfo_deferred = 0;
+    st->dial_us = now_us();   /* the handshake starts now, not at connect() */
+    ssize_t n = send(st->tio.fd, st->tq.len ? bq_head(&st->tq) : (const uint8_t *)"", st->tq.len, MSG_NOSIGNAL);
+    if (n > 0) {
+        bq_consume(&st->tq, (size_t)n);
+        stream_queue_sync(st);
+        st->tfo_data = 1;
+        WSTAT_ADD(w, tfo_syn_data, 1);
+    } else if (n < 0 && errno != EINPROGRESS && errno != EAGAIN && errno != EWOULDBLOCK) {
+        char m[400];
+        snprintf(m, sizeof m, "dial tcp %s: %s", st->key, strerror(errno));
+        stream_fail(st, m);
+        return;
+    }
+    loop_mod(LOOP(st), &st->tio, EPOLLOUT);   /* writable again = established (or failed) */
+    connect_timer(st);
+}
+
+void outbound_stream_data(sstream_t *st)
+{
+    if (st->tfo_deferred && st->tq.len) {
+        timer_cancel(LOOP(st), &st->timer);
+        tfo_launch(st);
+    }
+}
+
 static void dial_addr(sstream_t *st, const struct sockaddr_storage *ss, socklen_t len)
 {
     ssess_t *s = st->s;
@@ -64,7 +129,9 @@ static void dial_addr(sstream_t *st, const struct sockaddr_storage *ss, socklen_
         return;
     }
     st->dial_us = now_us();
-    int fd = tcp_connect_start((const struct sockaddr *)ss, len);
+    int deferred = 0;
+    int fd = s->w->srv->cfg->tcp_fast_open ? tcp_connect_tfo((const struct sockaddr *)ss, len, &deferred)
+                                           : tcp_connect_start((const struct sockaddr *)ss, len);
     if (fd < 0) {
         char msg[400];
         snprintf(msg, sizeof msg, "dial tcp %s: %s", st->key, strerror(errno));
@@ -72,17 +139,23 @@ static void dial_addr(sstream_t *st, const struct sockaddr_storage *ss, socklen_
         stream_fail(st, msg);
         return;
     }
+    if (deferred >= 0 && s->w->srv->cfg->tcp_fast_open) WSTAT_ADD(s->w, tfo_dials, 1);
     st->state = ST_CONNECTING;
-    if (loop_add(LOOP(st), &st->tio, fd, EPOLLOUT, stream_target_cb, st) < 0) {
+    st->tfo_deferred = deferred == 1;
+    /* A deferred TFO socket is writable at once, but nothing has happened at
+     * the target: it is watched only once its SYN has left (tfo_launch). */
+    if (loop_add(LOOP(st), &st->tio, fd, st->tfo_deferred ? 0 : EPOLLOUT, stream_target_cb, st) < 0) {
         close(fd);
         stream_fail(st, "cannot register target socket");
         return;
     }
-    uint64_t age = now_ms() - st->started;
-    uint64_t left = (uint64_t)s->w->srv->cfg->connect_timeout_ms > age
-                  ? s->w->srv->cfg->connect_timeout_ms - age : 0;
-    timer_set(LOOP(st), &st->timer, age < SYNACK_EARLY_MS && SYNACK_EARLY_MS - age < left
-                                    ? SYNACK_EARLY_MS - age : left);
+    if (st->tfo_deferred) {
+        WSTAT_ADD(s->w, tfo_cookie_dials, 1);
+        if (st->tq.len) tfo_launch(st);
+        else timer_set(LOOP(st), &st->timer, TFO_DATA_WAIT_MS);
+        return;
+    }
+    connect_timer(st);
 }
 
 /* "lookup NAME: why", the name escaped: it is the client's, and the text
@@ -183,6 +256,10 @@ void outbound_stream_timer(sstream_t *st)
         else acquire(st);
         return;
     }
+    if (st->state == ST_CONNECTING && st->tfo_deferred) {   /* no client bytes came: SYN without */
+        tfo_launch(st);
+        return;
+    }
     if (st->state == ST_CONNECTING || st->state == ST_RESOLVING) {
         if (age >= (uint64_t)srv->cfg->connect_timeout_ms) {
             stream_fail(st, "dial timeout");
@@ -197,6 +274,7 @@ void outbound_stream_timer(sstream_t *st)
 
 void outbound_connected(sstream_t *st)
 {
+    if (st->tfo_deferred) return;   /* no SYN sent yet: nothing can have happened */
     int err = 0;
     socklen_t el = sizeof err;
     getsockopt(st->tio.fd, SOL_SOCKET, SO_ERROR, &err, &el);
@@ -212,6 +290,12 @@ void outbound_connected(sstream_t *st)
         WSTAT_ADD(w, dial_count, 1);
         WSTAT_ADD(w, dial_us_sum, us);
         WSTAT_ADD(w, dial_buckets[metrics_dial_bucket(us / 1e6)], 1);
+    }
+    if (st->tfo_data) {
+        struct tcp_info ti;
+        socklen_t tl = sizeof ti;
+        if (getsockopt(st->tio.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && (ti.tcpi_options & TCPI_OPT_SYN_DATA))
+            WSTAT_ADD(st->s->w, tfo_syn_data_acked, 1);
     }
     gate_reached(st->s->w->gate, st->key);
     stream_relay_start(st, st->tio.fd);
@@ -276,6 +360,7 @@ static void refill_cb(loop_t *l, ioh_t *h, uint32_t ev)
 
 static void refill_timeout(loop_t *l, ltimer_t *t) { refill_end(l, t->ud, REFILL_FAILED); }
 
+/* Never with TCP Fast Open: see tfo_launch. */
 static void refill_dial(loop_t *l, refill_t *r, const struct sockaddr_storage *ss, socklen_t len)
 {
     if (!tpol_allows(r->w->srv->tpol, (const struct sockaddr *)ss)) {

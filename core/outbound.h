@@ -39,6 +39,9 @@ void outbound_stream_timer(sstream_t *st);
 void outbound_open(sstream_t *st);
 /* The connect of a CONNECTING stream completed (its socket is writable). */
 void outbound_connected(sstream_t *st);
+/* Client bytes were queued on a CONNECTING stream: a TFO dial whose SYN waits
+ * for them sends it now, carrying them (--tcp-fast-open, outbound.c). */
+void outbound_stream_data(sstream_t *st);
 /* A stream ends: its pool slot is given back, its reference dropped, timer off. */
 void outbound_stream_end(sstream_t *st);
 

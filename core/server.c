@@ -285,6 +285,20 @@ static void free_workers(server_t *srv)
     srv->workers = NULL;
 }
 
+/* --tcp-fast-open: say whether the kernel will do it (the client bit of
+ * net.ipv4.tcp_fastopen, in this network namespace). */
+static void tfo_check(void)
+{
+    int v = -1;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_fastopen", "r");
+    if (f) { if (fscanf(f, "%d", &v) != 1) v = -1; fclose(f); }
+    if (v >= 0 && !(v & 1))
+        log_warn("--tcp-fast-open: net.ipv4.tcp_fastopen is %d, without the client bit (1): targets are "
+                 "dialed without Fast Open (sysctl -w net.ipv4.tcp_fastopen=%d)", v, v | 1);
+    else
+        log_info("TCP Fast Open to targets: on (net.ipv4.tcp_fastopen=%d; spares are dialed without it)", v);
+}
+
 int server_run(server_config_t *cfg)
 {
     server_t srv = { .cfg = cfg };
@@ -333,6 +347,7 @@ int server_run(server_config_t *cfg)
     }
     timer_set(main_loop, &stats, (uint64_t)cfg->stats_interval_s * 1000);
     if (workers_start(&srv.ws) < 0) goto out_workers;
+    if (cfg->tcp_fast_open) tfo_check();
     log_info("anytls-server %s listening on %s (%d workers, pool %s%s%s)", ANYTLS_VERSION, cfg->listen,
              srv.nworkers, pool_type_name(&srv.pool->h), cfg->metrics_listen ? ", metrics on " : "",
              cfg->metrics_listen ? cfg->metrics_listen : "");

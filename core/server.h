@@ -38,6 +38,7 @@ typedef struct server_config {
     int deny_private_targets;      /* refuse private, loopback, ... destinations (target_policy.h) */
     const char *allow_targets;     /* CIDRs allowed despite that (comma list), or NULL */
     int max_spares;                /* warm spares held or being dialed, whole pool (default 4096) */
+    int tcp_fast_open;             /* streams' own dials use TCP_FASTOPEN_CONNECT (outbound.c; start only) */
     int log_targets;               /* targets in log lines (default 1; 0: hidden, for privacy) */
     const char *metrics_listen;    /* loopback admin port for GET /metrics, or NULL */
     const char *dns_servers;       /* "IP[:port],..." for the resolvers, or NULL: /etc/resolv.conf (start only) */

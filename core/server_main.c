@@ -75,6 +75,9 @@ static void usage(FILE *f)
 "                                    multicast addresses or this host's own (SSRF guard; off)\n"
 "      --allow-target CIDR[,CIDR]    exceptions to --deny-private-targets\n"
 "      --max-spares N                warm spares held or dialing, whole pool (default 4096)\n"
+"      --tcp-fast-open               dial targets with TCP Fast Open: the client's first bytes\n"
+"                                    ride in the SYN once a target gave a cookie (needs\n"
+"                                    net.ipv4.tcp_fastopen & 1; spares never use it; off)\n"
 "      --log-targets on|off          name targets in log lines and [Pool Status] (default on)\n"
 "      --config FILE                 read flags from an INI file (keys: long flags without\n"
 "                                    the dashes; the command line wins; see anytls-server(1))\n"
@@ -85,7 +88,7 @@ static void usage(FILE *f)
 
 enum { O_METRICS = 300, O_PAD = 256, O_CERT, O_KEY, O_LOG, O_WORKERS, O_MAXSTREAMS, O_AUTHTO, O_CONNTO,
        O_DRAIN, O_TICKETS, O_MAXSESS, O_USER, O_SPAREDIALS, O_PTYPE, O_MAXCONN, O_IDLE, O_MINIDLE, O_TARGETS, O_STATS,
-       O_LISTTYPES, O_STALL, O_PREAUTH, O_PREAUTH_ADDR, O_LOGTARGETS, O_SESSBUF, O_PROCBUF, O_DENYPRIV, O_ALLOWTGT, O_MAXSPARES };
+       O_LISTTYPES, O_STALL, O_PREAUTH, O_PREAUTH_ADDR, O_LOGTARGETS, O_SESSBUF, O_PROCBUF, O_DENYPRIV, O_ALLOWTGT, O_MAXSPARES, O_TFO };
 enum { O_DNS = 400, O_USERS, O_USERCAP, O_FALLBACK, O_FBPP, O_FBMAX };
 enum { O_CONFIG = 1000 }; /* consumed by config_expand_argv before getopt */
 
@@ -111,6 +114,7 @@ static const struct option opts[] = {
         {"max-session-buffer-kb", 1, 0, O_SESSBUF}, {"max-buffer-mb", 1, 0, O_PROCBUF},
         {"dns-servers", 1, 0, O_DNS}, {"deny-private-targets", 0, 0, O_DENYPRIV},
         {"allow-target", 1, 0, O_ALLOWTGT}, {"max-spares", 1, 0, O_MAXSPARES},
+        {"tcp-fast-open", 0, 0, O_TFO},
         {"users-file", 1, 0, O_USERS}, {"max-sessions-per-user", 1, 0, O_USERCAP},
         {"fallback", 1, 0, O_FALLBACK}, {"fallback-proxy-protocol", 1, 0, O_FBPP},
         {"max-fallback-connections", 1, 0, O_FBMAX},
@@ -199,6 +203,7 @@ static int parse(int argc, char **argv, server_config_t *c)
         case O_SESSBUF: if (num("--max-session-buffer-kb", optarg, 64, 16 << 20, &v)) return 2; c->session_buf = (size_t)v << 10; break;
         case O_PROCBUF: if (num("--max-buffer-mb", optarg, 1, 1 << 20, &v)) return 2; c->process_buf = (size_t)v << 20; break;
         case O_DENYPRIV: c->deny_private_targets = 1; break;
+        case O_TFO: c->tcp_fast_open = 1; break;
         case O_ALLOWTGT: {
             char err[200];
             if (tpol_check_list(optarg, err, sizeof err) < 0) {

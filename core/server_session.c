@@ -360,6 +360,7 @@ static void sess_read(ssess_t *s)
         if (n < 0) { sess_close(s, err); return; }
         if (sess_feed(s, buf, (size_t)n) < 0) return;
     }
+    if (s->state != SS_DEAD) tconn_read_later(l, &s->c);   /* budget spent */
 }
 
 static void sess_cb(loop_t *l, ioh_t *h, uint32_t ev)

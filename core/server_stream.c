@@ -18,6 +18,12 @@
 
 static loop_t *LOOP(sstream_t *st) { return st->s->w->loop; }
 
+/* Reading a target: EPOLLRDHUP with EPOLLIN, always both or neither (a
+ * level-triggered RDHUP left on while reads are blocked would spin). It says
+ * the target's FIN is in: a short read then took the last bytes, and they go
+ * to the client with the FIN in one TLS record. */
+#define TGT_RD (EPOLLIN | EPOLLRDHUP)
+
 static void stream_timer(loop_t *l, ltimer_t *t)
 {
     sstream_t *st = t->ud;
@@ -73,7 +79,7 @@ void stream_unblock_all(ssess_t *s)
     for (sstream_t *st = s->blocked; st; st = st->bnext) {
         st->blocked = 0;
         if (st->state == ST_RELAY || st->state == ST_UDP)
-            loop_mod(s->w->loop, &st->tio, st->tio.events | EPOLLIN);
+            loop_mod(s->w->loop, &st->tio, st->tio.events | TGT_RD);
     }
     s->blocked = NULL;
 }
@@ -81,7 +87,7 @@ void stream_unblock_all(ssess_t *s)
 void stream_block(sstream_t *st)
 {
     ssess_t *s = st->s;
-    loop_mod(LOOP(st), &st->tio, st->tio.events & ~EPOLLIN);
+    loop_mod(LOOP(st), &st->tio, st->tio.events & ~TGT_RD);
     /* Already on the list: a hang-up or error of the target is reported while
      * EPOLLOUT is still wanted, and its target_read comes here again. Pushed
      * twice, the stream would point at itself and stream_unblock_all would
@@ -229,7 +235,7 @@ void stream_relay_start(sstream_t *st, int fd)
     ssess_t *s = st->s;
     timer_cancel(LOOP(st), &st->timer);
     st->state = ST_RELAY;
-    uint32_t ev = s->c.out.len > SESS_OUT_HIGH || st->fin_in ? 0 : EPOLLIN;
+    uint32_t ev = s->c.out.len > SESS_OUT_HIGH || st->fin_in ? 0 : TGT_RD;
     if (st->tio.fd == fd) {
         loop_mod(LOOP(st), &st->tio, ev);
     } else if (loop_add(LOOP(st), &st->tio, fd, ev, stream_target_cb, st) < 0) {
@@ -344,6 +350,7 @@ void stream_data(sstream_t *st, const uint8_t *p, size_t n)
     case ST_RESOLVING: case ST_WAIT_POOL: case ST_CONNECTING:
         if (bq_append(&st->tq, p, n) < 0) { stream_close(st, 1, "out of memory"); return; }
         stream_check_cap(st);
+        if (st->state == ST_CONNECTING) outbound_stream_data(st);
         return;
     case ST_RELAY:
         if (target_write(st, p, n) < 0) stream_close(st, 1, "target write failed");
@@ -357,7 +364,7 @@ void stream_data(sstream_t *st, const uint8_t *p, size_t n)
 
 /* ---- target socket events ---- */
 
-static void target_read(sstream_t *st)
+static void target_read(sstream_t *st, uint32_t ev)
 {
     ssess_t *s = st->s;
     uint8_t *buf = loop_scratch(LOOP(st));
@@ -370,7 +377,10 @@ static void target_read(sstream_t *st)
             WSTAT_ADD(s->w, bytes_target_to_client, (uint64_t)n);
             USTAT_ADD(s, bytes_target_to_client, (uint64_t)n);
             if (sess_send(s, buf - FRAME_HDR, (size_t)n + FRAME_HDR) < 0) return;
-            if (n < FRAME_MAX_DATA) return;
+            if (n < FRAME_MAX_DATA) {
+                if (ev & EPOLLRDHUP) stream_close(st, 1, "target closed");
+                return;
+            }
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
@@ -414,7 +424,7 @@ void stream_target_cb(loop_t *l, ioh_t *h, uint32_t ev)
         return;
     case ST_RELAY:
         if (ev & (EPOLLOUT | EPOLLERR)) target_flush(st);
-        if (st->state == ST_RELAY && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) target_read(st);
+        if (st->state == ST_RELAY && (ev & (TGT_RD | EPOLLHUP | EPOLLERR))) target_read(st, ev);
         return;
     default:
         return;

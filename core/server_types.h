@@ -82,6 +82,8 @@ struct sstream {
     unsigned fin_in : 1;       /* client sent FIN: close once tq is flushed */
     unsigned blocked : 1;      /* target reads paused: session output full */
     unsigned uot_connect : 1;
+    unsigned tfo_deferred : 1; /* TFO dial, no SYN sent yet: it waits for the client's first bytes */
+    unsigned tfo_data : 1;     /* TFO dial whose SYN carried client bytes */
     ssess_t *s;
     ioh_t tio;                 /* target socket (TCP or UDP) */
     bq_t tq;                   /* toward the target (or UoT reassembly) */

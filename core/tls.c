@@ -24,6 +24,9 @@ static void common_setup(SSL_CTX *ctx)
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    /* One read(2) takes what the socket holds, several records at a time,
+     * instead of a 5-byte header read and a body read per record. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     /* AES-128-GCM first, as Go's TLS (anytls-go, sing-box) orders it with AES
      * hardware: ~8% faster than AES-256-GCM here, and the same choice a Go peer
      * would make. ChaCha20 for peers without AES instructions. */

@@ -39,19 +39,38 @@ void set_nodelay(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-int tcp_connect_start(const struct sockaddr *sa, socklen_t len)
+static int connect_start(const struct sockaddr *sa, socklen_t len, int tfo, int *deferred)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
+    if (tfo && setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one) < 0) {
+        if (deferred) *deferred = -1;   /* not applied (sysctl without the client bit) */
+        tfo = 0;
+    }
+    int r = connect(fd, sa, len);
+    if (r < 0 && errno != EINPROGRESS) {
         int e = errno;
         close(fd);
         errno = e;
         return -1;
     }
+    /* With TCP_FASTOPEN_CONNECT and a cookie cached, connect() returns 0 at
+     * once and no SYN has left yet: it goes with the first send(). */
+    if (tfo && deferred) *deferred = r == 0;
     return fd;
+}
+
+int tcp_connect_start(const struct sockaddr *sa, socklen_t len)
+{
+    return connect_start(sa, len, 0, NULL);
+}
+
+int tcp_connect_tfo(const struct sockaddr *sa, socklen_t len, int *deferred)
+{
+    *deferred = 0;
+    return connect_start(sa, len, 1, deferred);
 }
 
 int tcp_listen(const char *hostport, int reuseport, char *err, size_t errcap)

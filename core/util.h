@@ -14,6 +14,12 @@ int set_nonblock(int fd);
 void set_nodelay(int fd);  /* TCP_NODELAY: frames are small and latency-bound */
 /* Non-blocking TCP socket connected (in progress) to sa; -1 with errno. */
 int tcp_connect_start(const struct sockaddr *sa, socklen_t len);
+/* The same with TCP_FASTOPEN_CONNECT. *deferred: 1 when connect() returned at
+ * once with no SYN sent (a Fast Open cookie is cached: the SYN leaves with the
+ * first send(), carrying its bytes); 0 when the handshake is in progress as
+ * usual (no cookie yet: the SYN asks for one); -1 when the option could not
+ * be set (net.ipv4.tcp_fastopen lacks the client bit 1) and it is a plain dial. */
+int tcp_connect_tfo(const struct sockaddr *sa, socklen_t len, int *deferred);
 /* Listening socket on "host:port" with SO_REUSEADDR (+SO_REUSEPORT if reuseport). */
 int tcp_listen(const char *hostport, int reuseport, char *err, size_t errcap);
 /* Fills sa from an IP-typed addr; 0, or -1 if a is a domain. */

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,7 +54,12 @@ static void accept_cb(loop_t *l, ioh_t *h, uint32_t ev)
                 listener_pause(l, h, &w->accept_pause, ACCEPT_PAUSE_MS, "accept");
             return;
         }
-        set_nodelay(fd);
+        if (w->nodelay_inherited < 0) {   /* asked once: Linux copies it from the listener */
+            int v = 0;
+            socklen_t vl = sizeof v;
+            w->nodelay_inherited = getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v;
+        }
+        if (!w->nodelay_inherited) set_nodelay(fd);
         w->ops->accept(w, fd, &ss);
     }
 }
@@ -78,6 +85,9 @@ int workers_init(workers_t *ws, int n, const char *listen, const workers_ops_t *
         if (!w->loop) { snprintf(err, errcap, "out of memory"); goto fail; }
         int lfd = tcp_listen(listen, 1, err, errcap);
         if (lfd < 0) goto fail;
+        /* accepted sockets inherit it: no setsockopt per connection */
+        set_nodelay(lfd);
+        w->nodelay_inherited = -1;
         if (loop_add(w->loop, &w->lio, lfd, EPOLLIN, accept_cb, w) < 0) {
             close(lfd);
             snprintf(err, errcap, "cannot watch the listener: %s", strerror(errno));

@@ -48,6 +48,7 @@ struct worker {
     ioh_t lio;
     ltimer_t accept_pause;
     pthread_t th;
+    int nodelay_inherited;     /* accepted sockets come with the listener's TCP_NODELAY: 1 yes, 0 no, -1 not known yet */
 };
 
 typedef struct workers {

@@ -63,13 +63,14 @@ import stats as st  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARAMS = ["pool_type", "max_conns", "idle_secs", "min_idle", "rate", "targets", "rtt_ms",
           "rtt_effective", "response_size", "duration", "warmup", "zipf", "tidle", "workers",
-          "spares", "min_idle_flag", "spares_target"]
+          "spares", "min_idle_flag", "spares_target", "tfo", "netns"]
 METRICS = ["open_p50_ms", "open_p99_ms", "open_mean_ms", "total_p99_ms", "achieved_rate",
            "error_rate", "reuse_rate", "reuse_rate_total", "server_cpu_ms_per_1k",
            "client_cpu_ms_per_1k", "server_rss_mb", "outbound_per_stream", "cleaned_per_1k",
            "stale_per_1k", "wasted_per_1k", "pool_idle_end", "lag_p99_ms",
            "open_all_p50_ms", "open_all_p99_ms", "failed_in_tail", "spares_held",
-           "target_conns", "dials_per_stream", "wasted_dials_per_stream", "kmem_per_spare_kb"]
+           "target_conns", "dials_per_stream", "wasted_dials_per_stream", "kmem_per_spare_kb",
+           "tfo_syn_data_share"]
 # the streams behind each rep's p99 (summarised as min and total, not mean/CI)
 SAMPLE_COUNTS = {"open_p99_samples": "open_n", "open_all_p99_samples": "open_all_n"}
 # metrics whose block effects are reported (blocks.csv)
@@ -128,6 +129,8 @@ def per_rep(r):
         "wasted_dials_per_stream": f(r.get("wasted_dials_per_stream")),
         "kmem_per_spare_kb": (f(r.get("kmem_per_spare_bytes")) / 1024
                               if f(r.get("kmem_per_spare_bytes")) is not None else None),
+        # tfo=1 cells: the target's connections whose SYN carried data, of all it accepted
+        "tfo_syn_data_share": f(r.get("target_syn_data_share")) if str(r.get("tfo", "")) == "1" else None,
     }
     return m
 
@@ -369,7 +372,8 @@ def write_csv(path, rows):
 
 
 def cell_label(s):
-    return (f"{s['pool_type']:<8} {s['max_conns']:>4} {s['idle_secs']:>4} {s['min_idle']:>3} "
+    pool = s["pool_type"] + ("+tfo" if str(s.get("tfo", "")) == "1" else "")
+    return (f"{pool:<8} {s['max_conns']:>4} {s['idle_secs']:>4} {s['min_idle']:>3} "
             f"{float(s['rate']):>6g} {s['targets']:>3} {float(s['rtt_effective'] or 0):>4g}")
 
 
@@ -445,6 +449,37 @@ def print_claims(out_dir, out=sys.stdout):
         c = r["claim"] if r["claim"] != prev else ""
         prev = r["claim"]
         print(f"  {c:<{w1}}  {r['test']:<{w2}}  {r['measured']:<{w3}}  {r['verdict']}", file=out)
+
+
+def print_tfo(out_dir, out=sys.stdout):
+    """Group tfo: none vs none + TCP Fast Open vs warm spares, per RTT (claims.tfo_rows)."""
+    import claims as C
+    S, _ = C.load(out_dir)
+    rows = C.tfo_rows(S, R=C.load_reps(out_dir))
+    if not rows:
+        return
+    def v(x, d=2):
+        if x is None or x[0] is None:
+            return "-"
+        return f"{x[0]:.{d}f}" + (f"±{x[1]:.{d}f}" if x[1] is not None else "")
+    print("\nTCP Fast Open (group tfo; mean ± 95% CI; conns: held at the targets; SYN data: share of "
+          "target connections whose SYN carried data):", file=out)
+    for r in rows:
+        print(f"  {r['rtt']:g} ms RTT", file=out)
+        for name, c in r["cells"].items():
+            sh, tc, rss = c["syn_share"], c["target_conns"], c["rss_mb"]
+            tc_s = "-" if tc is None else f"{tc:.1f}"
+            rss_s = "-" if rss is None else f"{rss:.1f}"
+            sh_s = "-" if sh is None else f"{100 * sh:.0f}%"
+            print(f"    {name:<9} {c['pool']:<20} open p50 {v(c['p50']):>14} ms  p99 {v(c['p99'], 1):>12} ms  "
+                  f"conns {tc_s:>6}  rss {rss_s:>5} MB  SYN data {sh_s:>4}  n {c['n']}", file=out)
+        for k in ("tfo_minus_none_p50", "tfo_minus_none_p99", "tfo_minus_spares_p50", "tfo_minus_spares_p99"):
+            if k in r:
+                d, ci, how = r[k]
+                if d is None:
+                    continue
+                print(f"    {k.replace('_', ' ').replace('tfo minus', 'TFO -'):<22} {d:+.2f} ms"
+                      + ("" if ci is None else f" [{ci[0]:+.2f}, {ci[1]:+.2f}]") + f" ({how})", file=out)
 
 
 def print_blocks(blocks, out=sys.stdout):
@@ -525,6 +560,7 @@ def main():
         print_blocks(blocks)
         if not a.no_claims:
             print_claims(a.out_dir)
+            print_tfo(a.out_dir)
         print(f"\nwrote {os.path.relpath(os.path.join(a.out_dir, 'summary.csv'), ROOT)}"
               + (f", {os.path.relpath(os.path.join(a.out_dir, 'micro_summary.csv'), ROOT)}" if micro else ""))
     return 0

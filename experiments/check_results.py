@@ -290,7 +290,7 @@ def main():
             want += [f"latency_rate_rtt{x:g}" for x in sorted({float(s['rtt_effective'] or 0) for s in S
                                                               if 'pooltype' in s['group'].split(',')})]
         want += [n for g, n in (("minidle", "reuse_minidle"), ("maxconns", "memory_maxconns"),
-                                ("idle", "cleaned_idle")) if g in groups]
+                                ("idle", "cleaned_idle"), ("idle", "idle_curve")) if g in groups]
         if a.sweep != "smoke" and not a.no_micro:
             want.append("micro_keys16")
         for n in want:

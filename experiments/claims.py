@@ -439,6 +439,44 @@ def claims(S, M, ncores=None, R=None):
 
 # ------------------------------------------------------------------ rederiving a config
 
+def is_tfo(r):
+    return str(r.get("tfo") or "0") == "1"
+
+
+def tfo_rows(S, R=None):
+    """Group tfo (issue 12, item 9): per RTT, pool none, none with TCP Fast Open and
+    warm spares (a pooling type, no TFO): their open p50/p99, connections held at the
+    targets, server RSS, share of target connections whose SYN carried data, and the
+    paired differences TFO - none and TFO - spares (ms; negative = TFO faster)."""
+    R = R or {}
+    g = [r for r in S if "tfo" in groups(r)]
+    out = []
+    for rt in sorted({rtt(r) for r in g}):
+        at = [r for r in g if rtt(r) == rt]
+        none = next((r for r in at if r["pool_type"] == "none" and not is_tfo(r)), None)
+        tfo = next((r for r in at if r["pool_type"] == "none" and is_tfo(r)), None)
+        spares = next((r for r in at if r["pool_type"] != "none" and not is_tfo(r)), None)
+        row = {"rtt": rt, "cells": {}}
+        for name, c in (("none", none), ("none+tfo", tfo), ("spares", spares)):
+            if c is None:
+                continue
+            p99 = p99_metric(c)
+            row["cells"][name] = {
+                "pool": c["pool_type"] + (f" min idle {c['min_idle']}" if c["pool_type"] != "none" else ""),
+                "p50": est(c, "open_p50_ms"), "p99": est(c, p99),
+                "target_conns": fnum(c.get("target_conns_mean")),
+                "rss_mb": fnum(c.get("server_rss_mb_mean")),
+                "syn_share": fnum(c.get("tfo_syn_data_share_mean")), "n": c.get("n_ok")}
+        for other, c in (("none", none), ("spares", spares)):
+            if tfo is None or c is None:
+                continue
+            for metric, label in (("open_p50_ms", "p50"), (p99_metric(tfo), "p99")):
+                d, ci, how = cmp_diff(R, tfo, c, metric)
+                row[f"tfo_minus_{other}_{label}"] = (d, ci, how)
+        out.append(row)
+    return out
+
+
 def _not_worse(r, best, metric, R=None):
     """Is cell r statistically indistinguishable from (or better than) `best` on a
     lower-is-better metric? The 95% CI of r - best (paired by block when reps.csv
@@ -507,8 +545,10 @@ def candidates(S, rate, rtt_ms, memory_mb=None, targets=None):
         if k != targets:
             notes.append(f"no cells with {targets} targets; using {k}")
         pool = [r for r in pool if int(r["targets"]) == k]
-    # only plain-workload cells (no target idle timeout, default reply size)
-    pool = [r for r in pool if str(r["tidle"]) in ("0", "0.0")]
+    # only plain-workload cells (no target idle timeout, default reply size), and no
+    # TCP Fast Open or namespace-at-0-ms cells (group tfo): the config advised is a pool's
+    pool = [r for r in pool if str(r["tidle"]) in ("0", "0.0")
+            and str(r.get("tfo") or "0") == "0" and str(r.get("netns") or "0") == "0"]
     rates = sorted({fnum(r["rate"]) for r in pool})
     above = [x for x in rates if x >= rate]
     rr = above[0] if above else rates[-1]

@@ -15,6 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model as MD  # noqa: E402
 import pooltypes  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -174,6 +175,35 @@ def main():
         if write(dd, "cleaned_idle", [b], ["idle"], {"desc": f'"{desc}"',
                                                         "tidle": rows[0]["tidle"]}):
             made.append("cleaned_idle")
+    # 6. the idle curve: reuse, stale spares, wasted dials, failures vs pool idle time
+    # against the target's idle timeout, measured (mean, 95% CI) and the model's line
+    rows = sorted((r for r in S if in_group(r, "idle") and fnum(r.get("tidle"), 0) > 0),
+                  key=lambda r: int(r["idle_secs"]))
+    if rows:
+        b = []
+        for r in rows:
+            P = MD.predict_row(r)
+            wd = m(r, "wasted_dials_per_stream", 1000)
+            wdc = ci(r, "wasted_dials_per_stream", 1000)
+            if wd is None:  # results without /metrics: connections opened, never used
+                wd, wdc = m(r, "wasted_per_1k"), ci(r, "wasted_per_1k")
+            b.append((int(r["idle_secs"]), m(r, "reuse_rate", 100), ci(r, "reuse_rate", 100),
+                      round(100 * P["reuse"], 2), m(r, "stale_per_1k"), ci(r, "stale_per_1k"),
+                      round(P["stale_per_1k"], 2), wd, wdc, round(1000 * P["wasted_dials_per_stream"], 2),
+                      m(r, "error_rate", 1000), ci(r, "error_rate", 1000), round(1000 * P["failure_rate"], 3)))
+        r0 = rows[0]
+        lam = fnum(r0["rate"]) / max(1, int(r0["targets"]))
+        desc = (f"{r0['pool_type']}, --min-idle-connections {MD.row_flag(r0)}, {r0['targets']} targets"
+                f"{' uniform' if fnum(r0.get('zipf'), 1) == 0 else ''}, {fnum(r0['rate']):g} streams/s"
+                f"{f' ({lam:g}/s per target)' if fnum(r0.get('zipf'), 1) == 0 else ''}, "
+                f"{rtt_of(r0):g} ms RTT; dashed: model (experiments/model.py)")
+        if write(dd, "idle_curve", [b], ["idle"], {"desc": f'"{desc}"', "tidle": r0["tidle"],
+                                                     "nrows": len(b)}):
+            made.append("idle_curve")
+    # 7. the contention regime: knee and closed-loop rate per pool type and worker
+    # count, and their paired ratios to lock (experiments/saturation.py)
+    import saturation
+    made += saturation.plot_data(res, dd, write)
     print("\n".join(made))
     return 0
 

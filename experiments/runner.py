@@ -34,6 +34,9 @@ import pooltypes  # noqa: E402
 import provenance  # noqa: E402
 import sweep as sweepmod  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+import timewait  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PASSWORD = "bench-password"
@@ -42,7 +45,7 @@ COLUMNS = [
     "sweep", "cell_id", "rep", "status", "reason", "group",
     "pool_type", "max_conns", "idle_secs", "min_idle", "rate", "targets", "rtt_ms",
     "rtt_effective", "rtt_check_ms", "response_size", "duration", "warmup", "zipf", "tidle",
-    "workers", "started_at", "wall_s", "loadavg1",
+    "workers", "started_at", "wall_s", "loadavg1", "tw_start",
     # equal spares (sweep.py): what min_idle meant, the flag given, spares per target asked
     "spares", "min_idle_flag", "spares_target",
     # loadgen (measured window)
@@ -83,6 +86,10 @@ COLUMNS = [
     # design: block = rep; cells run in a seeded random order inside each block, and
     # every cell of a block gets the same load seed (paired comparisons)
     "block", "order_pos", "load_seed", "design_seed",
+    # TCP Fast Open (sweep keys tfo=, netns=): the server's anytls_tfo_* totals at the end
+    # of the run (stream dials with TFO; SYNs whose data the target accepted) and the
+    # target's count of connections whose SYN carried data, over all it accepted
+    "tfo", "netns", "tfo_dials", "tfo_syn_data_acked", "target_syn_data", "target_syn_data_share",
 ]
 
 # ----------------------------------------------------------------- processes
@@ -205,11 +212,11 @@ def proc_status(pid, key):
     return None
 
 METRICS_PERIOD = 0.25
-METRIC_RE = re.compile(r'^(anytls_pool_[a-z_]+)(\{[^}]*\})? ([-0-9.eE+]+)$')
+METRIC_RE = re.compile(r'^(anytls_(?:pool|tfo)_[a-z_]+)(\{[^}]*\})? ([-0-9.eE+]+)$')
 
 
 def scrape_metrics(port):
-    """The server's pool families from /metrics, summed over label sets except
+    """The server's pool (and TFO) families from /metrics, summed over label sets except
     `kind` (anytls_pool_connections_total/reused ...). None on failure."""
     import urllib.request
     try:
@@ -339,7 +346,7 @@ def server_target_sockets(net, port):
 class Netns:
     """One namespace + delay line per RTT value, via experiments/netns.sh."""
 
-    def __init__(self, rtt_ms, logdir):
+    def __init__(self, rtt_ms, logdir, tfo=False):
         self.rtt = rtt_ms
         self.idx = None
         self.env = {}
@@ -374,6 +381,18 @@ class Netns:
             if "=" in line:
                 k, v = line.split("=", 1)
                 self.env[k.strip()] = v.strip()
+        if tfo:
+            # the targets' side of TCP Fast Open (server bit 2), in this namespace only;
+            # a listener without TCP_FASTOPEN (target without --tfo) is unaffected
+            r = subprocess.run(self.prefix() + ["sysctl", "-qw", "net.ipv4.tcp_fastopen=3"],
+                               capture_output=True, text=True, timeout=30)
+            with open(os.path.join(logdir, f"netns-{rtt_ms:g}.log"), "a") as f:
+                f.write(f"sysctl net.ipv4.tcp_fastopen=3 in {self.env.get('RTT_NS')}: rc {r.returncode} "
+                        + r.stderr + "\n")
+            if r.returncode != 0:
+                self.error = "cannot set net.ipv4.tcp_fastopen in the namespace: " + r.stderr.strip()
+                self.down()
+                return
         r = subprocess.run([script, "check", "30"], capture_output=True, text=True,
                            env=self.envvars, timeout=120)
         with open(os.path.join(logdir, f"netns-{rtt_ms:g}.log"), "a") as f:
@@ -416,6 +435,29 @@ def parse_ts(s):
         return None
 
 
+def tcp_fastopen_sysctl():
+    try:
+        with open("/proc/sys/net/ipv4/tcp_fastopen") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def tfo_problem(ns):
+    """Why a tfo=1 cell cannot run here (None: it can). The server dials from this
+    namespace (client bit 1); targets on loopback need the server bit 2 here too,
+    targets in an RTT namespace get it there (Netns)."""
+    v = tcp_fastopen_sysctl()
+    if v is None:
+        return "tfo=1: /proc/sys/net/ipv4/tcp_fastopen unreadable"
+    if not v & 1:
+        return f"tfo=1: net.ipv4.tcp_fastopen is {v} here: no client bit (1); the server cannot use TFO"
+    if ns is None and not v & 2:
+        return (f"tfo=1 with targets on loopback: net.ipv4.tcp_fastopen is {v} here, no server bit (2); "
+                "use netns=1 (targets in a namespace where the runner sets it)")
+    return None
+
+
 def run_one(cell, rep, args, ns, rundir, load_seed):
     os.makedirs(rundir, exist_ok=True)
     B = args.build
@@ -425,6 +467,9 @@ def run_one(cell, rep, args, ns, rundir, load_seed):
     row = {"rtt_effective": 0, "rtt_check_ms": ""}
     with open("/proc/loadavg") as f:
         row["loadavg1"] = f.read().split()[0]
+    # a run must not inherit the previous run's TIME_WAIT sockets (tens of
+    # thousands slow every connect): destroyed, and the count left recorded
+    row["tw_start"] = timewait.drain(500, 5, loopback_only=False)[0]
     try:
         # target(s)
         tport = 9000 if ns else free_port("127.77.0.1")
@@ -441,6 +486,12 @@ def run_one(cell, rep, args, ns, rundir, load_seed):
                           "--threads", "1", "--response-size", str(cell["response_size"])]
         if cell["tidle"] > 0:
             targv += ["--idle-close-secs", str(cell["tidle"])]
+        row["tfo"], row["netns"] = cell.get("tfo", 0), cell.get("netns", 0)
+        if cell.get("tfo"):
+            problem = tfo_problem(ns)
+            if problem:
+                raise RuntimeError(problem)
+            targv += ["--tfo", "4096"]
         target = Proc("target", targv, os.path.join(rundir, "target.log"))
         procs.append(target)
         wait_for(lambda: "ready" in target.text(), 5, "target", target)
@@ -456,7 +507,8 @@ def run_one(cell, rep, args, ns, rundir, load_seed):
             "--min-idle-connections", str(sweepmod.min_idle_flag(cell)),
             "--stats-interval-secs", "1", "--drain-timeout-secs", "2",
             "--metrics-listen", f"127.0.0.1:{mport}",
-            "--workers", w, "--log-level", "info"], os.path.join(rundir, "server.log"))
+            "--workers", w, "--log-level", "info"]
+            + (["--tcp-fast-open"] if cell.get("tfo") else []), os.path.join(rundir, "server.log"))
         procs.append(server)
         client = Proc("client", [
             f"{B}/anytls-client", "-l", f"127.0.0.1:{cport}", "-s", f"127.0.0.1:{sport}",
@@ -595,6 +647,13 @@ def run_one(cell, rep, args, ns, rundir, load_seed):
         # as spares at exit: spares closed unused (expired or gone stale)
         idle_end = row.get("pool_idle_end") or 0
         row["wasted_spares"] = max(0, T["accepted"] - T["requests"] - idle_end)
+        if "syn_data" in T:
+            row["target_syn_data"] = T["syn_data"]
+            if T["accepted"]:
+                row["target_syn_data_share"] = round(T["syn_data"] / T["accepted"], 4)
+        if end and cell.get("tfo"):
+            row["tfo_dials"] = int(end.get("anytls_tfo_dials_total", 0))
+            row["tfo_syn_data_acked"] = int(end.get("anytls_tfo_syn_data_acked_total", 0))
 
         # ---- /metrics over the window: spares held, connections held, dials
         if W:
@@ -836,8 +895,8 @@ def main():
     rc = 0
     try:
         for rtt in sorted({t[0]["rtt_ms"] for t in todo} | {c["rtt_ms"] for c in cells}):
-            if rtt > 0 and any(t[0]["rtt_ms"] == rtt for t in todo):
-                n = Netns(rtt, args.out)
+            if any(t[0]["rtt_ms"] == rtt and (rtt > 0 or t[0].get("netns")) for t in todo):
+                n = Netns(rtt, args.out, tfo=any(c.get("tfo") and c["rtt_ms"] == rtt for c in cells))
                 nets[rtt] = n
                 if not n.ok:
                     bar = "#" * 72
@@ -858,7 +917,7 @@ def main():
                     rc = 4
                     break
                 n = nets.get(c["rtt_ms"])
-                ns = n if (n is not None and n.ok) else None
+                ns = n if (n is not None and n.ok and (c["rtt_ms"] > 0 or c.get("netns"))) else None
                 t_run = time.monotonic()
                 started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
                 rundir = os.path.join(args.out, "runs", f"{c['cell_id']}-r{rep}")
@@ -880,7 +939,8 @@ def main():
                             "build_version": prov["build_version"],
                             "provenance": prov["provenance"], "block": rep,
                             "order_pos": order_pos, "load_seed": load_seed,
-                            "design_seed": args.design_seed})
+                            "design_seed": args.design_seed,
+                            "tfo": c.get("tfo", 0), "netns": c.get("netns", 0)})
                 w.writerow(row)
                 f.flush()
                 avg = sum(per_run) / len(per_run)
@@ -896,10 +956,12 @@ def main():
                     msg = f"FAILED: {row['reason']}"
                     rc = 1
                 print(f"[{args.sweep} {i + 1}/{len(todo)} {time.monotonic() - t0:.0f}s "
-                      f"eta {fmt_eta(avg * (len(todo) - i - 1))}] {c['pool_type']} "
+                      f"eta {fmt_eta(avg * (len(todo) - i - 1))}] {c['pool_type']}"
+                      f"{'+tfo' if c.get('tfo') else ''} "
                       f"m={c['max_conns']} i={c['idle_secs']} n={c['min_idle']} "
                       f"rate={c['rate']:g} K={c['targets']} rtt={c['rtt_ms']:g}"
-                      f"{'' if ns or c['rtt_ms'] == 0 else '(LOOPBACK!)'} rep {rep}: {msg}",
+                      f"{'' if ns or (c['rtt_ms'] == 0 and not c.get('netns')) else '(LOOPBACK!)'}"
+                      f"{'(netns)' if ns and c['rtt_ms'] == 0 else ''} rep {rep}: {msg}",
                       file=sys.stderr)
     except Interrupted as e:
         print(f"runner: interrupted ({e}); cleaning up (results so far are kept; "

@@ -6,7 +6,12 @@ Optional keys (defaults in DEFAULTS): group=a,b (the analyses that read this
 cell), zipf=S (target popularity), tidle=S (the target closes a connection idle
 S seconds: models a real server's keep-alive / header timeout; 0 = never),
 warmup=S (load before the measured window), workers=N (server and client),
-spares=worker|flag (what min_idle means, below).
+spares=worker|flag (what min_idle means, below), tfo=1 (the server dials with
+--tcp-fast-open and the targets accept TCP Fast Open: `target --tfo`), netns=1
+(the targets run in an RTT namespace even at rtt_ms 0: a 0 ms delay line; the
+runner sets net.ipv4.tcp_fastopen=3 in its namespaces when a cell has tfo=1, so
+tfo cells at 0 ms need it unless the host has the server bit 2, and the cells
+they are compared with should use it too, to share the path).
 
 Equal spares (spares=worker, the default): min_idle is the warm spares per target
 PER WORKER, so every pool type holds the same total per target, min_idle x
@@ -24,13 +29,14 @@ import pooltypes
 
 FIELDS = ["pool_type", "max_conns", "idle_secs", "min_idle", "rate", "targets",
           "rtt_ms", "response_size", "duration", "reps"]
-DEFAULTS = {"group": "", "zipf": 1.0, "tidle": 0, "warmup": 1.2, "workers": 2, "spares": "worker"}
+DEFAULTS = {"group": "", "zipf": 1.0, "tidle": 0, "warmup": 1.2, "workers": 2, "spares": "worker",
+            "tfo": 0, "netns": 0}
 # Pool types that keep min idle per worker (pools/pool_highperf.c); every other type
 # keeps it per target across workers. `none` keeps no spares at all.
 PER_WORKER_SPARES = ("highperf",)
 NO_SPARES = ("none",)
 INT_FIELDS = ("max_conns", "idle_secs", "min_idle", "targets", "response_size", "reps",
-              "tidle", "workers")
+              "tidle", "workers", "tfo", "netns")
 FLOAT_FIELDS = ("rate", "rtt_ms", "duration", "zipf", "warmup")
 
 
@@ -40,10 +46,12 @@ def _num(v):
 
 
 def cell_id(c):
+    # tfo and netns only when set: the ids of cells without them stay what they were
     return ("{pool_type}-m{max_conns}-i{idle_secs}-n{min_idle}-r{rate}-k{targets}-"
             "rtt{rtt_ms}-s{response_size}-d{duration}-z{zipf}-t{tidle}-w{warmup}-j{workers}"
             "-sp{spares}"
-            .format(**{k: (_num(v) if isinstance(v, float) else v) for k, v in c.items()}))
+            .format(**{k: (_num(v) if isinstance(v, float) else v) for k, v in c.items()})
+            + ("-tfo1" if c.get("tfo") else "") + ("-ns1" if c.get("netns") else ""))
 
 
 def parse_line(line, where, pool_types=None):
@@ -82,6 +90,8 @@ def parse_line(line, where, pool_types=None):
         raise ValueError(f"{where}: spares must be worker or flag")
     if c["workers"] < 1:
         raise ValueError(f"{where}: workers must be >= 1")
+    if c["tfo"] not in (0, 1) or c["netns"] not in (0, 1):
+        raise ValueError(f"{where}: tfo and netns are 0 or 1")
     c["group"] = ",".join(g for g in str(c["group"]).split(",") if g)
     return c
 

@@ -12,6 +12,9 @@ writes paper/generated/*.tex:
   production.tex   the seeds' four configs vs the config rederived from the data
   summary.tex      every cell: mean ± 95% CI over reps
   micro.tex        pool micro-benchmark, ns per get+put cycle
+  model.tex        the reuse model (experiments/model.py) against every measured cell:
+                   predicted vs measured reuse with its CI, and \Model* macros for the
+                   text (also writes results/model_validation.csv)
   fig_<name>.tex   a figure environment per figure in results/figures (or a note)
 Nothing here is typed by hand: rerun after every experiment (make -C paper does).
 """
@@ -24,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
 import claims as C  # noqa: E402
+import model as MD  # noqa: E402
 import pooltypes  # noqa: E402
 import sweep as sweepmod  # noqa: E402
 
@@ -115,7 +119,8 @@ def gen_method(S):
     varies = {"pooltype": "pool type $\\times$ rate $\\times$ RTT", "minidle": "min idle $\\times$ pool type",
               "maxconns": "max connections", "idle": "idle time (target closes idle conns)",
               "targets": "number of targets", "seed-balanced": "seed config",
-              "seed-highconc": "seed config", "seed-lowlat": "seed config", "seed-memlimited": "seed config"}
+              "seed-highconc": "seed config", "seed-lowlat": "seed config", "seed-memlimited": "seed config",
+              "tfo": "TCP Fast Open vs none vs spares $\\times$ RTT"}
     for g in sorted(groups):
         rs = groups[g]
         reps = sorted({int(r["n_ok"]) for r in rs})
@@ -223,9 +228,11 @@ def gen_summary(S):
              r"\midrule", r"\endhead"]
     for r in S:
         lines.append(
-            f"{tex(r['pool_type'])} & {r['max_conns']}/{r['idle_secs']}/{r['min_idle']}"
+            f"{tex(r['pool_type'])}" + (" +TFO" if str(r.get("tfo", "")) == "1" else "")
+            + f" & {r['max_conns']}/{r['idle_secs']}/{r['min_idle']}"
             + (f" t{r['tidle']}" if str(r['tidle']) not in ('0', '0.0') else "")
-            + f" & {f(r['rate']):g} & {f(r['rtt_effective'], 0):g} & {r['n_ok']}"
+            + f" & {f(r['rate']):g} & {f(r['rtt_effective'], 0):g}"
+            + ("\\textsuperscript{ns}" if str(r.get("netns", "")) == "1" else "") + f" & {r['n_ok']}"
             + (f"\\textsuperscript{{L{r['n_lagged']}}}" if int(r["n_lagged"]) else "")
             + f" & {ci_txt(r, 'open_p50_ms', d=2)} & {ci_txt(r, C.p99_metric(r), d=1)} & "
             f"{r.get('open_all_p99_samples_min') or r.get('open_p99_samples_min') or '--'} & "
@@ -234,6 +241,8 @@ def gen_summary(S):
             f"{tex(r['group'].replace(',', ', '))} \\\\")
     lines += [r"\bottomrule", r"\end{longtable}}",
               r"{\footnotesize t$N$: the target closes connections idle $N$ s. "
+              r"+TFO: the server dials with TCP Fast Open. ns: targets behind a 0~ms delay line in a "
+              r"namespace (group tfo), not on loopback. "
               r"L$k$: $k$ repetitions in which the load generator fell behind its schedule "
               r"(start lag p99 $>$ 5 ms: the shared CPU, not only the proxy, was saturated).}"]
     write("summary.tex", "\n".join(lines) + "\n")
@@ -349,6 +358,66 @@ def tex_keep(s):
     return s
 
 
+# ------------------------------------------------------------------ the model
+
+MODEL_MACROS = ("ModelCells", "ModelMAE", "ModelMedianErr", "ModelMaxErr", "ModelInside", "ModelMaxCell",
+                "ModelSavingErr", "ModelSavingCells", "ModelDialCap", "ModelTickMs", "ModelSoonMs", "ModelDialMs")
+
+
+def gen_model(S):
+    """Predicted vs measured reuse for every cell with a pool (experiments/model.py),
+    its summary as macros, and results/model_validation.csv."""
+    rows, sm = MD.validate(S)
+    MD.write_validation(rows, os.path.join(RES, "model_validation.csv"))
+    mac = lambda n, v: f"\\newcommand{{\\{n}}}{{{v}}}\n"  # noqa: E731
+    t = mac("ModelCells", sm.get("n", 0))
+    if sm.get("n"):
+        worst = next(r for r in rows if r["cell_id"] == sm["max_cell"])
+        t += (mac("ModelMAE", f"{100 * sm['mae']:.1f}") + mac("ModelMedianErr", f"{100 * sm['median']:.1f}")
+              + mac("ModelMaxErr", f"{100 * sm['max']:.1f}") + mac("ModelInside", sm["inside"])
+              + mac("ModelSavingErr", "--" if sm.get("saving_mae") is None else f"{sm['saving_mae']:.2f}")
+              + mac("ModelSavingCells", sm.get("n_saving", 0))
+              + mac("ModelMaxCell", tex(f"{worst['pool_type']} {worst['max_conns']}/{worst['idle_secs']}/"
+                                        f"{worst['min_idle_flag']} at {worst['rate']}/s, {worst['rtt_ms']} ms RTT")))
+    else:
+        t += "".join(mac(n, "--") for n in ("ModelMAE", "ModelMedianErr", "ModelMaxErr", "ModelInside",
+                                           "ModelMaxCell", "ModelSavingErr", "ModelSavingCells"))
+    t += (mac("ModelDialCap", MD.MAX_SPARE_DIALS) + mac("ModelTickMs", MD.REFILL_TICK_MS)
+          + mac("ModelSoonMs", MD.REFILL_SOON_MS) + mac("ModelDialMs", f"{MD.DIAL_MS:g}"))
+    lines = [r"{\scriptsize\setlength{\tabcolsep}{3pt}",
+             r"\begin{longtable}{lrrrrrrrc}",
+             r"\caption{The reuse model (\texttt{experiments/model.py}) against every measured cell "
+             r"with a pool: measured reuse (mean $\pm$ 95\% CI over repetitions), the model's prediction, "
+             r"the absolute error, and whether the prediction lies inside the CI (a CI of zero width counts "
+             r"as $\pm$" + f"{100 * MD.REUSE_RESOLUTION:.1f}" + r" points). $S$: spares per target the "
+             r"configuration keeps; $D$: the model's refill delay. Also in "
+             r"\texttt{results/model\_validation.csv}.}\label{tab:model}\\",
+             r"\toprule",
+             r"type max/idle/flag & rate & RTT & K & $S$ & $D$ ms & measured \% & model \% & $|$err$|$ \\",
+             r"\midrule", r"\endfirsthead", r"\toprule",
+             r"type max/idle/flag & rate & RTT & K & $S$ & $D$ ms & measured \% & model \% & $|$err$|$ \\",
+             r"\midrule", r"\endhead"]
+    for r in rows:
+        lines.append(
+            f"{tex(r['pool_type'])} {r['max_conns']}/{r['idle_secs']}/{r['min_idle_flag']}"
+            + (f" t{r['tidle']}" if str(r["tidle"]) not in ("0", "0.0", "") else "")
+            + f" & {r['rate']} & {r['rtt_ms']} & {r['targets']}"
+            + (" u" if r["zipf"] == "0" else "")
+            + f" & {r['spares_per_target']} & {r['refill_delay_ms']:.1f} & "
+            f"{100 * r['reuse_measured']:.1f}"
+            + ("" if r["reuse_ci"] == "" else f" $\\pm$ {100 * r['reuse_ci']:.1f}")
+            + f" & {100 * r['reuse_predicted']:.1f} & {100 * r['abs_error']:.1f}"
+            + ("" if r["inside_ci"] else "$^*$") + " \\\\")
+    lines += [r"\bottomrule", r"\end{longtable}}",
+              r"{\footnotesize $^*$: outside the measured CI. t$N$: the target closes connections idle "
+              r"$N$ s; u: targets drawn uniformly (else Zipf, $s=1$).}"]
+    if sm.get("n"):
+        lines.append("\n\\smallskip{\\footnotesize " + tex(MD.summary_line(sm)) + ".}")
+    write("model_macros.tex", t)
+    write("model.tex", "\n".join(lines) + "\n")
+    return sm
+
+
 # ------------------------------------------------------------------ figures
 
 CAPTIONS = {
@@ -362,6 +431,15 @@ CAPTIONS = {
     "cleaned_idle": "Spares closed by the pool (Cleaned), by the target (stale), and opened but never used, "
                     "per 1000 streams, and the reuse rate, against the pool's idle time; the target closes "
                     "connections idle longer than its timeout (dotted line).",
+    "idle_curve": "Idle time against a target that closes connections idle $T$ s (dotted line; time-scaled: "
+                  "seconds here stand for nginx's 60 s, see experiments/sweeps): top, the reuse rate; bottom, per 1000 streams, spares the "
+                  "target closed (stale), refill dials that served no stream (wasted) and failed streams. "
+                  "Points: measured; dashed: the model of Section~\\ref{sec:model}.",
+    "saturation": "The contention regime (experiments/saturation.py): left, the knee (the highest open-loop rate "
+                  "whose failure-inclusive p99 meets the SLO) and the closed-loop saturation throughput per pool "
+                  "type and server workers; right, each type's rate relative to lock's in the same block (paired "
+                  "ratio; a CI that includes 1: no detectable effect). Oversubscribed worker counts are labelled "
+                  "as such.",
 }
 
 
@@ -378,8 +456,8 @@ def gen_figures(M=()):
     names = sorted(os.path.splitext(n)[0] for n in os.listdir(figdir) if n.endswith(".png")) \
         if os.path.isdir(figdir) else []
     expected = ["reuse_minidle", "latency_rate_rtt0", "latency_rate_rtt20", "latency_rate_rtt50",
-                "micro_keys16", "micro_zipf1024", "memory_maxconns", "cleaned_idle",
-                "micro_shared_keys16", "micro_oversub_keys16"]
+                "micro_keys16", "micro_zipf1024", "memory_maxconns", "cleaned_idle", "idle_curve",
+                "micro_shared_keys16", "micro_oversub_keys16", "saturation"]
     for n in sorted(set(names) | set(expected)):
         base = "latency_rate" if n.startswith("latency_rate") else "micro" if n.startswith("micro") else n
         if n in names:
@@ -402,8 +480,11 @@ def gen_figures(M=()):
                  f"\\includegraphics[width=0.85\\linewidth]{{{n}.png}}\n"
                  f"\\caption{{{CAPTIONS.get(base, '')}{extra} Error bars: 95\\% CI over repetitions.}}"
                  f"\\label{{fig:{n}}}\n\\end{{figure}}\n")
-        else:
-            t = f"% no data for figure {n}\n"
+        else:  # keep the label, so the text's references still resolve
+            t = (f"% no data for figure {n}\n\\begin{{figure}}[tbp]\\centering\n"
+                 f"\\fbox{{\\parbox{{0.8\\linewidth}}{{\\centering No data for this figure in "
+                 f"results/summary.csv (make experiments, then make figures).}}}}\n"
+                 f"\\caption{{{CAPTIONS.get(base, '')}}}\\label{{fig:{n}}}\n\\end{{figure}}\n")
         write(f"fig_{n}.tex", t)
 
 
@@ -634,7 +715,9 @@ def safe(name, files, fn, *a, default=None):
                                                  "NRepsRange", "NCoresMacro")})
             if fn_ == "default.tex":
                 extra = macros({"DefaultPool": "?", "DefaultContradicted": "?"})
-            write(fn_, (note if fn_ not in ("provenance.tex", "samples.tex") else "") + extra)
+            if fn_ == "model_macros.tex":
+                extra = macros({k: "?" for k in MODEL_MACROS})
+            write(fn_, (note if fn_ not in ("provenance.tex", "samples.tex", "model_macros.tex") else "") + extra)
         return default
 
 
@@ -1022,7 +1105,9 @@ def gen_costs_compare():
     write("compare.tex", (t + note) if t else f"\\emph{{Side by side with sing-box: {NOT_MEASURED}.}}\n")
 
 
-def gen_model():
+def gen_model_summary():
+    """model_summary.tex: one sentence from results/model_validation.csv (written by
+    gen_model just before, from experiments/model.py)."""
     rows, cmap = load_table("model_validation.csv", "model")
     pairs = [(g(r, cmap, "pred"), g(r, cmap, "meas")) for r in rows]
     pairs = [(p, m) for p, m in pairs if p is not None and m is not None]
@@ -1615,7 +1700,10 @@ def main():
     tfo = S_("tfo", ["tfo.tex"], gen_tfo, S, R, default={})
     idle = S_("idle", ["idle.tex"], gen_idle, S, R, default={})
     S_("costs/compare", ["costs.tex", "compare.tex"], gen_costs_compare)
-    model = S_("model", ["model_summary.tex"], gen_model)
+    # the advisor's reuse model against every cell (experiments/model.py): model.tex,
+    # model_macros.tex and results/model_validation.csv; then the paper's summary of it
+    S_("model", ["model.tex", "model_macros.tex"], gen_model, S)
+    model = S_("model summary", ["model_summary.tex"], gen_model_summary)
     sizes = S_("sizes", ["sizes.tex"], gen_sizes, S, default={})
     dflt = S_("default", ["default.tex"], gen_default, sat, scmap, M, default=(default_type(), []))
     summary = S_("seed claims", ["seedclaims.tex", "verdicts.tex"], gen_seedclaims, S, M, R, rows, prod, sat,

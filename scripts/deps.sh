@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what building, testing and benchmarking need, from Debian's packages,
+# Installs what building, testing and benchmarking need, from Debian's packages
+# (shadowsocks-libev, strace and linux-perf: bench/costs.py's floor and probes),
 # and sing-box (the real AnyTLS peer for interop) from the Go module proxy.
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential pkg-config libssl-dev openssl libjemalloc-dev libcmocka-dev
-      libbenchmark-dev liburcu-dev libinih-dev libc-ares-dev gnuplot-nox iproute2 python3 clang libclang-rt-dev curl)
+      libbenchmark-dev liburcu-dev libinih-dev libc-ares-dev gnuplot-nox iproute2 python3 clang libclang-rt-dev curl
+      shadowsocks-libev strace linux-perf)
 
 missing=()
 for p in "${PKGS[@]}"; do

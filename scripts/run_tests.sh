@@ -8,7 +8,10 @@
 #   tests/integration/          loopback end-to-end tests (pytest), ASan binaries, then
 #                               again with the TSan binaries (workers, resolver threads,
 #                               the main thread's reloads and stats: every data race)
+#   tests/experiments/          experiments/saturation.py and usl.py on synthetic data (pytest)
 #   tests/interop/              against a real sing-box (pytest); never skipped
+#   tests/experiments/          the research scripts (pytest): model vs a Monte Carlo
+#                               simulation, advise on a synthetic summary (seconds)
 #   scripts/fuzz_regress.sh     every fuzz target over its corpus (+2000 fixed-seed runs)
 #   scripts/test_connection_pool.sh  the seed's pool script, as a user runs it
 #   scripts/smoke_bench.sh      the research pipeline end to end, seconds per cell
@@ -36,7 +39,10 @@ if [ -d tests/integration ]; then
     run integration-tsan env ANYTLS_BIN=build-tsan $PYTEST tests/integration
     run integration-pools env ANYTLS_BIN=build $PYTEST tests/integration -k pool
 fi
+# the experiment scripts' pure-Python parts (knee, ramp, paired summary, USL fit)
+[ -d tests/experiments ] && run experiments-python $PYTEST tests/experiments
 [ -d tests/interop ] && run interop env ANYTLS_BIN=build-asan $PYTEST tests/interop
+run experiments-py $PYTEST tests/experiments
 run fuzz-regress scripts/fuzz_regress.sh
 run seed-pool-script scripts/test_connection_pool.sh
 run smoke-pipeline scripts/smoke_bench.sh

@@ -2,7 +2,8 @@
 # scripts/smoke_bench.sh -- CI check of the research pipeline, end to end, in ~1 min:
 #   experiments/run.sh smoke        (a few 1.5 s cells, 1 rep, incl. one RTT namespace)
 #   experiments/aggregate.py        -> summary.csv
-#   experiments/figures.sh          -> figures (png + svg)
+#   experiments/saturation.py smoke (1 block, 1 worker: knee, closed loop, perf share)
+#   experiments/figures.sh          -> figures (png + svg), the saturation figure included
 #   experiments/advise --selftest   (the seeds' four scenarios get an answer)
 #   experiments/check_results.py    (every expected file, every value sane, the new
 #                                    columns: provenance, blocks and load seeds, the
@@ -29,7 +30,12 @@ if ! python3 experiments/provenance.py check >/dev/null 2>&1; then
     export ALLOW_DIRTY=1
 fi
 RESULTS_DIR=$RUN timeout -k 10 150 experiments/run.sh smoke || fail "experiments/run.sh smoke"
-RESULTS_OUT=$SCRATCH experiments/figures.sh "$RUN" || fail "experiments/figures.sh"
+# the contention regime at smoke size (1 block, 1 worker, every pool type; ~30 s)
+timeout -k 10 150 python3 experiments/saturation.py smoke --workers 1 --oversub '' \
+    --out "$SCRATCH/sat" --summary-out "$SCRATCH/saturation_summary.csv" > "$SCRATCH/sat.txt" ||
+    fail "experiments/saturation.py smoke"
+SATURATION_RUN=$SCRATCH/sat RESULTS_OUT=$SCRATCH experiments/figures.sh "$RUN" || fail "experiments/figures.sh"
+[ -s "$SCRATCH/figures/saturation.png" ] || fail "no saturation figure"
 python3 experiments/aggregate.py "$RUN" --out-dir "$SCRATCH" | tail -n +1 || fail "aggregate"
 experiments/advise --results "$SCRATCH" --selftest > "$SCRATCH/advise.txt" ||
     { cat "$SCRATCH/advise.txt" >&2; fail "experiments/advise --selftest"; }
