@@ -15,7 +15,13 @@ writes paper/generated/*.tex:
   model.tex        the reuse model (experiments/model.py) against every measured cell:
                    predicted vs measured reuse with its CI, and \Model* macros for the
                    text (also writes results/model_validation.csv)
+  model_summary.tex  the model's error by group of cells (from results/model_validation.csv)
   fig_<name>.tex   a figure environment per figure in results/figures (or a note)
+Second edition (optional inputs, see COLS: their writers' column names): saturation.tex
+(results/saturation_summary.csv, experiments/saturation.py), usl.tex (results/usl.csv,
+experiments/usl.py), micro_sharing.tex / micro_oversub.tex, tfo.tex, idle.tex, costs.tex,
+compare.tex, sizes.tex, default.tex, seedclaims.tex, verdicts.tex, abstract.tex,
+closing.tex, provenance.tex, samples.tex, refs.tex.
 Nothing here is typed by hand: rerun after every experiment (make -C paper does).
 """
 import csv
@@ -481,9 +487,13 @@ def gen_figures(M=()):
                  f"\\caption{{{CAPTIONS.get(base, '')}{extra} Error bars: 95\\% CI over repetitions.}}"
                  f"\\label{{fig:{n}}}\n\\end{{figure}}\n")
         else:  # keep the label, so the text's references still resolve
+            src = ("results/saturation\\_summary.csv (experiments/saturation.py quick or full, then "
+                   "experiments/figures.sh)" if n == "saturation" else
+                   "results/micro\\_summary.csv (make experiments, then make figures)" if n.startswith("micro") else
+                   "results/summary.csv (make experiments, then make figures)")
             t = (f"% no data for figure {n}\n\\begin{{figure}}[tbp]\\centering\n"
                  f"\\fbox{{\\parbox{{0.8\\linewidth}}{{\\centering No data for this figure in "
-                 f"results/summary.csv (make experiments, then make figures).}}}}\n"
+                 f"{src}.}}}}\n"
                  f"\\caption{{{CAPTIONS.get(base, '')}}}\\label{{fig:{n}}}\n\\end{{figure}}\n")
         write(f"fig_{n}.tex", t)
 
@@ -497,79 +507,97 @@ def gen_figures(M=()):
 # names (case-insensitive, first present wins), then token sets (a column whose
 # name contains every token). If a writer names a column differently, fix it HERE.
 COLS = {
-    # results/saturation_summary.csv: one row per pool type x workers (1, 2, "oversub")
+    # results/saturation_summary.csv, written by experiments/saturation.py (summarize):
+    # one row per pool type x worker count; wlabel "w1", "w2", "oversub-w4" (more
+    # workers than cores; oversub = 1); per metric <short>_mean/_lo/_hi (bootstrap CI
+    # over blocks); knee and closed also <short>_ratio_vs_lock/_ratio_lo/_ratio_hi
+    # (paired by block, geometric) and <short>_verdict, the tool's own words:
+    # "reference", "higher than lock", "lower than lock", "no detectable difference",
+    # "inconclusive (n=K blocks)", "no common block".
     "saturation": {
-        "pool": (["pool_type", "pool", "impl", "type"], []),
-        "workers": (["workers", "workers_label", "worker_label", "w"], [("worker",)]),
-        "slo": (["slo_p99_ms", "p99_slo_ms", "slo_ms"], [("slo",)]),
-        "n": (["n_blocks", "n", "reps", "n_reps"], [("block",)]),
-        # knee: max sustainable open-loop rate at the p99 SLO (streams/s), higher is better
-        "knee": (["knee_rate_mean", "knee_rate", "knee_mean", "knee"], [("knee", "mean"), ("knee",)]),
-        "knee_lo": (["knee_rate_lo", "knee_rate_ci_lo", "knee_lo"], [("knee", "lo")]),
-        "knee_hi": (["knee_rate_hi", "knee_rate_ci_hi", "knee_hi"], [("knee", "hi")]),
-        "knee_d": (["knee_rate_diff_vs_lock", "knee_diff_vs_lock", "knee_rate_diff", "knee_diff"],
-                   [("knee", "diff")]),
-        "knee_d_lo": (["knee_rate_diff_lo", "knee_diff_lo", "knee_rate_diff_vs_lock_lo"],
-                      [("knee", "diff", "lo")]),
-        "knee_d_hi": (["knee_rate_diff_hi", "knee_diff_hi", "knee_rate_diff_vs_lock_hi"],
-                      [("knee", "diff", "hi")]),
-        # closed-loop saturation throughput (streams/s), higher is better
-        "sat": (["sat_tput_mean", "closed_tput_mean", "saturation_tput_mean", "sat_tput",
-                 "closed_loop_tput", "sat_rate_mean"], [("sat", "mean"), ("closed", "mean"), ("tput",)]),
-        "sat_lo": (["sat_tput_lo", "closed_tput_lo"], [("sat", "lo"), ("closed", "lo"), ("tput", "lo")]),
-        "sat_hi": (["sat_tput_hi", "closed_tput_hi"], [("sat", "hi"), ("closed", "hi"), ("tput", "hi")]),
-        "sat_d": (["sat_tput_diff_vs_lock", "closed_tput_diff_vs_lock", "sat_tput_diff"],
-                  [("sat", "diff"), ("tput", "diff")]),
-        "sat_d_lo": (["sat_tput_diff_lo", "closed_tput_diff_lo"], [("sat", "diff", "lo"), ("tput", "diff", "lo")]),
-        "sat_d_hi": (["sat_tput_diff_hi", "closed_tput_diff_hi"], [("sat", "diff", "hi"), ("tput", "diff", "hi")]),
-        # or the difference from lock relative to lock: a fraction ("rel"), a percent
-        # ("pct") or a ratio impl/lock ("ratio"); read only when no absolute diff column
-        "knee_r": (["knee_rate_rel_vs_lock", "knee_rel_vs_lock", "knee_rate_ratio_vs_lock", "knee_rate_pct_vs_lock"],
-                   [("knee", "rel"), ("knee", "ratio"), ("knee", "pct"), ("knee", "gain")]),
-        "knee_r_lo": ([], [("knee", "rel", "lo"), ("knee", "ratio", "lo"), ("knee", "pct", "lo"), ("knee", "gain", "lo")]),
-        "knee_r_hi": ([], [("knee", "rel", "hi"), ("knee", "ratio", "hi"), ("knee", "pct", "hi"), ("knee", "gain", "hi")]),
-        "sat_r": (["sat_tput_rel_vs_lock", "sat_tput_ratio_vs_lock"], [("tput", "rel"), ("tput", "ratio"), ("tput", "pct")]),
-        "sat_r_lo": ([], [("tput", "rel", "lo"), ("tput", "ratio", "lo"), ("tput", "pct", "lo")]),
-        "sat_r_hi": ([], [("tput", "rel", "hi"), ("tput", "ratio", "hi"), ("tput", "pct", "hi")]),
-        "cpu_r": (["cpu_us_per_stream_rel_vs_lock", "cpu_ratio_vs_lock"], [("cpu", "rel"), ("cpu", "ratio"), ("cpu", "pct")]),
-        "cpu_r_lo": ([], [("cpu", "rel", "lo"), ("cpu", "ratio", "lo"), ("cpu", "pct", "lo")]),
-        "cpu_r_hi": ([], [("cpu", "rel", "hi"), ("cpu", "ratio", "hi"), ("cpu", "pct", "hi")]),
-        # server CPU per stream (microseconds), lower is better
-        "cpu": (["cpu_us_per_stream_mean", "server_cpu_us_per_stream_mean", "cpu_per_stream_us",
-                 "cpu_us_per_stream"], [("cpu", "stream", "mean"), ("cpu", "stream")]),
-        "cpu_lo": (["cpu_us_per_stream_lo"], [("cpu", "stream", "lo")]),
-        "cpu_hi": (["cpu_us_per_stream_hi"], [("cpu", "stream", "hi")]),
-        "cpu_d": (["cpu_us_per_stream_diff_vs_lock", "cpu_diff_vs_lock"], [("cpu", "diff")]),
-        "cpu_d_lo": (["cpu_us_per_stream_diff_lo", "cpu_diff_lo"], [("cpu", "diff", "lo")]),
-        "cpu_d_hi": (["cpu_us_per_stream_diff_hi", "cpu_diff_hi"], [("cpu", "diff", "hi")]),
-        # share of the server's CPU spent in pool code (fraction 0..1; a column with
-        # "pct" in its name is read as percent)
-        "share": (["pool_share_mean", "pool_code_share_mean", "pool_share", "pool_cpu_share",
-                   "pool_share_pct_mean", "pool_share_pct", "pool_code_pct"],
-                  [("share", "mean"), ("share",)]),
-        "share_lo": (["pool_share_lo", "pool_code_share_lo"], [("share", "lo")]),
-        "share_hi": (["pool_share_hi", "pool_code_share_hi"], [("share", "hi")]),
+        "pool": (["pool_type"], []),
+        "wlabel": (["wlabel"], []),
+        "workers": (["workers"], []),
+        "oversub": (["oversub"], []),
+        "n": (["blocks"], []),
+        "slo": (["slo_ms"], []),          # text: "open_all p99 <= 10 ms and errors <= 0.1% of arrivals"
+        # knee: max sustainable open-loop rate at the p99 SLO (streams/s, interpolated)
+        "knee": (["knee_mean"], []),
+        "knee_lo": (["knee_lo"], []),
+        "knee_hi": (["knee_hi"], []),
+        "knee_r": (["knee_ratio_vs_lock"], []),
+        "knee_r_lo": (["knee_ratio_lo"], []),
+        "knee_r_hi": (["knee_ratio_hi"], []),
+        "knee_v": (["knee_verdict"], []),
+        "knee_np": (["knee_blocks_paired"], []),
+        # closed-loop saturation throughput (streams/s)
+        "sat": (["closed_mean"], []),
+        "sat_lo": (["closed_lo"], []),
+        "sat_hi": (["closed_hi"], []),
+        "sat_r": (["closed_ratio_vs_lock"], []),
+        "sat_r_lo": (["closed_ratio_lo"], []),
+        "sat_r_hi": (["closed_ratio_hi"], []),
+        "sat_v": (["closed_verdict"], []),
+        "sat_np": (["closed_blocks_paired"], []),
+        # server CPU per stream in the closed loop (microseconds); no paired ratio
+        "cpu": (["cpu_us_mean"], []),
+        "cpu_lo": (["cpu_us_lo"], []),
+        "cpu_hi": (["cpu_us_hi"], []),
+        # share of the server's perf samples with pool code in the call chain
+        # (inclusive; a fraction 0..1); empty when perf was unavailable (pool_share_note)
+        "share": (["pool_incl_mean"], []),
+        "share_lo": (["pool_incl_lo"], []),
+        "share_hi": (["pool_incl_hi"], []),
+        "share_note": (["pool_share_note"], []),
+        # which resource saturated (closed loop / first failing ramp step)
+        "saturated": (["saturated"], []),
+        "saturated_knee": (["saturated_at_knee"], []),
+        "profile": (["profile"], []),
     },
-    # results/usl.csv: one row per pool type
+    # results/usl.csv, written by experiments/usl.py: one row per pool type (impl) and
+    # model: "usl" (>= 3 thread counts <= cores), else "kappa0" and "sigma0", the two
+    # readings of under-determined data (kappa fixed at 0 / sigma fixed at 0). The
+    # projection: n_<reading>_<1|10>pct = the smallest core count at which the pool's
+    # share of a stream's CPU reaches 1% / 10% (blank: not below usl.py --max-n; _lo/_hi
+    # bootstrap, _hi may read ">4096"), rate_<reading>_<..> the stream rate there;
+    # reading "bound" (contention as in the micro-benchmark: pessimistic) or "duty".
     "usl": {
-        "pool": (["pool_type", "pool", "impl", "type"], []),
-        "sigma": (["sigma", "sigma_mean", "usl_sigma"], [("sigma",)]),
-        "sigma_lo": (["sigma_lo", "sigma_ci_lo"], [("sigma", "lo")]),
-        "sigma_hi": (["sigma_hi", "sigma_ci_hi"], [("sigma", "hi")]),
-        "kappa": (["kappa", "kappa_mean", "usl_kappa"], [("kappa",)]),
-        "kappa_lo": (["kappa_lo", "kappa_ci_lo"], [("kappa", "lo")]),
-        "kappa_hi": (["kappa_hi", "kappa_ci_hi"], [("kappa", "hi")]),
-        "cores1": (["cores_1pct", "cores_at_1pct", "n_cores_1pct"], [("core", "1pct")]),
-        "cores10": (["cores_10pct", "cores_at_10pct", "n_cores_10pct"], [("core", "10pct")]),
-        "rate1": (["rate_1pct", "stream_rate_1pct", "rate_at_1pct"], [("rate", "1pct")]),
-        "rate10": (["rate_10pct", "stream_rate_10pct", "rate_at_10pct"], [("rate", "10pct")]),
+        "pool": (["impl"], []),
+        "model": (["model"], []),
+        "series": (["variant"], []),
+        "keys": (["keys"], []),
+        "detail": (["detail"], []),
+        "determined": (["determined"], []),
+        "threads": (["threads_fitted"], []),
+        "sigma": (["sigma"], []),
+        "sigma_lo": (["sigma_lo"], []),
+        "sigma_hi": (["sigma_hi"], []),
+        "kappa": (["kappa"], []),
+        "kappa_lo": (["kappa_lo"], []),
+        "kappa_hi": (["kappa_hi"], []),
+        "stream_us": (["stream_cpu_us"], []),
+        "c1_src": (["c1_source"], []),
+        **{f"{x}_{r}_{p}": ([f"{x}_{r}_{p}pct"], []) for x in ("n", "rate") for r in ("bound", "duty")
+           for p in (1, 10)},
+        **{f"n_{r}_{p}_{e}": ([f"n_{r}_{p}pct_{e}"], []) for r in ("bound", "duty") for p in (1, 10)
+           for e in ("lo", "hi")},
     },
-    # results/model_validation.csv: one row per measured cell
+    # results/model_validation.csv, written by experiments/model.py (VAL_COLUMNS): one
+    # row per measured cell with a pool
     "model": {
-        "pred": (["predicted_reuse", "reuse_predicted", "pred_reuse"], [("pred",)]),
-        "meas": (["measured_reuse", "reuse_measured", "meas_reuse", "reuse_rate_mean"], [("meas",)]),
+        "pred": (["reuse_predicted"], []),
+        "meas": (["reuse_measured"], []),
+        "ci": (["reuse_ci"], []),
+        "inside": (["inside_ci"], []),
+        "group": (["group"], []),
     },
 }
+# fields a writer may leave out without anything being wrong (no warning)
+COLS_OPTIONAL = {"saturation": {"knee_np", "sat_np", "share_note", "saturated_knee", "profile", "slo"},
+                 "usl": {"determined", "threads", "stream_us", "c1_src", "series", "keys", "detail"}
+                 | {f"{x}_{r}_{p}" for x in ("n", "rate") for r in ("bound", "duty") for p in (1, 10)}
+                 | {f"n_{r}_{p}_{e}" for r in ("bound", "duty") for p in (1, 10) for e in ("lo", "hi")},
+                 "model": {"ci", "inside", "group"}}
 # summary.csv columns that mark a TCP Fast Open cell (first present wins), else the cell id
 TFO_FLAG_COLS = ["tfo", "tcp_fast_open", "fast_open"]
 TFO_ID_RE = r"(?:^|-)tfo(?:1|on)?(?:-|$)"
@@ -617,7 +645,7 @@ def load_table(name, table):
         rows = list(rd)
         header = rd.fieldnames or []
     cmap = {k: resolve(header, table, k) for k in COLS[table]}
-    unmapped = [k for k, v in cmap.items() if v is None]
+    unmapped = [k for k, v in cmap.items() if v is None and k not in COLS_OPTIONAL.get(table, ())]
     if unmapped:
         print(f"gen_tables: {name}: no column for {', '.join(unmapped)} (header: {', '.join(header)}); "
               "fix COLS in paper/gen_tables.py", file=sys.stderr)
@@ -734,6 +762,12 @@ def ncores():
     return os.cpu_count() or 2
 
 
+def gs(row, cmap, field, d=""):
+    """The text of logical `field` (COLS), stripped; d when the column is missing."""
+    c = cmap.get(field)
+    return d if c is None else str(row.get(c, "") or "").strip()
+
+
 def is_oversub_label(w):
     w = str(w).strip().lower()
     return (not w.replace(".", "").isdigit()) or "over" in w
@@ -747,6 +781,9 @@ SAT_METRICS = [  # field, label, unit, higher is better, decimals
     ("cpu", "server CPU per stream", "µs", False, 1),
     ("share", "share of server CPU in pool code", "%", False, 2),
 ]
+# the paired comparisons saturation.py makes (ratio to lock per block, its verdict)
+SAT_PAIRED = ("knee", "sat")
+SAT_DECIDED = ("higher than lock", "lower than lock", "no detectable difference")
 
 
 def sat_val(r, cmap, f_):
@@ -757,64 +794,128 @@ def sat_val(r, cmap, f_):
 
 
 def load_saturation():
+    """({(pool type, worker label): row}, cmap). The label is saturation.py's wlabel
+    (w1, w2, oversub-w4)."""
     rows, cmap = load_table("saturation_summary.csv", "saturation")
     sat = {}
     for r in rows:
-        p = r.get(cmap.get("pool") or "", "")
-        w = str(r.get(cmap.get("workers") or "", "")).strip()
-        if p:
+        p = gs(r, cmap, "pool")
+        w = gs(r, cmap, "wlabel") or gs(r, cmap, "workers")
+        if p and w:
             sat[(p, w)] = r
     return sat, cmap
 
 
+def sat_over(sat, cmap, w):
+    """Is worker label w an oversubscribed run (more workers than cores)?"""
+    r = next((r for (_, ww), r in sat.items() if ww == w), {})
+    o = gs(r, cmap, "oversub")
+    if o != "":
+        return o not in ("0", "0.0", "False", "false", "no")
+    return is_oversub_label(w) and not w.lstrip("w").isdigit()
+
+
+def sat_nworkers(sat, cmap, w):
+    r = next((r for (_, ww), r in sat.items() if ww == w), {})
+    n = g(r, cmap, "workers")
+    if n is None:
+        import re
+        m = re.search(r"(\d+)\s*$", w)
+        n = int(m.group(1)) if m else None
+    return None if n is None else int(n)
+
+
+def sat_wtxt(sat, cmap, w):
+    """'2 workers', '4 workers (OVERSUBSCRIBED)'."""
+    n = sat_nworkers(sat, cmap, w)
+    t = f"{n} worker{'s' if n != 1 else ''}" if n is not None else tex(w)
+    return t + (" (OVERSUBSCRIBED)" if sat_over(sat, cmap, w) else "")
+
+
+def sat_verdict(r, cmap, f_):
+    """saturation.py's verdict of the paired ratio to lock on metric f_ ('' if none)."""
+    return gs(r, cmap, f_ + "_v") if f_ in SAT_PAIRED else ""
+
+
+def vtxt(vd):
+    """saturation.py's verdict as a phrase: 'inconclusive (n=2 blocks)' -> 'inconclusive, 2 paired blocks'."""
+    import re
+    m = re.match(r"^(.*?)\s*\(n=(\d+) blocks?\)$", vd or "")
+    return f"{m.group(1)}, {m.group(2)} paired block{'s' if m.group(2) != '1' else ''}" if m else (vd or "no verdict")
+
+
 def sat_gain(sat, cmap, impl, w, f_):
-    """Relative gain of impl over lock on metric f_ at workers w: (v, ci), from the
-    paired difference vs lock and its CI, divided by lock's mean (+ = impl better)."""
-    a, b = sat.get((impl, w)), sat.get(("lock", w))
-    if not a or not b:
-        return None, None
-    base = g(b, cmap, f_)
-    sign = 1 if dict((m[0], m[3]) for m in SAT_METRICS)[f_] else -1
-    d, lo, hi = g(a, cmap, f_ + "_d"), g(a, cmap, f_ + "_d_lo"), g(a, cmap, f_ + "_d_hi")
-    rc = cmap.get(f_ + "_r")
-    if d is None and rc is not None and g(a, cmap, f_ + "_r") is not None:
-        # a relative difference as written: fraction, percent or ratio impl/lock
-        conv = ((lambda x: x - 1) if "ratio" in rc.lower() else
-                (lambda x: x / 100) if "pct" in rc.lower() else (lambda x: x))
-        v = sign * conv(g(a, cmap, f_ + "_r"))
-        rl, rh = g(a, cmap, f_ + "_r_lo"), g(a, cmap, f_ + "_r_hi")
-        return v, (None if rl is None or rh is None else tuple(sorted((sign * conv(rl), sign * conv(rh)))))
-    if d is None:  # no paired difference: the means only, no CI
-        va = g(a, cmap, f_)
-        d = None if va is None or base is None else va - base
-    if d is None or not base:
-        return None, None
-    v = sign * d / base
-    if lo is None or hi is None:
-        return v, None
-    ci = sorted((sign * lo / base, sign * hi / base))
-    return v, tuple(ci)
+    """Relative gain of impl over lock on metric f_ at worker label w, from
+    saturation.py's paired ratio to lock: (v, ci, verdict) with v = ratio - 1 (+ =
+    impl better); ci None unless the tool decided (>= 3 paired blocks: its verdict is
+    higher / lower / no detectable difference). Nothing is re-derived from the means:
+    a metric without a paired ratio (CPU, share) gives (None, None, '')."""
+    a = sat.get((impl, w))
+    if not a or f_ not in SAT_PAIRED:
+        return None, None, ""
+    v, lo, hi = g(a, cmap, f_ + "_r"), g(a, cmap, f_ + "_r_lo"), g(a, cmap, f_ + "_r_hi")
+    vd = sat_verdict(a, cmap, f_)
+    if v is None:
+        return None, None, vd
+    ci = None if lo is None or hi is None or vd not in SAT_DECIDED else (lo - 1, hi - 1)
+    return v - 1, ci, vd
 
 
-def sat_workers(sat):
-    ws = sorted({w for _, w in sat}, key=lambda w: (is_oversub_label(w), C.fnum(w, 1e9)))
-    return [w for w in ws if not is_oversub_label(w)], [w for w in ws if is_oversub_label(w)]
+def sat_workers(sat, cmap=None):
+    """(labels up to the cores, oversubscribed labels), each in worker order."""
+    cmap = cmap or {}
+    ws = sorted({w for _, w in sat}, key=lambda w: (sat_nworkers(sat, cmap, w) or 1e9, w))
+    return [w for w in ws if not sat_over(sat, cmap, w)], [w for w in ws if sat_over(sat, cmap, w)]
+
+
+def sat_ratio_cell(r, cmap, f_, p):
+    """'1.135 [1.107, 1.165]' over the tool's verdict, stacked; 'reference' for lock."""
+    vd = sat_verdict(r, cmap, f_)
+    if p == "lock" or vd == "reference":
+        return "reference"
+    v, lo, hi = g(r, cmap, f_ + "_r"), g(r, cmap, f_ + "_r_lo"), g(r, cmap, f_ + "_r_hi")
+    if v is None:
+        return tex(vd) if vd else "--"
+    s = f"{v:.3f}" + ("" if lo is None or hi is None else f" [{lo:.3f}, {hi:.3f}]")
+    vt = tex(vd.replace(" blocks)", ")")) if vd else ""
+    if vd in ("higher than lock", "lower than lock"):
+        vt = f"\\textbf{{{vt}}}"
+    return f"\\begin{{tabular}}[t]{{@{{}}r@{{}}}}{s}\\\\ {{\\scriptsize {vt}}}\\end{{tabular}}" if vt else s
+
+
+def sat_answer(sat, cmap, w):
+    """The question per worker count, from the tool's verdicts only (as saturation.py
+    prints it): YES for the types whose paired CI excludes 1, no when every verdict
+    is 'no detectable difference', else inconclusive."""
+    rs = [(p, r) for (p, ww), r in sat.items() if ww == w and p != "lock"]
+    vds = [(p, sat_verdict(r, cmap, f_)) for p, r in rs for f_ in SAT_PAIRED]
+    diff = sorted({p for p, v in vds if v in ("higher than lock", "lower than lock")})
+    if diff:
+        return "yes, for " + ", ".join(diff) + " (a paired CI excludes 1)"
+    if vds and all(v == "no detectable difference" for _, v in vds):
+        return "no: every paired CI against lock includes 1"
+    return "inconclusive (too few paired blocks, or no common block, for a paired CI)"
 
 
 def gen_saturation(sat, cmap):
     if not sat:
         write("saturation.tex", f"\\emph{{Saturation: {NOT_MEASURED} (results/saturation\\_summary.csv missing).}}\n")
         return
-    plain, over = sat_workers(sat)
+    plain, over = sat_workers(sat, cmap)
     types = pooltypes.ordered({p for p, _ in sat})
+    r0 = next(iter(sat.values()))
+    slo = gs(r0, cmap, "slo").replace("<=", "≤")
+    prof = gs(r0, cmap, "profile")
+    notes = sorted({gs(r, cmap, "share_note") for r in sat.values() if gs(r, cmap, "share_note")})
     out = []
-    for title, ws in (("", plain), ("OVERSUBSCRIBED (more busy threads than cores: not contention evidence)", over)):
+    for over_, ws in ((False, plain), (True, over)):
         if not ws:
             continue
-        lines = [r"\FitWidth{\footnotesize\begin{tabular}{llrrrr}", r"\toprule",
-                 r"workers & type & knee rate (/s) & closed-loop (/s) & CPU/stream (µs) & pool share (\%) \\",
-                 r"\midrule"]
+        lines = [r"\FitWidth{\scriptsize\begin{tabular}{lrrrrrrrl}", r"\toprule",
+                 r"type & $n$ & knee (/s) & knee / lock & closed loop (/s) & closed / lock & "
+                 r"CPU/stream (µs) & pool share (\%) & saturated \\"]
         for w in ws:
+            lines += [r"\midrule", r"\multicolumn{9}{l}{\textbf{" + tex(sat_wtxt(sat, cmap, w)) + r"}} \\"]
             for p in types:
                 r = sat.get((p, w))
                 if not r:
@@ -822,29 +923,38 @@ def gen_saturation(sat, cmap):
                 cells = []
                 for f_, _, _, _, d in SAT_METRICS:
                     v, lo, hi = sat_val(r, cmap, f_)
-                    if v is None:
-                        cells.append("--")
-                        continue
-                    c = f"{v:.{d}f}" + ("" if lo is None or hi is None else f" [{lo:.{d}f}, {hi:.{d}f}]")
-                    if p != "lock" and f_ != "share":
-                        gv, gci = sat_gain(sat, cmap, p, w, f_)
-                        if gv is not None:
-                            c += "; " + ci_str(gv, gci, 0, pct=True)
-                    cells.append(c)
-                lines.append(f"{tex(w)} & {tex(p)} & " + " & ".join(cells) + r" \\")
-            lines.append(r"\midrule")
-        lines[-1] = r"\bottomrule"
+                    # no CI: a mean of one block (the others found no knee)
+                    cells.append("--" if v is None else
+                                 f"{v:.{d}f}" + (" (n=1)" if lo is None or hi is None else f" [{lo:.{d}f}, {hi:.{d}f}]"))
+                    if f_ in SAT_PAIRED:
+                        cells.append(sat_ratio_cell(r, cmap, f_, p))
+                n = gs(r, cmap, "n") or "?"
+                sk = gs(r, cmap, "saturated_knee")
+                st = gs(r, cmap, "saturated") + (f"/{sk}" if sk and sk != gs(r, cmap, "saturated") else "")
+                lines.append(f"{tex(p)} & {n} & " + " & ".join(cells) + f" & {tex(st) or '--'} \\\\")
+        lines.append(r"\bottomrule")
         lines.append(r"\end{tabular}}")
-        slo = next((g(r, cmap, "slo") for r in sat.values() if g(r, cmap, "slo") is not None), None)
-        cap = ("Saturation: per pool type and server workers, mean [95\\% CI]; after ``;'': the paired "
-               "difference from lock as a fraction of lock's mean (+ = better than lock) [bootstrap 95\\% CI]"
-               + (f"; knee = highest open-loop rate whose p99 stays under {slo:g} ms" if slo else "") + ".")
-        if title:
-            cap = f"\\textbf{{{title}.}} " + cap
+        cap = ("Saturation (experiments/saturation.py" + (f", {tex(prof)} profile" if prof else "")
+               + "): per pool type and server workers, mean [95\\% bootstrap CI over $n$ blocks]. "
+               "knee = the highest open-loop rate meeting the SLO"
+               + (f" ({tex(slo)})" if slo else "") + ", interpolated; closed loop = saturation throughput. "
+               "/ lock: the type's rate over lock's in the same block (paired; geometric mean) [bootstrap 95\\% CI], "
+               "and saturation.py's verdict (with fewer than 3 paired blocks it says inconclusive, whatever the "
+               "interval). Pool share: server perf samples with pool code in the call chain. saturated: the "
+               "resource that limited the closed loop / the first failing ramp step (machine: the cores shared "
+               "by server, load generator and targets; the rate is then the chain's, not the server's alone).")
+        if notes:
+            cap += " Pool share not measured: " + tex("; ".join(notes)) + "."
+        if over_:
+            cap = (f"\\textbf{{OVERSUBSCRIBED}} (more server workers than the {ncores()} cores: preemption, not "
+                   "parallel contention; not evidence about the data structures). "
+                   + ("Columns as in Table~\\ref{tab:saturation}." if plain else cap))
+        ans = "; ".join(f"{tex(sat_wtxt(sat, cmap, w))}: {sat_answer(sat, cmap, w)}" for w in ws)
         out.append("\\begin{table}[tbp]\\centering\n" + "\n".join(lines) + f"\n\\caption{{{cap}}}"
-                   + ("\\label{tab:saturation}" if not title else "\\label{tab:saturation_oversub}")
-                   + present("saturation" if not title else "saturation_oversub")
-                   + "\n\\end{table}\n")
+                   + ("\\label{tab:saturation}" if not over_ else "\\label{tab:saturation_oversub}")
+                   + present("saturation" if not over_ else "saturation_oversub")
+                   + "\n\\end{table}\n"
+                   + f"\\noindent Does the pool type change the maximum rate? {ans}.\n")
     write("saturation.tex", "\n".join(out))
 
 
@@ -854,42 +964,90 @@ def usl_eff(sig, kap, n):
     return 1.0 / (1 + sig * (n - 1) + kap * n * (n - 1))
 
 
+def usl_cores(r, cmap, reading, p):
+    """'5 [5, 5] @22k/s' for n_<reading>_<p>pct; '> max' when not reached."""
+    n, rate = gs(r, cmap, f"n_{reading}_{p}"), g(r, cmap, f"rate_{reading}_{p}")
+    lo, hi = gs(r, cmap, f"n_{reading}_{p}_lo"), gs(r, cmap, f"n_{reading}_{p}_hi")
+    maxn = next((x[1:] for x in (lo, hi) if x.startswith(">")), "4096")
+    if n == "" and (cmap.get(f"n_{reading}_{p}") is None):
+        return "--"
+    ci = "" if lo == "" or hi == "" else f" [{tex(lo)}, {tex(hi)}]"
+    if n == "":
+        return f"$>${maxn}" + ci
+    # rate 0: the pool's cost diverges there (usl.py prints "(diverges)")
+    return f"{n}{ci}" + ("" if rate is None else " (diverges)" if rate <= 0 else f" @{rate / 1000:.0f}k/s")
+
+
 def gen_usl():
     rows, cmap = load_table("usl.csv", "usl")
     res = {}
     if not rows:
         write("usl.tex", f"\\emph{{Many-core projection: {NOT_MEASURED} (results/usl.csv missing).}}\n")
         return res
-    lines = [r"\FitWidth{\footnotesize\begin{tabular}{lrrrrrr}", r"\toprule",
-             r"type & $\sigma$ [95\% CI] & $\kappa$ [95\% CI] & eff.\ at " + str(LINEAR_N)
-             + r" cores & cores at 1\% & cores at 10\% & rate at 1\% / 10\% (/s) \\", r"\midrule"]
+    has_proj = any(gs(r, cmap, "n_bound_1") != "" or g(r, cmap, "rate_bound_1") is not None
+                   or gs(r, cmap, "stream_us") != "" for r in rows)
+    lines = [r"\FitWidth{\footnotesize\begin{tabular}{llrrr" + ("rrrr" if has_proj else "") + "}", r"\toprule",
+             r"type & model & $\sigma$ [95\% CI] & $\kappa$ [95\% CI] & eff.\ at " + str(LINEAR_N) + " cores"
+             + (r" & 1\%, bound & 10\%, bound & 1\%, duty & 10\%, duty" if has_proj else "") + r" \\", r"\midrule"]
+    per = {}
+    fm = lambda x: "--" if x is None else f"{x:.3g}"  # noqa: E731
     for r in rows:
-        p = r.get(cmap.get("pool") or "", "?")
+        p = gs(r, cmap, "pool") or "?"
         s_, k_ = g(r, cmap, "sigma"), g(r, cmap, "kappa")
         if s_ is None or k_ is None:
             continue
         sl, sh, kl, kh = (g(r, cmap, x) for x in ("sigma_lo", "sigma_hi", "kappa_lo", "kappa_hi"))
         eff = usl_eff(max(s_, 0), max(k_, 0), LINEAR_N)
-        if sh is not None and kh is not None and sl is not None and kl is not None:
+        worst = best = None
+        if None not in (sl, sh, kl, kh):
             worst, best = usl_eff(max(sh, 0), max(kh, 0), LINEAR_N), usl_eff(max(sl, 0), max(kl, 0), LINEAR_N)
-            v = ("supported" if worst >= LINEAR_EFF else
-                 "not reproduced by our implementation" if best < LINEAR_EFF else "inconclusive")
+        per.setdefault(p, []).append({"model": gs(r, cmap, "model") or "usl", "eff": eff, "worst": worst,
+                                      "best": best})
+        cells = [tex(p), tex(gs(r, cmap, "model") or "usl"),
+                 fm(s_) + ("" if sl is None else f" [{fm(sl)}, {fm(sh)}]"),
+                 fm(k_) + ("" if kl is None else f" [{fm(kl)}, {fm(kh)}]"),
+                 f"{100 * eff:.0f}\\%"]
+        if has_proj:
+            cells += [usl_cores(r, cmap, rd, pc) for rd in ("bound",) for pc in (1, 10)]
+            cells += [usl_cores(r, cmap, rd, pc) for rd in ("duty",) for pc in (1, 10)]
+        lines.append(" & ".join(cells) + r" \\")
+    for p, ms in per.items():
+        # the models are alternative readings of the same data (under-determined with
+        # fewer than 3 thread counts): a verdict must hold under every one of them
+        if any(m["worst"] is None for m in ms):
+            v = "inconclusive"
+        elif all(m["worst"] >= LINEAR_EFF for m in ms):
+            v = "supported"
+        elif all(m["best"] < LINEAR_EFF for m in ms):
+            v = "not reproduced by our implementation"
         else:
             v = "inconclusive"
-        res[p] = {"eff": eff, "verdict": v}
-        fm = lambda x: "--" if x is None else f"{x:.3g}"  # noqa: E731
-        lines.append(f"{tex(p)} & {fm(s_)}" + ("" if sl is None else f" [{fm(sl)}, {fm(sh)}]")
-                     + f" & {fm(k_)}" + ("" if kl is None else f" [{fm(kl)}, {fm(kh)}]")
-                     + f" & {100 * eff:.0f}\\% & {fm(g(r, cmap, 'cores1'))} & {fm(g(r, cmap, 'cores10'))} & "
-                     f"{fm(g(r, cmap, 'rate1'))} / {fm(g(r, cmap, 'rate10'))} \\\\")
+        effs = sorted(m["eff"] for m in ms)
+        res[p] = {"eff": effs[0], "eff_hi": effs[-1], "verdict": v,
+                  "models": ", ".join(m["model"] for m in ms)}
     lines += [r"\bottomrule", r"\end{tabular}}"]
+    r0 = rows[0]
+    series = "/".join(x for x in (gs(r0, cmap, "series"), gs(r0, cmap, "keys"), gs(r0, cmap, "detail")) if x)
+    det = sorted({gs(r, cmap, "determined") for r in rows if gs(r, cmap, "determined")})
+    c1 = sorted({f"{gs(r, cmap, 'pool')}: {gs(r, cmap, 'c1_src')}" for r in rows if gs(r, cmap, "c1_src")})
+    cap = ("Universal Scalability Law fitted per pool type to the micro-benchmark"
+           + (f" ({tex(series)}, threads {tex(gs(r0, cmap, 'threads'))})" if series else "")
+           + ": contention $\\sigma$ and coherency $\\kappa$ [bootstrap 95\\% CI over repetitions], and the "
+           f"projected parallel efficiency $C(N)/N = 1/(1+\\sigma(N-1)+\\kappa N(N-1))$ at {LINEAR_N} cores. ")
+    if any(d.startswith("UNDER") for d in det):
+        cap += ("\\textbf{Under-determined}: fewer than 3 thread counts up to the cores fit 3 parameters, so two "
+                "readings are shown, kappa0 (all contention read as serialisation, $\\kappa = 0$) and sigma0 (all "
+                "of it as coherency, $\\sigma = 0$); they agree up to the cores and bracket nothing beyond. ")
+    if has_proj:
+        cap += ("Then the core count $N$ [CI] at which the pool's cost reaches 1\\% and 10\\% of a stream's CPU, "
+                "and the stream rate $N$ cores would give there: bound = the micro-benchmark's contention as "
+                "measured (every thread always in the pool: pessimistic); duty = contention scaled by the pool's "
+                f"share of a worker's time (an assumption); $>$N: not reached below usl.py's --max-n. ")
+        if c1:
+            cap += "The pool's CPU per stream at one core from: " + tex("; ".join(c1)) + ". "
+    cap += "Check it on a bigger machine: every script takes the worker and thread counts (Section~\\ref{sec:repro})."
     write("usl.tex", "\\begin{table}[tbp]\\centering\n" + "\n".join(lines)
-          + "\n\\caption{Universal Scalability Law fitted per pool type: contention $\\sigma$ and coherency "
-          "$\\kappa$; the projected parallel efficiency $C(N)/N = 1/(1+\\sigma(N-1)+\\kappa N(N-1))$ at "
-          f"{LINEAR_N} cores; and the core count and stream rate at which the pool's cost is predicted to "
-          "reach 1\\% and 10\\% of a stream's CPU. A fit to few thread counts constrains $\\kappa$ weakly: "
-          "check the projection on a bigger machine (every script takes the worker count).}"
-          "\\label{tab:usl}\n\\end{table}\n" + present("usl"))
+          + f"\n\\caption{{{cap}}}\\label{{tab:usl}}\n\\end{{table}}\n" + present("usl"))
     return res
 
 
@@ -1106,22 +1264,32 @@ def gen_costs_compare():
 
 
 def gen_model_summary():
-    """model_summary.tex: one sentence from results/model_validation.csv (written by
-    gen_model just before, from experiments/model.py)."""
+    """model_summary.tex: where the reuse model is off, by group of cells, from
+    results/model_validation.csv (written by gen_model just before, from
+    experiments/model.py). The overall numbers are the \\Model* macros; this adds
+    the breakdown, not a second copy of them."""
     rows, cmap = load_table("model_validation.csv", "model")
-    pairs = [(g(r, cmap, "pred"), g(r, cmap, "meas")) for r in rows]
-    pairs = [(p, m) for p, m in pairs if p is not None and m is not None]
+    pairs = [(g(r, cmap, "pred"), g(r, cmap, "meas"), gs(r, cmap, "group"), gs(r, cmap, "inside"))
+             for r in rows]
+    pairs = [x for x in pairs if x[0] is not None and x[1] is not None]
     if not pairs:
         write("model_summary.tex", f"\\emph{{Reuse model, predicted against measured: {NOT_MEASURED} "
                                    "(results/model\\_validation.csv missing).}\n")
         return None
-    errs = sorted(abs(p - m) for p, m in pairs)
+    errs = sorted(abs(p - m) for p, m, _, _ in pairs)
     mae = sum(errs) / len(errs)
-    worst = errs[-1]
+    by = {}
+    for p, m, grp, ins in pairs:
+        for g_ in (grp or "other").split(","):
+            by.setdefault(g_, []).append((abs(p - m), ins in ("1", "True", "true")))
+    parts = []
+    for g_, xs in sorted(by.items(), key=lambda kv: -sum(e for e, _ in kv[1]) / len(kv[1])):
+        parts.append(f"{tex(g_)} {100 * sum(e for e, _ in xs) / len(xs):.1f} ({len(xs)} cell{'' if len(xs) == 1 else 's'}, "
+                     f"{sum(1 for _, i in xs if i)} inside)")
     write("model_summary.tex",
-          f"Over {len(pairs)} measured cells the reuse model's prediction was off by {100 * mae:.1f} percentage "
-          f"points on average (largest error {100 * worst:.1f} points; results/model\\_validation.csv).\n")
-    return {"n": len(pairs), "mae": mae, "worst": worst}
+          "By group of cells, the mean absolute error of the predicted reuse in percentage points (cells; "
+          "predictions inside the measured 95\\% CI), largest first: " + "; ".join(parts) + ".\n")
+    return {"n": len(pairs), "mae": mae, "worst": errs[-1]}
 
 
 # ------------------------------------------------------------------ provenance, samples, default
@@ -1223,22 +1391,25 @@ def gen_default(sat, cmap, M):
     slower than another type at every thread count."""
     d = default_type()
     parts, flags = [], []
-    plain, _ = sat_workers(sat) if sat else ([], [])
+    plain, _ = sat_workers(sat, cmap) if sat else ([], [])
     if plain:
         w = plain[-1]
         ints = {}
         for p in pooltypes.ordered({p for p, ww in sat if ww == w}):
             if p == "lock":
-                ints[p] = (0.0, (0.0, 0.0))
+                ints[p] = (0.0, (0.0, 0.0), "reference")
             else:
-                v, ci = sat_gain(sat, cmap, p, w, "knee")
+                v, ci, vd = sat_gain(sat, cmap, p, w, "knee")
                 if v is not None:
-                    ints[p] = (v, ci)
-        txt = "; ".join(f"{tex(p)} {ci_str(v, ci, 0, pct=True)}" for p, (v, ci) in ints.items() if p != "lock")
-        parts.append(f"At saturation with {tex(w)} worker(s), the knee rate relative to lock was: {txt or 'not measured'}.")
+                    ints[p] = (v, ci, vd)
+        txt = "; ".join(f"{tex(p)} {ci_str(v, ci, 0, pct=True)} ({tex(vtxt(vd))})"
+                        for p, (v, ci, vd) in ints.items() if p != "lock")
+        parts.append(f"At saturation with {tex(sat_wtxt(sat, cmap, w))}, the knee rate relative to lock "
+                     f"(saturation.py's paired ratio, minus one; a CI only where it had enough blocks to decide) "
+                     f"was: {txt or 'not measured'}.")
         if d in ints and ints[d][1] is not None:
             dlo, dhi = ints[d][1]
-            for p, (v, ci) in ints.items():
+            for p, (v, ci, _) in ints.items():
                 if p != d and ci is not None and ci[0] > dhi:
                     flags.append(f"{p} sustains a significantly higher rate than the default {d} at saturation")
             if d != "lock" and dhi < 0:
@@ -1326,23 +1497,27 @@ def rows_of(claim_rows, prefix):
 def perf_claim(impl, lo, hi, sat, cmap, M, claim_rows):
     """lockfree +30-50% / highperf +50-80% over lock."""
     res, verdict = [], None
-    plain, over = sat_workers(sat) if sat else ([], [])
+    plain, over = sat_workers(sat, cmap) if sat else ([], [])
     headline = None
     if plain:
         for w in plain:
-            for f_, label, _, _, _ in SAT_METRICS[:3]:
-                v, ci = sat_gain(sat, cmap, impl, w, f_)
+            for f_, label, _, _, _ in SAT_METRICS:
+                if f_ not in SAT_PAIRED:
+                    continue
+                v, ci, tv = sat_gain(sat, cmap, impl, w, f_)
                 if v is None:
                     continue
+                # saturation.py decides whether there is a difference at all; the claimed
+                # range is judged only on an interval it decided on
                 vd = verdict_range(v, ci, lo, hi, True)
-                res.append(f"{label}, {tex(w)} worker(s): {ci_str(v, ci, 0, pct=True)} ({vd})")
+                res.append(f"{label}, {tex(sat_wtxt(sat, cmap, w))}: {ci_str(v, ci, 0, pct=True)} "
+                           f"(saturation.py: {tex(vtxt(tv))}; claimed range: {vd})")
                 if w == plain[-1] and (verdict is None or f_ == "knee"):
-                    if f_ == "knee" or verdict is None:
-                        verdict, headline = vd, (label, w, v, ci)
+                    verdict, headline = vd, (label, sat_wtxt(sat, cmap, w), v, ci)
         for w in over:
-            v, ci = sat_gain(sat, cmap, impl, w, "knee")
+            v, ci, tv = sat_gain(sat, cmap, impl, w, "knee")
             if v is not None:
-                res.append(f"OVERSUBSCRIBED ({tex(w)}; not evidence): knee rate {ci_str(v, ci, 0, pct=True)}")
+                res.append(f"{tex(sat_wtxt(sat, cmap, w))}, not evidence: knee rate {ci_str(v, ci, 0, pct=True)}")
     micro = []
     for thr in range(1, ncores() + 1):
         mg = micro_gain(M, impl, thr)
@@ -1358,7 +1533,9 @@ def perf_claim(impl, lo, hi, sat, cmap, M, claim_rows):
         why = ("the experiment able to test it (the saturation runs) was " + NOT_MEASURED
                + "; below saturation the pool's data structure cannot limit anything end to end")
     else:
-        why = f"decided by the {headline[0]} at {tex(headline[1])} worker(s), the largest count up to the cores"
+        why = (f"decided by the {headline[0]} at {tex(headline[1])}, the largest count up to the cores"
+               + ("" if headline[3] is not None else "; saturation.py had too few paired blocks to decide, "
+                  "so the claimed range cannot be judged"))
     result = []
     if res:
         result.append("Saturation, relative to lock (+ = better) [95\\% CI]: " + "; ".join(res) + ".")
@@ -1409,10 +1586,14 @@ def gen_seedclaims(S, M, R, claim_rows, prod, sat, cmap, usl, tfo, idle, sizes, 
     # linear scaling
     if usl:
         lf = usl.get("lockfree") or next(iter(usl.values()))
-        txt = "; ".join(f"{tex(p)}: efficiency at {LINEAR_N} cores {100 * x['eff']:.0f}\\% ({x['verdict']})"
+        def effs(x):
+            a, b = f"{100 * x['eff']:.0f}", f"{100 * x['eff_hi']:.0f}"
+            return (a if a == b else f"{a}--{b}") + f"\\% ({tex(x['models'])})"
+        txt = "; ".join(f"{tex(p)}: efficiency at {LINEAR_N} cores {effs(x)}, {x['verdict']}"
                         for p, x in usl.items())
         v, why = lf["verdict"], (f"lockfree's projected efficiency at {LINEAR_N} cores against the "
-                                 f"{100 * LINEAR_EFF:.0f}\\% a `linear' claim needs, over the fit's CI")
+                                 f"{100 * LINEAR_EFF:.0f}\\% a `linear' claim needs, over the fit's CI and "
+                                 "under every model the data allow")
         res = "USL fit (\\RefUSL{}): " + txt + "."
     else:
         eff = []
@@ -1468,12 +1649,12 @@ def gen_seedclaims(S, M, R, claim_rows, prod, sat, cmap, usl, tfo, idle, sizes, 
            f"(rate, RTT) cells, another type significantly better in {nr_}; the rest could not be told apart.")
     satres = []
     if sat:
-        plain, _ = sat_workers(sat)
+        plain, _ = sat_workers(sat, cmap)
         if plain:
             for p in ("lockfree", "highperf"):
-                gv, gci = sat_gain(sat, cmap, p, plain[-1], "knee")
+                gv, gci, gvd = sat_gain(sat, cmap, p, plain[-1], "knee")
                 if gv is not None:
-                    satres.append(f"{p} vs lock knee rate {ci_str(gv, gci, 0, pct=True)}")
+                    satres.append(f"{p} vs lock knee rate {ci_str(gv, gci, 0, pct=True)} ({tex(vtxt(gvd))})")
     res += (" At saturation: " + "; ".join(satres) + "." if satres else f" At saturation: {NOT_MEASURED}.")
     v = ("inconclusive" if not byrate else "supported" if ns_ == len(byrate)
          else "not reproduced by our implementation" if ns_ == 0 else "inconclusive")

@@ -4,10 +4,10 @@
 `make -C paper check`. Builds the paper in scratch directories from
   missing:    results/summary.csv (and micro_summary.csv) only: every optional
               input absent -> each section says "not measured in this run";
-  synthetic:  the same plus made-up saturation_summary.csv, usl.csv,
-              model_validation.csv, costs/latest.csv, TFO cells and sharing /
-              oversubscribed micro-benchmark rows, in the column names
-              gen_tables.py's COLS lists first;
+  synthetic:  the same plus saturation_summary.csv (made-up units summarised by
+              experiments/saturation.py itself), usl.csv (experiments/usl.py on the
+              scratch micro-benchmark), costs/latest.csv, TFO cells and sharing /
+              oversubscribed micro-benchmark rows: the writers' own column names;
   contradict: synthetic, with a type significantly better than the default at
               saturation -> default.tex must flag it.
 Fails on a LaTeX error, an undefined reference or a missing expectation. The
@@ -33,29 +33,44 @@ def write_csv(path, header, rows):
         w.writerows(rows)
 
 
+def synth_saturation(res, better=None, blocks=5):
+    """results/saturation_summary.csv as experiments/saturation.py writes it: made-up
+    units (block effect, paired by block) summarised by saturation.summarize itself,
+    so the columns are the tool's own. `better` gets a 25% higher knee than lock."""
+    import contextlib
+    import io
+    import random
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    import saturation as sat
+    run = os.path.join(res, "..", "sat-run")
+    os.makedirs(run, exist_ok=True)
+    with open(os.path.join(run, "env.txt"), "w") as fh:
+        fh.write("profile: full (5 blocks)\ngit_sha: " + "0" * 40 + "\nprovenance: clean\ncores_online: 2\n"
+                 "slo: open_all p99 <= 10 ms and errors <= 0.1% of arrivals\nduration_s: 600\n")
+    rng = random.Random(7)
+    with open(os.path.join(run, "units.csv"), "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=sat.UNIT_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for b in range(1, blocks + 1):
+            eff = rng.uniform(0.8, 1.2)  # the block effect pairing removes
+            for wl, wk in (("w1", 1), ("w2", 2), ("oversub-w4", 4)):
+                for p, k in (("none", 5000), ("lock", 5200), ("lockfree", 5150), ("highperf", 5300)):
+                    k = (1.25 * 5200 if p == better else k) * eff * rng.uniform(0.995, 1.005)
+                    w.writerow({"profile": "full", "block": b, "wlabel": wl, "workers": wk,
+                                "oversub": int(wk > 2), "pool_type": p, "status": "ok", "knee_rate": round(k),
+                                "knee_interp": round(k, 1), "knee_reason": "slo", "closed_rate": round(1.2 * k),
+                                "server_cpu_us_per_stream": round(180 * rng.uniform(0.98, 1.02), 2),
+                                "saturated": "machine", "saturated_at_fail": "server",
+                                "pool_incl_share": 0.004, "pool_self_share": 0.002, "lock_leaf_share": 0.001,
+                                "pool_share_note": ""})
+    sat.print_table = lambda *a, **k: None  # its stdout default is bound at import: silence it here
+    with contextlib.redirect_stderr(io.StringIO()):
+        sat.summarize(run, os.path.join(res, "saturation_summary.csv"))
+
+
 def synth(res, better=None):
     """Made-up inputs (never results): `better` = a type given a large knee gain."""
-    h = ("pool_type,workers,knee_rate_mean,knee_rate_lo,knee_rate_hi,knee_rate_diff_vs_lock,knee_rate_diff_lo,"
-         "knee_rate_diff_hi,sat_tput_mean,sat_tput_lo,sat_tput_hi,sat_tput_diff_vs_lock,sat_tput_diff_lo,"
-         "sat_tput_diff_hi,cpu_us_per_stream_mean,cpu_us_per_stream_lo,cpu_us_per_stream_hi,"
-         "cpu_us_per_stream_diff_vs_lock,cpu_us_per_stream_diff_lo,cpu_us_per_stream_diff_hi,pool_share_mean,"
-         "pool_share_lo,pool_share_hi,slo_p99_ms,n_blocks").split(",")
-    rows = []
-    for w in ("1", "2", "oversub"):
-        for p, k in (("none", 5000), ("lock", 5200), ("lockfree", 5150), ("highperf", 5300)):
-            if p == better:
-                k = 6500
-            d = k - 5200
-            rows.append([p, w, k, k - 100, k + 100, d, d - 150, d + 150, k, k - 80, k + 80, d, d - 120, d + 120,
-                         180, 175, 185, -3, -6, 0, 0.004, 0.003, 0.005, 50, 5])
-    write_csv(os.path.join(res, "saturation_summary.csv"), h, rows)
-    write_csv(os.path.join(res, "usl.csv"),
-              "pool_type,sigma,sigma_lo,sigma_hi,kappa,kappa_lo,kappa_hi,cores_1pct,cores_10pct,rate_1pct,rate_10pct".split(","),
-              [["lock", 0.05, 0.02, 0.08, 0.001, 0, 0.002, 6, 40, 3e4, 2e5],
-               ["lockfree", 0.01, 0, 0.02, 1e-4, 0, 3e-4, 30, 300, 1.5e5, 1.5e6],
-               ["highperf", 0.001, 0, 0.002, 0, 0, 1e-5, 500, 5000, 2e6, 2e7]])
-    write_csv(os.path.join(res, "model_validation.csv"), ["cell_id", "predicted_reuse", "measured_reuse"],
-              [["a", 0.7, 0.72], ["b", 0.9, 0.85]])
+    synth_saturation(res, better)
     write_csv(os.path.join(res, "costs", "latest.csv"), ["metric", "anytls-c", "shadowsocks-libev", "ratio"],
               [["cpu_us_per_stream", 120, 95, 1.26]])
     # TFO cells
@@ -90,6 +105,13 @@ def synth(res, better=None):
             w = csv.DictWriter(fh, hdr, restval="")
             w.writeheader()
             w.writerows(out)
+    # usl.csv: experiments/usl.py itself, on the scratch micro-benchmark means (no
+    # repetitions there, so no CIs) and the synthetic saturation summary
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "usl.py"), "--micro",
+                        os.path.join(res, "micro_summary.csv"), "--results", res, "--cores", "2",
+                        "--out", os.path.join(res, "usl.csv")], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("usl.py failed: " + r.stderr[-1000:])
 
 
 def other_than_default():
@@ -151,12 +173,14 @@ def main():
 
     errs = [
         build("missing", missing, [("saturation.tex", nm), ("usl.tex", nm), ("costs.tex", nm),
-                                    ("model_summary.tex", nm)]),
+                                    ("model.tex", "tab:model"), ("model_summary.tex", "By group of cells")]),
         build("synthetic", synth, [("saturation.tex", "tab:saturation"), ("saturation.tex", "OVERSUBSCRIBED"),
-                                   ("usl.tex", "tab:usl"), ("tfo.tex", "none + TFO"),
-                                   ("micro_sharing.tex", "shared"), ("model_summary.tex", "2 measured cells")]),
+                                   ("saturation.tex", "4 workers (OVERSUBSCRIBED)"),
+                                   ("saturation.tex", "Does the pool type change the maximum rate?"),
+                                   ("usl.tex", "tab:usl"), ("usl.tex", "kappa0"), ("tfo.tex", "none + TFO"),
+                                   ("micro_sharing.tex", "shared"), ("model.tex", "tab:model")]),
         build("contradict", lambda res: synth(res, better=other_than_default()),
-              [("default.tex", "evidence contradicts the default")]),
+              [("default.tex", "evidence contradicts the default"), ("saturation.tex", "higher than lock")]),
     ]
     errs = [e for e in errs if e]
     for e in errs:
