@@ -181,8 +181,9 @@ void tls_client_prepare(SSL_CTX *ctx, SSL *ssl, const char *sni, const char *ver
  * full handshake: the certificate was parsed for this connection alone. A
  * resumed session's certificate is shared with the ticket's session and with
  * other connections (on other workers): left alone. The stand-in is a legacy
- * EVP_PKEY so that X509_set_pubkey encodes it directly (~1 us) rather than
- * through OpenSSL 3's encoder lookup. */
+ * EVP_PKEY so that X509_set_pubkey encodes it directly rather than through
+ * OpenSSL 3's encoder lookup: client CPU per new session (with its stream)
+ * measured unchanged, 830-950 us against 900-990 us before, 4 runs each. */
 static pthread_once_t stand_in_once = PTHREAD_ONCE_INIT;
 static EVP_PKEY *stand_in;
 
