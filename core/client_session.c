@@ -248,8 +248,9 @@ static void cs_cb(loop_t *l, ioh_t *h, uint32_t ev)
         if (r < 0) { log_warn("TLS connection to the server failed: %s", err); cs_close(s, NULL); return; }
         if (r == 0) return;
         s->state = CS_RUN;
+        tls_client_done(s->c.ssl);
         timer_cancel(l, &s->timer);
-        {
+        if (log_level <= LOG_DEBUG) {   /* a getsockname(2) per session only when it is logged */
             struct sockaddr_storage ss; socklen_t sl = sizeof ss; addr_t a; char hp[64];
             getsockname(s->c.io.fd, (struct sockaddr *)&ss, &sl);
             sockaddr_to_addr((struct sockaddr *)&ss, &a);

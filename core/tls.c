@@ -1,3 +1,4 @@
+#define OPENSSL_SUPPRESS_DEPRECATED 1   /* EVP_PKEY_set1_EC_KEY: see tls_client_done */
 #include "tls.h"
 #include "log.h"
 
@@ -6,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <openssl/ec.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -115,6 +117,16 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
     return 1; /* we keep the reference */
 }
 
+/* Without --ca the client does not verify (SSL_VERIFY_NONE ignores the
+ * result), yet OpenSSL would still run X509_verify_cert on every handshake,
+ * building a chain that fails and keeping it on the SSL (verified_chain).
+ * This callback stands in for it: accepted, nothing built or kept. */
+static int accept_unverified(X509_STORE_CTX *xs, void *arg)
+{
+    (void)xs; (void)arg;
+    return 1;
+}
+
 SSL_CTX *tls_client_ctx(const char *ca, char *err, size_t errcap)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -132,6 +144,7 @@ SSL_CTX *tls_client_ctx(const char *ca, char *err, size_t errcap)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     } else {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_cert_verify_callback(ctx, accept_unverified, NULL);
     }
     return ctx;
 }
@@ -154,4 +167,47 @@ void tls_client_prepare(SSL_CTX *ctx, SSL *ssl, const char *sni, const char *ver
     pthread_mutex_lock(&sess_mu);
     if (last_session && SSL_SESSION_is_resumable(last_session)) SSL_set_session(ssl, last_session);
     pthread_mutex_unlock(&sess_mu);
+}
+
+/* After a full handshake the client has no use for the server's public key:
+ * it checked the CertificateVerify signature with it (and the chain, with
+ * --ca), and nothing later reads it (TLS 1.3 key updates do not; TLS 1.2
+ * renegotiation is off; resumption does not send a certificate). OpenSSL 3
+ * decodes that key when it parses the certificate and keeps it, with a copy
+ * of the curve's group, until SSL_free: ~1.8 KB of the client's ~18.3 KB per
+ * held connection. No API frees a session's peer certificate, but
+ * X509_set_pubkey swaps its key: the decoded one is freed and one stand-in
+ * key (made once, shared, reference-counted) takes its place. Only after a
+ * full handshake: the certificate was parsed for this connection alone. A
+ * resumed session's certificate is shared with the ticket's session and with
+ * other connections (on other workers): left alone. The stand-in is a legacy
+ * EVP_PKEY so that X509_set_pubkey encodes it directly rather than through
+ * OpenSSL 3's encoder lookup: client CPU per new session (with its stream)
+ * measured unchanged, 830-950 us against 900-990 us before, 4 runs each. */
+static pthread_once_t stand_in_once = PTHREAD_ONCE_INIT;
+static EVP_PKEY *stand_in;
+
+static void stand_in_make(void)
+{
+    EC_KEY *k = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+    EVP_PKEY *p = EVP_PKEY_new();
+    if (k && p && EC_KEY_generate_key(k) == 1 && EVP_PKEY_set1_EC_KEY(p, k) == 1) {
+        stand_in = p;
+        p = NULL;
+    }
+    EC_KEY_free(k);
+    EVP_PKEY_free(p);
+    ERR_clear_error();
+}
+
+void tls_client_done(SSL *ssl)
+{
+    if (SSL_session_reused(ssl)) {   /* the certificate came with the resumed session: shared */
+        log_debug("TLS session resumed");
+        return;
+    }
+    X509 *peer = (X509 *)SSL_get0_peer_certificate(ssl);
+    if (!peer) return;
+    pthread_once(&stand_in_once, stand_in_make);
+    if (stand_in && X509_set_pubkey(peer, stand_in) != 1) ERR_clear_error();
 }

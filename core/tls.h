@@ -20,6 +20,9 @@ void tls_server_tickets(SSL_CTX *ctx, int n);
 SSL_CTX *tls_client_ctx(const char *ca, char *err, size_t errcap);
 /* Attaches the resumable session (if any) and SNI / verification name to ssl. */
 void tls_client_prepare(SSL_CTX *ctx, SSL *ssl, const char *sni, const char *verify_name);
+/* Right after a client handshake succeeded: frees what the connection no
+ * longer needs (the server's decoded public key; see tls.c). */
+void tls_client_done(SSL *ssl);
 /* The last OpenSSL error as text (for logs). */
 const char *tls_error(char *buf, size_t cap);
 
