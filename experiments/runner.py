@@ -841,6 +841,10 @@ def main():
     cells = sweepmod.load(args.sweep_file, pooltypes.types(args.build))
     if args.workers:
         cells = sweepmod.override_workers(cells, args.workers)
+    bad = sweepmod.invalid(cells)
+    if bad:
+        print("runner: the server would refuse these cells:\n  " + "\n  ".join(bad), file=sys.stderr)
+        return 2
     if args.only:
         cells = [c for c in cells if re.search(args.only, c["cell_id"])]
     if args.reps:

@@ -113,6 +113,22 @@ def spares_target(c):
     return flag * int(c["workers"]) if c["pool_type"] in PER_WORKER_SPARES else flag
 
 
+def invalid(cells):
+    """Cells the server would refuse, as "cell: reason" lines: with equal spares
+    the shared pools get min_idle x workers, which may exceed the cap (the server
+    exits: --min-idle-connections exceeds --max-outbound-connections). Checked
+    before a sweep starts, not found in its last block."""
+    bad = []
+    for c in cells:
+        if c["pool_type"] in NO_SPARES:
+            continue
+        flag = min_idle_flag(c)
+        if flag > int(c["max_conns"]):
+            bad.append(f"{c.get('cell_id') or cell_id(c)}: --min-idle-connections {flag} (min_idle {c['min_idle']}"
+                       f" x {c['workers']} workers) exceeds --max-outbound-connections {c['max_conns']}")
+    return bad
+
+
 def override_workers(cells, workers):
     """Every cell with `workers` server and client worker threads (run.sh WORKERS=N):
     new cell ids, duplicates merged as in load()."""
