@@ -158,12 +158,12 @@ FUZZ_SRCS_http := core/http_msg.c
 # handshake and read), a real pool; around them the fakes of fuzz/fake_*.c
 # (harness code, no coverage), which replace at link time (-Wl,--wrap) the
 # socket calls (FUZZ_WRAP_NET), the TLS handshake and read (FUZZ_WRAP_TLS),
-# the clock and the log (FUZZ_WRAP_ENV). See fuzz/fake_net.h.
+# the clock, the log and the random bytes (FUZZ_WRAP_ENV). See fuzz/fake_net.h.
 comma := ,
 FUZZ_WRAP_NET := tcp_connect_start socket connect bind sendto recvfrom getsockname getpeername \
 	getsockopt close
 FUZZ_WRAP_TLS := tconn_handshake tconn_read
-FUZZ_WRAP_ENV := now_ms now_us log_msg
+FUZZ_WRAP_ENV := now_ms now_us log_msg RAND_bytes getrandom
 FUZZ_WRAPS := $(patsubst %,-Wl$(comma)--wrap=%,$(FUZZ_WRAP_NET) $(FUZZ_WRAP_TLS) $(FUZZ_WRAP_ENV))
 FUZZ_SESSION_COMMON := core/frame.c core/kv.c core/padding.c core/addr.c core/uot.c core/util.c \
 	core/loop.c core/tconn.c core/tls.c core/log.c

@@ -107,6 +107,8 @@ static client_config_t cfg;
 static struct sockaddr_storage server_addr;
 static socklen_t server_len;
 static int TRACE;
+static ltimer_t stop_timer;     /* iter() */
+static void stop_cb(loop_t *l, ltimer_t *t);
 
 /* One input. */
 static worker_t wk;
@@ -124,6 +126,7 @@ static void init_once(void)
     log_level = LOG_DEBUG;      /* every line formatted (fake_env.h), none printed */
     TRACE = getenv("FUZZ_TRACE") != NULL;
     L = loop_new();
+    timer_init(&stop_timer, stop_cb, NULL);
     CTX = SSL_CTX_new(TLS_client_method());
     BIG = malloc(DATA_SIZE[3]);
     FUZZ_CHECK(L && CTX && BIG);
@@ -170,7 +173,7 @@ csess_t *__wrap_cs_new(cworker_t *w)
 
 static int stop_ran;
 
-static void stop_task(loop_t *l, void *arg)
+static void stop_cb(loop_t *l, ltimer_t *t)
 {
     stop_ran = 1;
     loop_stop(l);
@@ -180,7 +183,7 @@ static void stop_task(loop_t *l, void *arg)
 static void iter(void)
 {
     stop_ran = 0;
-    FUZZ_CHECK(loop_post(L, stop_task, NULL) == 0);
+    timer_set(L, &stop_timer, 0);
     loop_run(L);
     if (!stop_ran) loop_run(L);
     FUZZ_CHECK(stop_ran);
