@@ -60,6 +60,10 @@ static void fb_close(fbconn_t *f, const char *why)
     sworker_t *w = f->w;
     loop_t *l = w->loop;
     f->dead = 1;
+    /* Counted before the prober's socket closes: whoever sees the close and
+     * then reads the metrics must see this connection gone. */
+    atomic_fetch_sub(&w->srv->fb_open, 1);
+    WSTAT_ADD(w, fallback_open, -1);
     if (why) log_debug("fallback connection of %s closed: %s", f->peer, why);
     timer_cancel(l, &f->timer);
     if (f->fio.fd >= 0) {
@@ -71,8 +75,6 @@ static void fb_close(fbconn_t *f, const char *why)
     bq_free(&f->fq);
     if (f->prev) f->prev->next = f->next; else w->fallbacks = f->next;
     if (f->next) f->next->prev = f->prev;
-    atomic_fetch_sub(&w->srv->fb_open, 1);
-    WSTAT_ADD(w, fallback_open, -1);
     loop_defer_free(l, f, free);
 }
 

@@ -181,6 +181,7 @@ void sess_close(ssess_t *s, const char *why)
         log_warn("session %s: %u streams refused in all (--max-streams-per-session)", s->peer, s->refused);
     int was_run = s->state == SS_RUN;
     s->state = SS_DEAD;
+    WSTAT_ADD(w, sessions_open, -1);  /* before the peer can see the close */
     if (was_run) w->nauthed--;
     su_session_end(s);
     adm_leave(w->srv->adm, &s->adm);
@@ -193,7 +194,6 @@ void sess_close(ssess_t *s, const char *why)
     if (s->prev) s->prev->next = s->next; else w->sessions = s->next;
     if (s->next) s->next->prev = s->prev;
     w->nsessions--;
-    WSTAT_ADD(w, sessions_open, -1);
     loop_defer_free(w->loop, s, free_session);
     if (w->wk->draining && w->nsessions == 0) loop_stop(w->loop);
 }

@@ -198,6 +198,32 @@ def test_fallback_proxy_protocol_header_names_the_prober(procs, version):
         assert web.received[0] == GET, "bytes after the header: %r" % web.received[0][:80]
 
 
+def test_gauges_are_down_when_the_peer_sees_the_close(procs):
+    """A close the peer sees is already counted: a prober whose fallback is
+    down, and a session that ends, read /metrics the moment they get EOF and
+    find nothing open. (The gauges were decremented after the socket closed;
+    CI once read anytls_fallback_connections_open 1 after the EOF.) A race, so
+    many rounds: the old code failed some of them."""
+    mport = h.free_port()
+    dead = h.free_port()
+    server = fallback_server(procs, dead, "--workers", "1", mport=mport)
+    bad = []
+    for i in range(60):
+        got, _, _ = probe(server.port, GET)
+        assert got == b""
+        m = metrics(mport)
+        if m["anytls_fallback_connections_open"] != 0:
+            bad.append(("fallback", i))
+        with r.RawSession(server.port) as s:
+            s.send(r.auth_block(PASSWORD))
+            s.send(r.frame(r.SYN, 1))  # before Settings: alert, then close
+            assert s.wait_closed()
+            m = metrics(mport)
+            if m["anytls_sessions_open"] != 0:
+                bad.append(("session", i))
+    assert not bad, "gauges still counted a connection the peer saw closed: %s" % bad
+
+
 def test_fallback_dead_closes_with_one_log_line(procs, echo):
     mport = h.free_port()
     dead = h.free_port()   # nothing listens there
