@@ -58,6 +58,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pooltypes  # noqa: E402
+import provenance  # noqa: E402
 import stats as st  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -149,17 +150,6 @@ def default_dirs():
     return []
 
 
-def env_of(d):
-    env = {}
-    p = os.path.join(d, "env.txt")
-    if os.path.exists(p):
-        for line in open(p):
-            if ":" in line:
-                k, v = line.split(":", 1)
-                env.setdefault(k.strip(), v.strip())
-    return env
-
-
 def read_rows(dirs):
     """Rows of every dir, each with _dir, _sha and _prov (clean|DIRTY|unknown): from
     the row's own columns, else (older runs) from the dir's env.txt, where a
@@ -170,7 +160,7 @@ def read_rows(dirs):
         if not os.path.exists(p):
             print(f"aggregate: {p} missing", file=sys.stderr)
             continue
-        env = env_of(d)
+        env = provenance.read_env(d)
         env_sha = env.get("git_sha", "")
         env_prov = env.get("provenance") or (
             "DIRTY" if env.get("git_describe", "").endswith("-dirty") else

@@ -19,6 +19,7 @@ import math
 import os
 
 import stats as st
+from stats import fnum
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The rule's last tie-break: a judgement about the types the seeds named, not a
@@ -26,14 +27,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ranks after them.
 SIMPLICITY = {"lock": 0, "lockfree": 1, "highperf": 2, "none": 3}
 ERR_LIMIT = 0.001  # a config that fails more than 0.1% of streams is not a candidate
-
-
-def fnum(x, d=None):
-    try:
-        v = float(x)
-        return d if math.isnan(v) else v
-    except (TypeError, ValueError):
-        return d
 
 
 def load_csv(path):

@@ -74,6 +74,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+from stats import fnum  # noqa: E402
 
 
 def _code_const(rel, pattern, default):
@@ -346,14 +347,6 @@ def spares_needed(rate, targets, rtt_ms, pool_type="lockfree", workers=2, zipf=1
 
 
 # ------------------------------------------------------------------ from the data
-
-def fnum(x, d=None):
-    try:
-        v = float(x)
-        return d if math.isnan(v) else v
-    except (TypeError, ValueError):
-        return d
-
 
 def row_flag(r):
     """--min-idle-connections the cell's server was given: min_idle_flag when the summary

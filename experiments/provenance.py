@@ -79,6 +79,21 @@ def build_state(build, root=ROOT):
     return out
 
 
+def read_env(path):
+    """The key: value lines of a run's env.txt (path: the file or its directory)
+    as a dict; the first line of a key wins; {} when there is no file."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "env.txt")
+    env = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    env.setdefault(k.strip(), v.strip())
+    return env
+
+
 def allow_dirty():
     return os.environ.get("ALLOW_DIRTY", "") not in ("", "0", "no", "false")
 

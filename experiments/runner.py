@@ -137,6 +137,20 @@ class Proc:
             return f.read().decode("utf-8", "replace")
 
 
+def run_loadgen(argv, log, bound):
+    """Runs the load generator to its end; returns (exit status, its output).
+    Past `bound` seconds it is killed and the run is an error (a load loop is
+    bounded in time as well as in count)."""
+    lg = Proc("loadgen", argv, log)
+    try:
+        lg.p.wait(bound)
+    except subprocess.TimeoutExpired:
+        lg.stop(signal.SIGKILL)
+        raise RuntimeError(f"loadgen exceeded its {bound:.0f}s bound")
+    rc = lg.stop()
+    return rc, lg.text()
+
+
 def stop_all():
     for pr in list(LIVE.values()):
         pr.stop(timeout=3.0)
@@ -530,14 +544,8 @@ def run_one(cell, rep, args, ns, rundir, load_seed):
                    "--label", cell["cell_id"]]
         sampler = MetricsSampler(mport)
         t_lg0 = time.time()
-        lg = Proc("loadgen", lg_argv, os.path.join(rundir, "loadgen.log"))
-        bound = cell["warmup"] + cell["duration"] + 2 * timeout + 15
-        try:
-            lg.p.wait(bound)
-        except subprocess.TimeoutExpired:
-            lg.stop(signal.SIGKILL)
-            raise RuntimeError(f"loadgen exceeded its {bound:.0f}s bound")
-        lg_rc = lg.stop()
+        lg_rc, lgtext = run_loadgen(lg_argv, os.path.join(rundir, "loadgen.log"),
+                                    cell["warmup"] + cell["duration"] + 2 * timeout + 15)
         sampler.stop()
         t_win0 = t_lg0 + cell["warmup"]
         W = window_metrics(sampler.samples, t_win0, t_win0 + cell["duration"])
@@ -550,7 +558,6 @@ def run_one(cell, rep, args, ns, rundir, load_seed):
         row["server_rss_peak_kb"] = proc_status(server.pid, "VmHWM")
         row["server_rss_end_kb"] = proc_status(server.pid, "VmRSS")
         row["client_rss_peak_kb"] = proc_status(client.pid, "VmHWM")
-        lgtext = lg.text()
         js = [l for l in lgtext.splitlines() if l.startswith("{")]
         if lg_rc != 0 or not js:
             raise RuntimeError(f"loadgen rc {lg_rc}: " + lgtext[-300:].replace("\n", " | "))
@@ -771,15 +778,6 @@ def env_report(path, args, nets, prov):
         f.write("\n".join(lines) + "\n")
 
 
-def read_env_key(path, key):
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return line.split(":", 1)[1].strip()
-    return None
-
-
 def design_order(cells, done, design_seed):
     """[(cell, block, order_pos, load_seed)] still to run: block b holds every cell
     with reps >= b, in an order drawn from random.Random(f"{seed}-order-{b}"); the
@@ -865,19 +863,19 @@ def main():
     csv_path = os.path.join(args.out, "results.csv")
     env_path = os.path.join(args.out, "env.txt")
     if args.design_seed is None:
-        prev = read_env_key(env_path, "design_seed")
+        prev = provenance.read_env(env_path).get("design_seed")
         if os.environ.get("DESIGN_SEED"):
             args.design_seed = int(os.environ["DESIGN_SEED"])
         elif prev:
             args.design_seed = int(prev)
         else:
             args.design_seed = int.from_bytes(os.urandom(4), "big")
-    prev = read_env_key(env_path, "design_seed")
+    prev = provenance.read_env(env_path).get("design_seed")
     if prev and int(prev) != args.design_seed:
         print(f"runner: {env_path} was started with design_seed {prev}; resume with the same "
               "seed (or a new RESULTS_DIR)", file=sys.stderr)
         return 2
-    prev_sha = read_env_key(env_path, "git_sha")
+    prev_sha = provenance.read_env(env_path).get("git_sha")
     if prev_sha and prev_sha != prov["git_sha"]:
         print(f"runner: {args.out} holds runs of commit {prev_sha[:10]}; this is "
               f"{prov['git_sha'][:10]}: use a new RESULTS_DIR (one commit per run directory)",

@@ -71,7 +71,6 @@ import json
 import math
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -333,14 +332,8 @@ class Unit:
                                         "-o", perf_out, "-p", str(self.server.pid)],
                                os.path.join(self.rundir, f"{name}.perf.log"))
             time.sleep(0.3)  # perf attaches to every thread before the load starts
-        lg = runner.Proc("loadgen", argv, os.path.join(self.rundir, f"{name}.log"))
-        bound = warmup + duration + 2 * LG_TIMEOUT + 15
-        try:
-            lg.p.wait(bound)
-        except subprocess.TimeoutExpired:
-            lg.stop(signal.SIGKILL)
-            raise RuntimeError(f"loadgen exceeded its {bound:.0f}s bound")
-        rc = lg.stop()
+        rc, lgtext = runner.run_loadgen(argv, os.path.join(self.rundir, f"{name}.log"),
+                                        warmup + duration + 2 * LG_TIMEOUT + 15)
         wall = time.monotonic() - w0
         j1 = machine_jiffies()
         s1, t1 = runner.proc_cpu(self.server.pid), runner.proc_cpu(self.target.pid)
@@ -349,9 +342,9 @@ class Unit:
             prc = perf.stop(signal.SIGINT, timeout=10)
             if prc not in (0, None) and not os.path.exists(perf_out):
                 perf_out = None
-        js = [l for l in lg.text().splitlines() if l.startswith("{")]
+        js = [l for l in lgtext.splitlines() if l.startswith("{")]
         if rc != 0 or not js:
-            raise RuntimeError(f"loadgen rc {rc}: " + lg.text()[-300:].replace("\n", " | "))
+            raise RuntimeError(f"loadgen rc {rc}: " + lgtext[-300:].replace("\n", " | "))
         if not self.server.alive():
             raise RuntimeError("server died: " + self.server.text()[-300:].replace("\n", " | "))
         L = json.loads(js[-1])

@@ -31,6 +31,16 @@ _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
          30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
 
 
+def fnum(x, d=None):
+    """x as a float; d when it is missing, not a number, or NaN (a CSV's empty
+    or "nan" field)."""
+    try:
+        v = float(x)
+        return d if math.isnan(v) else v
+    except (TypeError, ValueError):
+        return d
+
+
 def t975(df):
     """Two-sided 95% t quantile; df may be fractional (Welch): interpolated."""
     if df is None or df <= 0 or math.isnan(df):

@@ -62,6 +62,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pooltypes  # noqa: E402
+import provenance  # noqa: E402
 import stats  # noqa: E402
 from aggregate import MICRO_RE  # noqa: E402
 
@@ -198,18 +199,6 @@ def crossing(th, c1, sigma, kappa, s, reading="bound", max_n=4096):
 # ----------------------------------------------------------------- data
 
 
-def read_env(d):
-    env = {}
-    p = os.path.join(d, "env.txt")
-    if os.path.exists(p):
-        with open(p) as f:
-            for line in f:
-                if ":" in line:
-                    k, v = line.split(":", 1)
-                    env[k.strip()] = v.strip()
-    return env
-
-
 def read_micro(path):
     """Google Benchmark CSV -> {(variant, impl, keys, detail): {threads: [ns, ...]}}
     (repetitions; oversubscribed and aggregate rows skipped)."""
@@ -333,10 +322,10 @@ def main():
         data = (read_micro_summary(a.micro) if a.micro.endswith("_summary.csv") else read_micro(a.micro))
         src.append(a.micro)
         if not cores:
-            cores = int(read_env(os.path.dirname(os.path.abspath(a.micro))).get("cores_online") or 0)
+            cores = int(provenance.read_env(os.path.dirname(os.path.abspath(a.micro))).get("cores_online") or 0)
     else:
         for d in a.dirs or default_dirs():
-            env = read_env(d)
+            env = provenance.read_env(d)
             for k, v in read_micro(os.path.join(d, "micro.csv")).items():
                 data.setdefault(k, {})
                 for N, xs in v.items():

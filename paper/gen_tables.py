@@ -25,7 +25,6 @@ closing.tex, provenance.tex, samples.tex, refs.tex.
 Nothing here is typed by hand: rerun after every experiment (make -C paper does).
 """
 import csv
-import math
 import os
 import sys
 
@@ -35,7 +34,7 @@ sys.path.insert(0, os.path.join(ROOT, "experiments"))
 import claims as C  # noqa: E402
 import model as MD  # noqa: E402
 import pooltypes  # noqa: E402
-import sweep as sweepmod  # noqa: E402
+import provenance  # noqa: E402
 
 # PAPER_RESULTS / PAPER_GENERATED: read other results / write elsewhere (tests of this script)
 OUT = os.environ.get("PAPER_GENERATED") or os.path.join(HERE, "generated")
@@ -85,12 +84,8 @@ def ci_txt(r, k, mul=1.0, d=1):
 def read_env(src_dirs):
     env = {}
     for d in src_dirs:
-        p = os.path.join(ROOT, d, "env.txt")
-        if os.path.exists(p):
-            for line in open(p):
-                if ":" in line:
-                    k, v = line.split(":", 1)
-                    env.setdefault(k.strip(), v.strip())
+        for k, v in provenance.read_env(os.path.join(ROOT, d)).items():
+            env.setdefault(k, v)
     return env
 
 

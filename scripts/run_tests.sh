@@ -39,9 +39,8 @@ if [ -d tests/integration ]; then
     run integration-tsan env ANYTLS_BIN=build-tsan $PYTEST tests/integration
     run integration-pools env ANYTLS_BIN=build $PYTEST tests/integration -k pool
 fi
-# the experiment scripts' pure-Python parts (knee, ramp, paired summary, USL fit)
-[ -d tests/experiments ] && run experiments-python $PYTEST tests/experiments
 [ -d tests/interop ] && run interop env ANYTLS_BIN=build-asan $PYTEST tests/interop
+# the research scripts (model, sweeps, knee, ramp, paired summary, USL fit)
 run experiments-py $PYTEST tests/experiments
 run fuzz-regress scripts/fuzz_regress.sh
 run seed-pool-script scripts/test_connection_pool.sh
