@@ -993,6 +993,30 @@ POOL_STATS_RE = re.compile(
     r"\s*Cleaned:\s*(\d+)")
 
 
+def metrics(port):
+    """GET /metrics of a server's --metrics-listen port: {series: value}, the
+    series named with its labels as printed (name{k="v",...})."""
+    import urllib.request
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+    out = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+def metric_sum(port, name, default=None):
+    """The value of metric `name` summed over its labelled series; `default`
+    when it has none (None: an AssertionError)."""
+    vals = [v for k, v in metrics(port).items() if k == name or k.startswith(name + "{")]
+    if not vals:
+        if default is None:
+            raise AssertionError("no %s in /metrics" % name)
+        return default
+    return sum(vals)
+
+
 def parse_pool_stats(text):
     """All "[Pool Stats]" lines as dicts, in order."""
     out = []

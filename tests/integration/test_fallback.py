@@ -6,12 +6,10 @@ fallback, and a rank test that near and far passwords reach the decision in
 the same time."""
 import math
 import random
-import re
 import socket
 import struct
 import threading
 import time
-import urllib.request
 
 import pytest
 
@@ -100,16 +98,6 @@ def probe(port, *steps, timeout=10):
         return got, time.monotonic() - t, s.sock.getsockname()[1]
 
 
-def metrics(mport):
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5).read().decode()
-    out = {}
-    for line in body.splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
-    return out
-
-
 def fallback_server(procs, web_port, *args, mport=None):
     a = ["--fallback", "127.0.0.1:%d" % web_port, "--auth-timeout-secs", "2"] + list(args)
     if mport:
@@ -146,12 +134,12 @@ def test_fallback_probes_get_the_web_servers_exact_answer(procs, echo):
         correct_password_works(server.port, echo.port)
         client = procs.client(server.port, password=PASSWORD)
         h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(1000,))
-        m = metrics(mport)
+        m = h.metrics(mport)
         assert m["anytls_fallback_connections_total"] == 3, m
         assert m["anytls_auth_failures_total"] == 3, m
         assert m['anytls_fallback_bytes_total{direction="to_fallback"}'] == sum(len(c[1]) for c in cases), m
         assert m['anytls_fallback_bytes_total{direction="to_client"}'] == 2 * len(RESP_400) + len(RESP_200), m
-        assert h.wait_until(lambda: metrics(mport)["anytls_fallback_connections_open"] == 0, 5)
+        assert h.wait_until(lambda: h.metrics(mport)["anytls_fallback_connections_open"] == 0, 5)
         # nothing of it went through the pool
         # (whatever the default pool type is: the label names it)
         pooled = sum(v for k, v in m.items() if k.startswith("anytls_pool_connections_total{")
@@ -211,14 +199,14 @@ def test_gauges_are_down_when_the_peer_sees_the_close(procs):
     for i in range(60):
         got, _, _ = probe(server.port, GET)
         assert got == b""
-        m = metrics(mport)
+        m = h.metrics(mport)
         if m["anytls_fallback_connections_open"] != 0:
             bad.append(("fallback", i))
         with r.RawSession(server.port) as s:
             s.send(r.auth_block(PASSWORD))
             s.send(r.frame(r.SYN, 1))  # before Settings: alert, then close
             assert s.wait_closed()
-            m = metrics(mport)
+            m = h.metrics(mport)
             if m["anytls_sessions_open"] != 0:
                 bad.append(("session", i))
     assert not bad, "gauges still counted a connection the peer saw closed: %s" % bad
@@ -231,7 +219,7 @@ def test_fallback_dead_closes_with_one_log_line(procs, echo):
     for _ in range(5):
         got, waited, _ = probe(server.port, GET)
         assert got == b"" and waited < 2
-    m = metrics(mport)
+    m = h.metrics(mport)
     assert m["anytls_fallback_failures_total"] == 5, m
     assert m["anytls_fallback_connections_open"] == 0, m
     lines = [l for l in server.log().splitlines() if "unreachable" in l]
@@ -248,16 +236,16 @@ def test_fallback_connections_are_capped(procs):
         try:
             for s in held:
                 s.send(GET)
-            assert h.wait_until(lambda: metrics(mport)["anytls_fallback_connections_open"] == 2, 5)
+            assert h.wait_until(lambda: h.metrics(mport)["anytls_fallback_connections_open"] == 2, 5)
             got, waited, _ = probe(server.port, GET)
             assert got == b"" and waited < 2, "the third was not closed at once"
-            m = metrics(mport)
+            m = h.metrics(mport)
             assert m["anytls_fallback_refused_total"] == 1 and m["anytls_fallback_connections_open"] == 2, m
             assert "--max-fallback-connections" in server.log()
         finally:
             for s in held:
                 s.close()
-        assert h.wait_until(lambda: metrics(mport)["anytls_fallback_connections_open"] == 0, 5)
+        assert h.wait_until(lambda: h.metrics(mport)["anytls_fallback_connections_open"] == 0, 5)
 
 
 class _NarrowHole(h.BlackHole):
@@ -280,9 +268,9 @@ def test_fallback_back_pressure_both_ways(procs):
         with r.RawSession(server.port) as s:
             s.send(GET)
             time.sleep(1.5)
-            a = metrics(mport)[key_out]
+            a = h.metrics(mport)[key_out]
             time.sleep(1.0)
-            b = metrics(mport)[key_out]
+            b = h.metrics(mport)[key_out]
             assert a == b, "still reading the fallback for a prober that reads nothing: %d -> %d" % (a, b)
             assert b < 24 << 20, "%d bytes taken from the fallback for a prober that reads nothing" % b
             # reading resumes the flow
@@ -307,9 +295,9 @@ def test_fallback_back_pressure_both_ways(procs):
         t.start()
         try:
             time.sleep(2.0)
-            a = metrics(mport2)[key_in]
+            a = h.metrics(mport2)[key_in]
             time.sleep(1.0)
-            b = metrics(mport2)[key_in]
+            b = h.metrics(mport2)[key_in]
             assert a == b, "still reading a prober whose fallback does not read: %d -> %d" % (a, b)
             assert b < 8 << 20, "%d bytes read from the prober for a fallback that reads nothing" % b
         finally:

@@ -22,7 +22,6 @@ import struct
 import subprocess
 import threading
 import time
-import urllib.request
 
 import harness as h
 from harness import PASSWORD
@@ -172,15 +171,6 @@ def _can_connect(host, port):
         return False
 
 
-def _metric(mport, name):
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5).read().decode()
-    total = 0.0
-    for line in body.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def test_target_closes_idle_spares(procs):
     tport, mport = h.free_port(), h.free_port()
     procs.start([h.binary("bench/target"), "--listen", "127.0.0.1:%d" % tport, "--quiet",
@@ -198,13 +188,13 @@ def test_target_closes_idle_spares(procs):
 
     one_stream("first")
     one_stream("second")                      # asked for twice: the pool keeps spares to it
-    assert h.wait_until(lambda: _metric(mport, "anytls_pool_idle_connections") >= 3, 5), \
+    assert h.wait_until(lambda: h.metric_sum(mport, "anytls_pool_idle_connections", default=0.0) >= 3, 5), \
         "no spares pooled:\n" + server.log_tail()
-    pooled = _metric(mport, "anytls_pool_idle_connections")
+    pooled = h.metric_sum(mport, "anytls_pool_idle_connections", default=0.0)
     time.sleep(2.5)                           # the target closes them (idle 1 s)
     for i in range(10):                       # every stream served; no dead spare handed out
         assert len(one_stream(i)) == 16
-    stale = _metric(mport, "anytls_pool_stale_total")
+    stale = h.metric_sum(mport, "anytls_pool_stale_total", default=0.0)
     assert stale >= 1, "the closed spares were not noticed as stale:\n" + server.log_tail()
     procs.note("%d spares pooled, closed by the target after 1 s idle; 10 of 10 later streams "
                "served; %d spares found stale at the check and closed", pooled, stale)

@@ -168,17 +168,6 @@ def test_hostile_log_targets_off_hides_destinations(procs, echo):
     assert "<target>" in log and "names not logged" in log, log
 
 
-def _metric(port, name):
-    """The value of a metric (summed over its labelled series) from /metrics."""
-    import urllib.request
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
-    vals = [float(line.split()[-1]) for line in body.splitlines()
-            if line.startswith(name + " ") or line.startswith(name + "{")]
-    if not vals:
-        raise AssertionError("no %s in /metrics" % name)
-    return sum(vals)
-
-
 class _NarrowHole(h.BlackHole):
     """Never reads, and advertises a small window (so the bytes wait in the
     server, not in the kernel's buffers on both sides)."""
@@ -207,13 +196,13 @@ def test_hostile_session_budget_bounds_bytes_held_for_targets(procs, echo):
         block = b"".join(r.frame(r.PSH, sid, b"\0" * 16000) for sid in range(1, streams + 1))
         # the kernel takes ~1.5 MB per target socket first (Linux autotuning); then the server holds
         sent = _send_for(s.sock, block, seconds=6, limit=200 << 20)
-        held = _metric(mport, "anytls_queued_to_targets_bytes")
+        held = h.metric_sum(mport, "anytls_queued_to_targets_bytes")
         grown_mb = (h.rss_kib(server.pid) - rss0) / 1024.0
         procs.note("pushed %d KiB into %d non-reading targets: %d KiB held, RSS +%.1f MB",
                    sent >> 10, streams, int(held) >> 10, grown_mb)
 
         assert held <= (1024 + 256) * 1024, "%d bytes held for targets, budget 1 MiB" % held
-        assert _metric(mport, "anytls_buffer_budget_pauses_total") >= 1
+        assert h.metric_sum(mport, "anytls_buffer_budget_pauses_total") >= 1
         h.check_tcp_echo_socks5(client.port, h.V4, echo.port, sizes=(100, 5000))
     if not h.sanitized():   # ASan's quarantine keeps freed frames resident
         assert grown_mb < 8, "RSS grew %.1f MB" % grown_mb
@@ -240,7 +229,7 @@ def test_hostile_private_targets_denied_when_asked(procs, echo):
         f = _stream_once(server.port, host, echo.port)
         assert f[0] == r.SYNACK and b"not allowed" in f[2], (host, f)
     assert echo.connections == 0, "the server connected to a denied target"
-    assert _metric(mport, "anytls_targets_denied_total") >= 3
+    assert h.metric_sum(mport, "anytls_targets_denied_total") >= 3
     with h.UdpEchoServer() as u, r.RawSession(server.port) as s:
         req = b"\x00" + h.encode_socks_addr(h.V4, u.port)
         s.handshake(PASSWORD, first=r.frame(r.SYN, 1) + r.frame(r.PSH, 1, h.encode_socks_addr(r.UOT_MAGIC, 0) + req))
@@ -262,10 +251,10 @@ def test_hostile_refills_for_unreachable_targets_back_off(procs):
     closed = h.free_port()
     _stream_once(server.port, h.V4, closed)
     time.sleep(2)
-    assert _metric(mport, "anytls_pool_spares_dialed_total") == 0, "pre-dialed a target asked for once"
+    assert h.metric_sum(mport, "anytls_pool_spares_dialed_total") == 0, "pre-dialed a target asked for once"
     _stream_once(server.port, h.V4, closed)
     time.sleep(5)
-    dialed = _metric(mport, "anytls_pool_spares_dialed_total")
+    dialed = h.metric_sum(mport, "anytls_pool_spares_dialed_total")
     procs.note("refill connects to a closed port in 5 s after two streams: %d", dialed)
     assert 1 <= dialed <= 12, "%d refill connects in 5 s to a closed port" % dialed
 
@@ -281,7 +270,7 @@ def test_hostile_spares_capped_pool_wide(procs):
             f = _stream_once(server.port, h.V4, e.port, b"y")
             assert f[0] == r.PSH
         time.sleep(1.5)
-        idle = _metric(mport, "anytls_pool_idle_connections")
+        idle = h.metric_sum(mport, "anytls_pool_idle_connections")
         assert 1 <= idle <= 3, "%d spares held with --max-spares 3" % idle
         assert e1.connections + e2.connections <= 4 + 3
 
@@ -363,12 +352,12 @@ def test_hostile_uot_datagrams_not_counted_as_held(procs, udp_echo):
         s.handshake(PASSWORD, first=r.frame(r.SYN, 1) + r.frame(
             r.PSH, 1, magic + _uot_request(1, h.V4, udp_echo.port) + dg))
         assert s.stream_data(1, n=len(dg), timeout=5) == dg
-        assert _metric(mport, "anytls_queued_to_targets_bytes") == 0
+        assert h.metric_sum(mport, "anytls_queued_to_targets_bytes") == 0
         # a request cut in two PSHs: nothing is held while it waits for its end
         req = _uot_request(0, h.V4, udp_echo.port)
         s.send(r.frame(r.SYN, 3) + r.frame(r.PSH, 3, magic + req[:3]))
         time.sleep(0.3)
-        assert _metric(mport, "anytls_queued_to_targets_bytes") == 0
+        assert h.metric_sum(mport, "anytls_queued_to_targets_bytes") == 0
         s.send(r.frame(r.PSH, 3, req[3:] + r.uot_addr(h.V4, udp_echo.port) + dg))
         assert s.stream_data(3, n=7 + len(dg), timeout=5)[7:] == dg
-        assert _metric(mport, "anytls_queued_to_targets_bytes") == 0
+        assert h.metric_sum(mport, "anytls_queued_to_targets_bytes") == 0

@@ -7,7 +7,6 @@ results/ are only as good as the tool that measures them.
 import json
 import socket
 import threading
-import urllib.request
 
 import harness as h
 from harness import PASSWORD
@@ -22,11 +21,7 @@ def _loadgen(procs, server_port, target_port, args, timeout=60):
 
 
 def _sessions_total(mport):
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5).read().decode()
-    for line in body.splitlines():
-        if line.startswith("anytls_sessions_total "):
-            return int(float(line.split()[1]))
-    raise AssertionError("no anytls_sessions_total in /metrics:\n" + body)
+    return int(h.metric_sum(mport, "anytls_sessions_total"))
 
 
 def _server(procs, args=()):

@@ -29,7 +29,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
@@ -94,13 +93,8 @@ class Target:
 
 
 def _metrics(mport):
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5).read().decode()
-    out = {}
-    for line in body.splitlines():
-        m = re.match(r"^(anytls_tfo_[a-z_]+|anytls_dial_failures_total) ([0-9.e+]+)$", line)
-        if m:
-            out[m.group(1)] = float(m.group(2))
-    return out
+    return {k: v for k, v in h.metrics(mport).items()
+            if re.match(r"^(anytls_tfo_[a-z_]+|anytls_dial_failures_total)$", k)}
 
 
 def _stream(client_port, t, payload=b"64\n", expect=64, banner=None):

@@ -5,21 +5,10 @@ without touching anyone else's session."""
 import signal
 import threading
 import time
-import urllib.request
 
 import harness as h
 import anytls_raw as r
 from harness import PASSWORD
-
-
-def metrics(mport):
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5).read().decode()
-    out = {}
-    for line in body.splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
-    return out
 
 
 def user_metric(m, family, user, direction=None):
@@ -66,7 +55,7 @@ def test_users_authenticate_and_are_counted_by_name(procs, echo, tmp_path):
     b.send(open_frames(3, h.V4, echo.port, b"B" * 2500))
     assert b.stream_data(3, n=2500) == b"B" * 2500
     assert refused(server.port, "carol-pw")
-    m = metrics(mport)
+    m = h.metrics(mport)
     fam = "anytls_user_bytes_total"
     assert user_metric(m, "anytls_user_sessions_open", "alice") == 1, m
     assert user_metric(m, "anytls_user_sessions_total", "alice") == 1
@@ -79,7 +68,7 @@ def test_users_authenticate_and_are_counted_by_name(procs, echo, tmp_path):
     assert user_metric(m, "anytls_user_sessions_total", "default") == 0   # -p's user
     assert m["anytls_auth_failures_total"] == 1
     a.close()
-    assert h.wait_until(lambda: user_metric(metrics(mport), "anytls_user_sessions_open", "alice") == 0, 5)
+    assert h.wait_until(lambda: user_metric(h.metrics(mport), "anytls_user_sessions_open", "alice") == 0, 5)
     b.close()
     # the default user (-p) still works beside the file
     session(server.port, PASSWORD, echo.port).close()
@@ -112,12 +101,12 @@ def test_users_session_cap_per_user(procs, echo, tmp_path):
     held = [session(server.port, "alice-pw", echo.port) for _ in range(2)]
     assert refused(server.port, "alice-pw")
     other = session(server.port, "bob-pw", echo.port)
-    m = metrics(mport)
+    m = h.metrics(mport)
     assert m["anytls_user_session_cap_refused_total"] == 1, m
     assert user_metric(m, "anytls_user_sessions_open", "alice") == 2
     assert "--max-sessions-per-user" in server.log()
     held.pop().close()
-    assert h.wait_until(lambda: user_metric(metrics(mport), "anytls_user_sessions_open", "alice") == 1, 5)
+    assert h.wait_until(lambda: user_metric(h.metrics(mport), "anytls_user_sessions_open", "alice") == 1, 5)
     held.append(session(server.port, "alice-pw", echo.port))
     for s in held + [other]:
         s.close()
@@ -177,7 +166,7 @@ def test_users_reload_adds_and_removes_under_load(procs, echo, tmp_path):
         assert refused(server.port, "b-pw") and refused(server.port, "c-pw")
         session(server.port, "d-pw", echo.port).close()
         session(server.port, "c-new", echo.port).close()
-        m = metrics(mport)
+        m = h.metrics(mport)
         assert user_metric(m, "anytls_user_sessions_total", "dave") == 1, m
         assert user_metric(m, "anytls_user_sessions_total", "bob") is None, "a removed user is still rendered"
         assert user_metric(m, "anytls_user_sessions_open", "alice") == 1
