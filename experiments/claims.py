@@ -626,6 +626,10 @@ def production_table(S, rtt_ms=20.0, R=None):
         srate = fnum(seed["rate"]) if seed else rate
         cands, rt, rr, notes = candidates(S, srate, rtt(seed) if seed else rtt_ms)
         best, tied, why = choose(cands, R)
+        if best and best["pool_type"] != "none":
+            pt, pwhy = pool_type_for(S, best, R)
+            if pt != best["pool_type"]:
+                notes = list(notes) + [f"the winning cell ran {best['pool_type']}; run its sizing as {pt}: {pwhy}"]
         out.append({"scenario": name, "range": rng, "seed_cfg": seedcfg, "seed": seed,
                     "rate": rr, "rtt": rt, "best": best, "tied": tied, "why": why,
                     "n_cands": len(cands), "notes": notes})
