@@ -187,33 +187,40 @@ def parse_strace(text):
     return calls
 
 
-def syscall_phase(pair, tport, a, work, tw):
-    """strace -c -f on both processes of a pair over a short run."""
-    tw.drain()
-    tracers = {}
-    for side in ("client", "server"):
-        outf = work / ("strace-%s-%s.txt" % (pair["name"], side))
-        p = subprocess.Popen(["strace", "-c", "-f", "-p", str(pair[side].pid), "-o", str(outf)],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        tracers[side] = (p, outf)
-    time.sleep(1.0)   # attached to every thread
-    n = a.syscall_streams
+def run_observed(pair, tport, a, tool, streams, settle, stop_wait):
+    """`streams` short streams (closed loop) through a pair while tool(side, pid),
+    an argv, watches each of its two processes; the tools are attached `settle`
+    seconds before the load and stopped with SIGINT after it. Returns loadgen's
+    result."""
+    tools = [subprocess.Popen(tool(side, pair[side].pid), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for side in ("client", "server")]
+    time.sleep(settle)
     try:
-        d = loadgen(pair["socks_port"], tport, ["--closed-loop", str(a.conc), "--max-streams", str(n),
-                                                "--duration", "120", "--response-size", "1024"], 180)
+        return loadgen(pair["socks_port"], tport, ["--closed-loop", str(a.conc), "--max-streams", str(streams),
+                                                   "--duration", "120", "--response-size", "1024"], 180)
     finally:
-        for p, _ in tracers.values():
+        for p in tools:
             p.send_signal(signal.SIGINT)
-        for p, _ in tracers.values():
+        for p in tools:
             try:
-                p.wait(20)
+                p.wait(stop_wait)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
+
+
+def syscall_phase(pair, tport, a, work, tw):
+    """strace -c -f on both processes of a pair over a short run."""
+    tw.drain()
+    out = {side: work / ("strace-%s-%s.txt" % (pair["name"], side)) for side in ("client", "server")}
+    n = a.syscall_streams
+    d = run_observed(pair, tport, a, lambda side, pid: ["strace", "-c", "-f", "-p", str(pid), "-o", str(out[side])],
+                     n, 1.0, 20)   # 1 s: attached to every thread
     if d["streams_ok"] != n:
         raise RuntimeError("%s strace run: %d of %d ok" % (pair["name"], d["streams_ok"], n))
     res = {}
-    for side, (_, outf) in tracers.items():
+    for side, outf in out.items():
         calls = parse_strace(outf.read_text() if outf.exists() else "")
         res[side] = {k: v / n for k, v in calls.items()}
     return res
@@ -258,27 +265,12 @@ def fold_perf_script(text):
 
 def perf_phase(pair, tport, a, outdir, tw):
     tw.drain()
-    recs = {}
-    for side in ("client", "server"):
-        data = outdir / ("perf-%s.data" % side)
-        p = subprocess.Popen(["perf", "record", "-F", "4999", "-g", "-p", str(pair[side].pid), "-o", str(data)],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        recs[side] = (p, data)
-    time.sleep(0.5)
-    try:
-        loadgen(pair["socks_port"], tport, ["--closed-loop", str(a.conc), "--max-streams", str(a.perf_streams),
-                                            "--duration", "120", "--response-size", "1024"], 180)
-    finally:
-        for p, _ in recs.values():
-            p.send_signal(signal.SIGINT)
-        for p, _ in recs.values():
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+    recs = {side: outdir / ("perf-%s.data" % side) for side in ("client", "server")}
+    run_observed(pair, tport, a, lambda side, pid: ["perf", "record", "-F", "4999", "-g", "-p", str(pid),
+                                                    "-o", str(recs[side])],
+                 a.perf_streams, 0.5, 30)
     made = []
-    for side, (_, data) in recs.items():
+    for side, data in recs.items():
         if not data.exists():
             continue
         name = "%s-%s" % (pair["name"], side)

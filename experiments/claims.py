@@ -518,6 +518,48 @@ def choose(cands, R=None):
     return best, [r for r in tied2 if r is not best], why
 
 
+# What makes two cells the same config but for the pool type: the workload and
+# the resources (cap, idle time, spares per target, workers).
+SIZING = ("rate", "targets", "response_size", "zipf", "tidle", "tfo", "netns", "workers",
+          "max_conns", "idle_secs", "spares_target")
+
+
+def _sizing(r):
+    return tuple(str(fnum(r.get(k), r.get(k))) for k in SIZING) + (rtt(r),)
+
+
+def pool_type_for(S, best, R=None):
+    """The pool type to run with `best`'s sizing, and why. A cell's type is not
+    evidence by itself: the cell may win on its spares. Types are compared only
+    where cells differ in the type alone: best and its twins (same workload, same
+    cap, idle time, spares per target and workers), chosen by the rule of
+    choose(); a type the data cannot tell apart loses to the simpler one. With no
+    twin, the same rule over the equal-spares pool-type cells (group pooltype) at
+    the nearest RTT and rate; with none of those either, the simplest type.
+    Returns (type, why)."""
+    if best["pool_type"] == "none":
+        return "none", "no pool"
+    twins = [r for r in S if r["pool_type"] != "none" and fnum(r.get("open_p50_ms_mean")) is not None
+             and _sizing(r) == _sizing(best)]
+    if len(twins) > 1:
+        b, _, why = choose(twins, R)
+        types = "/".join(sorted({r["pool_type"] for r in twins}, key=lambda t: SIMPLICITY.get(t, 9)))
+        return b["pool_type"], f"{types} measured with this sizing: {why}"
+    pt = [r for r in S if "pooltype" in groups(r) and r["pool_type"] != "none"
+          and fnum(r.get("open_p50_ms_mean")) is not None
+          and str(r.get("tfo") or "0") == "0" and str(r.get("netns") or "0") == "0"]
+    if pt:
+        rt = min({rtt(r) for r in pt}, key=lambda x: (abs(x - rtt(best)), x))
+        pt = [r for r in pt if rtt(r) == rt]
+        rr = min({fnum(r["rate"]) for r in pt}, key=lambda x: (abs(x - fnum(best["rate"])), x))
+        pt = [r for r in pt if fnum(r["rate"]) == rr]
+        b, _, why = choose(pt, R)
+        return b["pool_type"], (f"no cell compares types with this sizing; the equal-spares pool-type cells "
+                                f"at {rr:g}/s, {rt:g} ms RTT ({len(pt)} types): {why}")
+    t = min(SIMPLICITY, key=SIMPLICITY.get)
+    return t, "no cell compares pool types: the simplest type"
+
+
 def candidates(S, rate, rtt_ms, memory_mb=None, targets=None):
     """Cells measured nearest the scenario: the nearest RTT, then the smallest measured
     rate >= the asked rate (else the largest); the same target count when measured.
@@ -584,6 +626,10 @@ def production_table(S, rtt_ms=20.0, R=None):
         srate = fnum(seed["rate"]) if seed else rate
         cands, rt, rr, notes = candidates(S, srate, rtt(seed) if seed else rtt_ms)
         best, tied, why = choose(cands, R)
+        if best and best["pool_type"] != "none":
+            pt, pwhy = pool_type_for(S, best, R)
+            if pt != best["pool_type"]:
+                notes = list(notes) + [f"the winning cell ran {best['pool_type']}; run its sizing as {pt}: {pwhy}"]
         out.append({"scenario": name, "range": rng, "seed_cfg": seedcfg, "seed": seed,
                     "rate": rr, "rtt": rt, "best": best, "tied": tied, "why": why,
                     "n_cands": len(cands), "notes": notes})

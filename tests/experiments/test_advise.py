@@ -76,3 +76,45 @@ def test_cli_says_so(results):
 def test_idle_time_below_target_timeout(results):
     o = advise_mod.recommend(load(results), 300, 8, 20.0, tidle=60)
     assert o["idle"] == 59
+
+
+def write(tmp_path, rows):
+    with open(tmp_path / "summary.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLS)
+        w.writeheader()
+        w.writerows(rows)
+    return tmp_path
+
+
+def sized(pool, flag, spares, p50, p99, group, rate=1000, max_conns=200, p99_ci=1.0):
+    r = cell(pool, flag, p50, p99, 1.0, rate)
+    r.update(cell_id=f"{pool}-m{max_conns}-n{flag}-r{rate}-{group}", group=group, max_conns=max_conns,
+             spares_target=spares, open_p99_ms_ci=p99_ci)
+    return r
+
+
+def test_type_is_not_taken_from_the_winning_cell(tmp_path):
+    """The seeds' highperf cell wins on its 40 spares; no lock cell has them. The
+    equal-spares pool-type cells cannot tell lock from highperf: the advice keeps
+    the cell's sizing and runs the simpler type (it said highperf before)."""
+    S = load(write(tmp_path, [
+        sized("highperf", 20, 40, 20.5, 21.5, "seed-highconc", max_conns=500),
+        sized("lock", 5, 5, 30.0, 45.0, "minidle"),
+        sized("lock", 10, 10, 25.0, 40.0, "pooltype"),
+        sized("highperf", 5, 10, 25.1, 40.2, "pooltype")]))
+    o = advise_mod.recommend(S, 1000, 8, 20.0, tidle=0)
+    assert o["best"]["pool_type"] == "highperf"
+    assert o["pool_type"] == "lock", o["type_why"]
+    assert "no cell compares types with this sizing" in o["type_why"]
+    assert o["flag"] >= 40 and o["max_conns"] >= 500  # lock's flag is per target: the same 40 spares
+
+
+def test_type_from_cells_that_differ_in_it_alone(tmp_path):
+    """Same sizing (10 spares per target, cap 200): highperf's p99 is
+    significantly lower than lock's, so highperf, and the advice says why."""
+    S = load(write(tmp_path, [
+        sized("lock", 10, 10, 20.5, 40.0, "pooltype", rate=300),
+        sized("highperf", 5, 10, 20.5, 21.0, "pooltype", rate=300, p99_ci=0.3)]))
+    o = advise_mod.recommend(S, 300, 8, 20.0, tidle=0)
+    assert o["pool_type"] == "highperf" and o["flag"] == 5
+    assert "measured with this sizing" in o["type_why"]
