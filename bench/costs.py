@@ -17,6 +17,9 @@ concurrent (closed loop), alternating ours / ss --reps times (ABAB):
   syscalls          `strace -c -f -p PID` over a separate, shorter run
                     (--syscall-streams), per stream, with the top calls
   bulk_s_per_gb     one stream downloading --bulk-bytes: CPU seconds per GB
+  floor_dial_*      in each rep, the bare dial: loadgen --direct to the same
+                    target, its own CPU per stream against ss-server's; the
+                    target-side work any server pays before its inbound side
 A `perf record -g` profile of our two processes (--perf-streams): the folded
 stacks, `perf report --stdio` top lists and flame graph SVGs
 (bench/flamegraph.py) go to results/costs/<stamp>/.
@@ -96,8 +99,10 @@ class TwBudget:
 # ---------------------------------------------------------------- processes
 
 def loadgen(socks_port, target_port, extra, timeout):
+    """socks_port None: straight to the target (--direct)."""
+    via = ["--direct"] if socks_port is None else ["--socks", "127.0.0.1:%d" % socks_port]
     argv = [str(ROOT / "build/bench/loadgen"), "--target-range",
-            "127.0.0.1-127.0.0.1:%d" % target_port, "--socks", "127.0.0.1:%d" % socks_port,
+            "127.0.0.1-127.0.0.1:%d" % target_port] + via + [
             "--json", "--quiet", "--timeout", "20"] + extra
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
@@ -149,17 +154,41 @@ def delta(pair, before, n, scale=1e6):
     return res
 
 
+def short_load(socks_port, tport, a, n):
+    return loadgen(socks_port, tport, ["--closed-loop", str(a.conc), "--max-streams", str(n),
+                                       "--duration", "120", "--response-size", "1024"], 180)
+
+
 def short_phase(pair, tport, a, tw, n=None):
     n = n or a.streams
     twv = tw.drain()
     before = snapshot(pair)
-    d = loadgen(pair["socks_port"], tport, ["--closed-loop", str(a.conc), "--max-streams", str(n),
-                                            "--duration", "120", "--response-size", "1024"], 180)
+    d = short_load(pair["socks_port"], tport, a, n)
     if d["errors"] or d["streams_ok"] != n:
         raise RuntimeError("%s short run: %d ok, errors %s" % (pair["name"], d["streams_ok"], d["errors_by_kind"]))
     r = delta(pair, before, n)
     r["rate"], r["tw"] = d["achieved_rate"], twv
     return r
+
+
+def floor_phase(tport, a, tw):
+    """The target-side floor: what the dialing process pays for the short
+    stream itself (socket, connect, request, 1 KiB reply, the target's close,
+    close) with nothing in between: loadgen --direct to the same target, its
+    own CPU from getrusage(RUSAGE_CHILDREN) (it is the only child reaped in the
+    window). Every server, ours and ss-server, does this much per stream on
+    top of its inbound side; on loopback the receiver's TCP work runs in the
+    sender's context, for the dialer as for the servers."""
+    twv = tw.drain()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    d = short_load(None, tport, a, a.streams)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if d["errors"] or d["streams_ok"] != a.streams:
+        raise RuntimeError("bare dial run: %d ok, errors %s" % (d["streams_ok"], d["errors_by_kind"]))
+    usr = (r1.ru_utime - r0.ru_utime) * 1e6 / a.streams
+    sys_ = (r1.ru_stime - r0.ru_stime) * 1e6 / a.streams
+    ctx = (r1.ru_nvcsw + r1.ru_nivcsw - r0.ru_nvcsw - r0.ru_nivcsw) / a.streams
+    return {"cpu": usr + sys_, "usr": usr, "sys": sys_, "ctxsw": ctx, "rate": d["achieved_rate"], "tw": twv}
 
 
 def bulk_phase(pair, tport, a, tw):
@@ -330,6 +359,8 @@ def run_costs(a, mgr, work, tport):
         for p in (pairs if rep % 2 == 0 else pairs[::-1]):
             log("short streams: %s (rep %d/%d)" % (p["name"], rep + 1, a.reps))
             short[p["name"]].append(short_phase(p, tport, a, tw))
+        log("short streams: bare dial, loadgen --direct (rep %d/%d)" % (rep + 1, a.reps))
+        short.setdefault("floor", []).append(floor_phase(tport, a, tw))
     bulk = {p["name"]: [] for p in pairs}
     for rep in range(a.bulk_reps):
         for p in (pairs if rep % 2 == 0 else pairs[::-1]):
@@ -359,6 +390,11 @@ def write_outputs(a, stamp, rev, short, bulk, sysc, profiles, tw):
         if sysc:
             so, ss_ = sysc["ours"][side], sysc["ss"][side]
             add("syscalls", side, sum(so.values()), sum(ss_.values()))
+        if side == "server" and short.get("floor"):
+            for m in ("cpu", "sys"):
+                o = [r[m] for r in short["floor"]]
+                s = [r[side][m] for r in short["ss"]]
+                add("floor_dial_%s_us" % m, side, med(o), med(s), spread(o), spread(s))
         o = [r[side]["cpu"] for r in bulk["ours"]]
         s = [r[side]["cpu"] for r in bulk["ss"]]
         add("bulk_s_per_gb", side, med(o), med(s), spread(o, "%.3f"), spread(s, "%.3f"))
@@ -387,6 +423,11 @@ def write_outputs(a, stamp, rev, short, bulk, sysc, profiles, tw):
     for r in rows:
         md.append("| %s | %s | %s%s | %s%s | %s |" % (r[0], r[1], r[2], " [%s]" % r[5] if r[5] else "",
                                                      r[3], " [%s]" % r[6] if r[6] else "", r[4]))
+    if short.get("floor"):
+        md += ["", "floor_dial rows: the bare dial (loadgen --direct to the same target, %d streams at %d "
+               "concurrent, its own CPU from getrusage) in the anytls-c column against ss-server: the "
+               "target-side work any server pays per stream before its inbound side (TLS session or ss "
+               "tunnel) costs anything." % (a.streams, a.conc)]
     if sysc:
         md += ["", "## Syscalls per stream (strace -c -f, %d streams)" % a.syscall_streams, ""]
         for side in ("client", "server"):
@@ -412,12 +453,18 @@ def write_outputs(a, stamp, rev, short, bulk, sysc, profiles, tw):
 def ratio_lines(get):
     c, s = get[("short_cpu_us", "client")], get[("short_cpu_us", "server")]
     bc, bs = get[("bulk_s_per_gb", "client")], get[("bulk_s_per_gb", "server")]
+    floor = get.get(("floor_dial_cpu_us", "server"))
+    extra = []
+    if floor:
+        room = 0.6 * float(s[3]) - float(floor[2])
+        extra = ["server floor (bare dial) / ss-server: %s us / %s us = %s  (0.6 leaves %.0f us for the "
+                 "session side)" % (floor[2], floor[3], floor[4], room)]
     return [
         "client CPU/stream / ss-local:   %s us / %s us = %s  (goal <= 0.6)" % (c[2], c[3], c[4]),
         "server CPU/stream / ss-server:  %s us / %s us = %s  (goal <= 0.6)" % (s[2], s[3], s[4]),
         "bulk CPU per GB, client:        %s s (ss-local %s s)  (goal <= 0.8)" % (bc[2], bc[3]),
         "bulk CPU per GB, server:        %s s (ss-server %s s)  (goal <= 0.8)" % (bs[2], bs[3]),
-    ]
+    ] + extra
 
 
 def run_ab(a, mgr, work, tport):
