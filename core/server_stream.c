@@ -24,10 +24,31 @@ static loop_t *LOOP(sstream_t *st) { return st->s->w->loop; }
  * to the client with the FIN in one TLS record. */
 #define TGT_RD (EPOLLIN | EPOLLRDHUP)
 
+/* The reference acks a stream as soon as its dial is done, in a TLS record of
+ * its own: per short stream a second record, a second send(2) here and a
+ * second wake-up of the client. Held until the target's first bytes (or its
+ * close), the SYNACK shares their record. Bounded: a v2 client drops the whole
+ * session when a stream has no SYNACK within 3 s of its SYN, so a quiet target
+ * (a protocol where the client must speak again first, or an idle one) gets
+ * its stream acked alone ACK_HOLD_MS after the SYN came in. */
+#define ACK_HOLD_MS 500
+
+static void ack_soon(sstream_t *st)
+{
+    uint64_t age = now_ms() - st->started;
+    if (st->acked || st->s->peer_version < 2 || age >= ACK_HOLD_MS) {
+        stream_ack(st);
+        return;
+    }
+    st->ack_later = 1;
+    timer_set(LOOP(st), &st->timer, ACK_HOLD_MS - age);
+}
+
 static void stream_timer(loop_t *l, ltimer_t *t)
 {
     sstream_t *st = t->ud;
     ssess_t *s = st->s;
+    if (st->state == ST_RELAY) { stream_ack(st); return; }   /* the held SYNACK's time is up */
     if (st->state != ST_ADDR && st->state != ST_UOT_REQ) { outbound_stream_timer(st); return; }
     WSTAT_ADD(s->w, streams_no_destination, 1);
     if (!s->silent_streams++)
@@ -102,6 +123,13 @@ void stream_close(sstream_t *st, int send_fin, const char *why)
 {
     ssess_t *s = st->s;
     if (st->state == ST_DEAD) return;
+    /* held for bytes that did not come: still owed, or the client's watchdog
+     * would end the session */
+    if (st->ack_later && s->state == SS_RUN) {
+        stream_ack(st);
+        if (st->state == ST_DEAD) return;   /* its write failed: the session closed, this stream too */
+    }
+    st->ack_later = 0;
     st->state = ST_DEAD;       /* first: a failing FIN write may close the session */
     WSTAT_ADD(s->w, streams_open, -1);
     sess_forget_stream(s, st);
@@ -166,6 +194,10 @@ void stream_fail(sstream_t *st, const char *msg)
 
 void stream_ack(sstream_t *st)
 {
+    if (st->ack_later) {
+        st->ack_later = 0;
+        timer_cancel(LOOP(st), &st->timer);
+    }
     if (st->acked) return;
     st->acked = 1;
     sess_synack(st->s, st->sid, NULL, 0);
@@ -248,7 +280,8 @@ void stream_relay_start(sstream_t *st, int fd)
         st->blocked = 1; st->bnext = s->blocked; s->blocked = st;
         s->c.notify_w = 1;
     }
-    stream_ack(st);
+    ack_soon(st);
+    if (st->state == ST_DEAD) return;   /* the ack's write failed and closed the session */
     if (st->tq.len) loop_mod(LOOP(st), &st->tio, st->tio.events | EPOLLOUT);
     if (st->fin_in && !st->tq.len) stream_close(st, 0, "client closed");
 }
@@ -372,6 +405,7 @@ static void target_read(sstream_t *st, uint32_t ev)
         if (s->c.out.len > SESS_OUT_HIGH) { stream_block(st); return; }
         ssize_t n = recv(st->tio.fd, buf, FRAME_MAX_DATA, 0);
         if (n > 0) {
+            if (st->ack_later) stream_ack(st);   /* same TLS record as the bytes */
             /* framed in place: the scratch buffer has headroom for the header */
             frame_put_hdr(buf - FRAME_HDR, CMD_PSH, st->sid, (uint16_t)n);
             WSTAT_ADD(s->w, bytes_target_to_client, (uint64_t)n);

@@ -20,7 +20,10 @@
  *  - A stream that ends sends FIN (unless the client ended it), gives its
  *    pool slot back, cancels its lookup and closes its socket; it is freed
  *    after this loop iteration, whatever its state. A failure before SYNACK sends the
- *    error text in the SYNACK, as the protocol asks. */
+ *    error text in the SYNACK, as the protocol asks.
+ *  - A relaying stream's SYNACK (v2 clients) leaves with the target's first
+ *    bytes, in their TLS record, or at its close, or 0.5 s after the SYN,
+ *    whichever comes first: never later than that, never after its data. */
 #ifndef SERVER_STREAM_H
 #define SERVER_STREAM_H
 
@@ -36,7 +39,7 @@ void stream_fin(sstream_t *st);                               /* the client's FI
 void stream_close(sstream_t *st, int send_fin, const char *why);
 /* Ends a stream that could not reach its target: SYNACK with msg if not yet acked. */
 void stream_fail(sstream_t *st, const char *msg);
-void stream_ack(sstream_t *st);  /* SYNACK (once) */
+void stream_ack(sstream_t *st);  /* SYNACK now (once), a held one included */
 /* fd is a connected target socket: registered already (after a dial) or not (a spare). */
 void stream_relay_start(sstream_t *st, int fd);
 /* st->tq changed: the session's and worker's totals follow. */

@@ -78,6 +78,7 @@ struct sstream {
     uint32_t sid;
     uint8_t state;             /* enum st_state */
     unsigned acked : 1;        /* SYNACK sent */
+    unsigned ack_later : 1;    /* relaying; the SYNACK waits for the target's first bytes */
     unsigned counted : 1;      /* pool counted it Active (stream_done owed) */
     unsigned fin_in : 1;       /* client sent FIN: close once tq is flushed */
     unsigned blocked : 1;      /* target reads paused: session output full */
@@ -89,7 +90,7 @@ struct sstream {
     bq_t tq;                   /* toward the target (or UoT reassembly) */
     size_t tq_acct;            /* tq.len as last added to the session's and worker's totals */
     ltimer_t timer;            /* the destination's deadline, then outbound's: pool wait,
-                                  resolve and connect */
+                                  resolve and connect; relaying: the held SYNACK's */
     dns_req_t *dns;            /* the lookup in flight (RESOLVING, or a UoT name), else NULL */
     struct suot_pending *upend; /* UoT datagrams waiting for their name to resolve, or NULL */
     uint64_t started;

@@ -263,6 +263,65 @@ def test_proto_auth_in_same_tcp_write_as_client_finished(server, echo):
             s.close()
 
 
+def _ready_session(port):
+    """A v2 session whose ServerSettings has been read, nothing else pending."""
+    s = r.RawSession(port)
+    s.handshake(PASSWORD)
+    s.wait_for(is_(r.SERVER_SETTINGS), timeout=5)
+    assert not s.buf
+    return s
+
+
+def test_proto_synack_shares_the_first_answer_record(server):
+    """A stream's SYNACK waits for the target's first bytes and leaves in the
+    same TLS record as their PSH (one send and one client wake-up per short
+    stream fewer); the reference's SYNACK-then-data order is kept."""
+    with h.NumberingServer() as target:
+        with _ready_session(server.port) as s:
+            for sid in (1, 2, 3):
+                before = len(s.records)
+                s.send(open_frames(sid, h.V4, target.port, b"GET\n"))
+                f = s.wait_for(lambda c, i, d: i == sid and c == r.PSH, timeout=5)
+                mine = [x for x in s.frames if x[1] == sid]
+                assert [x[0] for x in mine[:2]] == [r.SYNACK, r.PSH], mine
+                assert mine[0][2] == b"", mine[0]
+                assert len(s.records) == before + 1, (
+                    "stream %d: SYNACK and the first PSH came in %d TLS records, not one"
+                    % (sid, len(s.records) - before))
+                assert f[2].endswith(b"\n")
+                s.wait_for(is_(r.FIN, sid), timeout=5)
+
+
+def test_proto_synack_for_a_quiet_target_within_hold(procs):
+    """A target that says nothing still gets its stream acked, alone, about
+    0.5 s after the SYN: well inside the v2 client's 3 s watchdog."""
+    server = procs.server(password=PASSWORD, args=["--pool-type", "none"])   # no spares: open counts streams
+    with h.HoldingServer() as target, _ready_session(server.port) as s:
+        t0 = time.monotonic()
+        s.send(open_frames(1, h.V4, target.port, b"hello?"))
+        s.wait_for(is_(r.SYNACK, 1), timeout=3)
+        waited = time.monotonic() - t0
+        assert 0.35 <= waited <= 2.0, "SYNACK after %.3f s (held for the target's bytes up to 0.5 s)" % waited
+        assert h.wait_until(lambda: target.open == 1, timeout=5)
+
+
+def test_proto_synack_owed_when_client_closes_first(procs):
+    """A stream the client ends before its target answered is acked when it
+    closes, not left to the hold timer (nor forgotten: the watchdog would end
+    the session)."""
+    server = procs.server(password=PASSWORD, args=["--pool-type", "none"])
+    with h.HoldingServer() as target, _ready_session(server.port) as s:
+        s.send(open_frames(1, h.V4, target.port, b"x"))
+        assert h.wait_until(lambda: target.open == 1, timeout=5)
+        time.sleep(0.05)   # the server has seen its connect complete: relaying
+        t0 = time.monotonic()
+        s.send(r.frame(r.FIN, 1))
+        s.wait_for(is_(r.SYNACK, 1), timeout=3)
+        assert time.monotonic() - t0 < 0.4, "SYNACK came with the hold timer, not at the close"
+        s.send(open_frames(2, h.V4, target.port, b"y"))   # the session lives on
+        s.wait_for(is_(r.SYNACK, 2), timeout=3)
+
+
 def test_proto_v1_client_gets_no_synack(server, echo):
     """SYNACK (cmd 7) exists from protocol v2 on; the reference sends it only to
     a client that said v >= 2. A v1 client skips cmd 7 without reading its body,
