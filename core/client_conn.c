@@ -24,9 +24,11 @@ static void cc_free(void *p)
 void cc_end_stream(cconn_t *cc)
 {
     csess_t *s = cc->sess;
+    int opened = !cc->held;   /* a held stream has sent nothing: no FIN owed */
     cc->sess = NULL;
+    cc->held = 0;
     if (s && s->cur == cc) {
-        if (!cc->remote_fin && s->state == CS_RUN) cs_ctl(s, CMD_FIN, cc->sid, NULL, 0);
+        if (opened && !cc->remote_fin && s->state == CS_RUN) cs_ctl(s, CMD_FIN, cc->sid, NULL, 0);
         cs_stream_done(s);
     }
 }
@@ -82,8 +84,8 @@ int cc_local_send(cconn_t *cc, const uint8_t *p, size_t n)
 int cc_stream_send(cconn_t *cc, const uint8_t *p, size_t n)
 {
     csess_t *s = cc->sess;
-    if (!s || s->state != CS_RUN || s->cur != cc) {
-        /* session still connecting: the bytes go with the first flight */
+    if (!s || s->state != CS_RUN || s->cur != cc || cc->held) {
+        /* session still connecting, or SYN held: the bytes go with the first flight */
         if (bq_append(&cc->early, p, n) < 0) { cc_close(cc, "out of memory"); return -1; }
         return 0;
     }
@@ -121,6 +123,21 @@ void cc_deliver(cconn_t *cc, const uint8_t *p, size_t n)
 
 #define ATTACH_RETRY_MS 50
 
+/* Most protocols have the app speak first (HTTP, TLS): its first bytes come
+ * one local round trip after its SOCKS reply. On an idle session the SYN and
+ * the destination wait for them, up to OPEN_HOLD_MS, so the three leave in one
+ * TLS record: one send here and one wake-up and read at the server fewer per
+ * stream. A server-first protocol (SMTP, POP3) pays the hold once per
+ * connection; plain HTTP and UDP are not held (their bytes are framed apart). */
+#define OPEN_HOLD_MS 2
+
+static void open_held(cconn_t *cc)
+{
+    cc->held = 0;
+    timer_cancel(cc->w->loop, &cc->timer);
+    cs_open_stream(cc->sess, cc);
+}
+
 /* Gives cc a session: the newest idle one, else a new one. Out of fds for a
  * new one, cc waits (the SOCKS side already sees the connection as open, and
  * other streams free fds as they end) and tries again every 50 ms, up to the
@@ -133,6 +150,13 @@ void cc_attach(cconn_t *cc)
     csess_t *s = cs_idle_pop(w);
     if (s) {
         cc->attach_deadline = 0;
+        if (!cc->early.len && !cc->udp && !cc->http) {
+            s->cur = cc;   /* taken: no other connection gets it meanwhile */
+            cc->sess = s;
+            cc->held = 1;
+            timer_set(w->loop, &cc->timer, OPEN_HOLD_MS);
+            return;
+        }
         cs_open_stream(s, cc);
         return;
     }
@@ -164,6 +188,11 @@ static void cc_local_read(cconn_t *cc)
     for (int i = 0; i < 4; i++) {
         if (cc_pause_if_busy(cc)) return;
         ssize_t n = recv(cc->lio.fd, buf, 16384 - FRAME_HDR, 0);
+        if (n > 0 && cc->held) {   /* the app's first bytes: they go with the SYN */
+            if (bq_append(&cc->early, buf, (size_t)n) < 0) { cc_close(cc, "out of memory"); return; }
+            open_held(cc);
+            return;
+        }
         if (n > 0) {
             if (!s || s->state != CS_RUN || s->cur != cc) {
                 /* session still connecting: keep the bytes for the first flight */
@@ -239,6 +268,7 @@ static void cc_local_cb(loop_t *l, ioh_t *h, uint32_t ev)
 static void cc_timer(loop_t *l, ltimer_t *t)
 {
     cconn_t *cc = t->ud;
+    if (cc->held) { open_held(cc); return; }   /* the app has not spoken: SYN alone */
     if (cc->attach_deadline && cc->state == CC_RELAY && !cc->sess) cc_attach(cc);
     else cc_close(cc, "proxy handshake timeout");
 }

@@ -13,7 +13,9 @@ cconn_t *cc_new(cworker_t *w, int fd);
 /* Closes cc and ends its stream (why: debug log line, NULL for none). */
 void cc_close(cconn_t *cc, const char *why);
 /* Gives cc a stream to cc->dst on a session: the newest idle one, else a new
- * one; cc->early goes first. cc may be closed when it returns. */
+ * one; cc->early goes first. On an idle session a SOCKS stream with no early
+ * bytes takes the session at once but sends its SYN with the app's first bytes
+ * (or after 2 ms without them). cc may be closed when it returns. */
 void cc_attach(cconn_t *cc);
 /* Ends cc's stream (FIN unless the server ended it; the session goes back to
  * idle) but keeps cc: the next cc_attach opens a new one. */

@@ -70,6 +70,8 @@ struct cconn {
     unsigned local_paused : 1;
     unsigned udp : 1;
     unsigned http_fwd : 1;     /* plain-HTTP proxying: client_http.c frames each message */
+    unsigned held : 1;         /* a session is taken (sess, cur) but the SYN waits for the
+                                  app's first bytes, up to OPEN_HOLD_MS (client_conn.c) */
     struct chttp *http;        /* client_http.c's state, once a plain-HTTP request came */
     struct cudp *ua;           /* UDP ASSOCIATE relay (client_udp.c), NULL for streams */
     ltimer_t timer;            /* proxy handshake timeout, then the session wait */

@@ -304,3 +304,68 @@ def test_client_announces_its_own_name(procs, cert):
             "Settings announce client=%r, expected anytls-c/<version>" % name
         accept_stream(conn)
         bg.get().close()
+
+
+def _records_until(conn, pred, limit=20):
+    """Reads whole TLS records until a frame satisfies pred; returns how many
+    records that took and the non-Waste frames in them."""
+    assert not conn.buf
+    frames, rest = [], b""
+    for n in range(1, limit + 1):
+        try:
+            rec = conn.recv_record(timeout=5)
+        except (socket.timeout, TimeoutError):
+            raise AssertionError("no record in 5 s; frames so far %r, %d stray bytes" % (frames, len(rest)))
+        fr, rest = r.split_frames(rest + rec)   # padded packets may split frames
+        frames += [f for f in fr if f[0] != r.WASTE]
+        if not rest and any(pred(*f) for f in frames):
+            return n, frames
+    raise AssertionError("no matching frame in %d records: %r" % (limit, frames))
+
+
+def test_client_syn_waits_for_the_apps_first_bytes(procs, cert):
+    """On an idle session the SYN and the destination wait (a few ms) for the
+    app's first bytes and leave in one TLS record with them: one send at the
+    client and one read at the server per stream fewer. An app that does not
+    speak first still gets its stream opened at once (within the hold)."""
+    with r.FakeServer(*cert) as fake:
+        # one worker: every stream on the one session (no hand-off between workers)
+        client = procs.client(fake.port, password=PASSWORD, args=["--workers", "1"])
+        bg = socks_in_background(client)
+        conn = fake.next_conn()
+        first_flight(conn)
+        accept_stream(conn)
+        bg.get().close()
+        conn.wait_for(lambda c, sid, d: c == r.FIN and sid == 1, timeout=5)
+        conn.buf.clear()
+        # The default scheme pads and splits the first 8 packets; streams 2..7
+        # take the session past them, 8..13 are judged. The hold is 2 ms: a
+        # loaded machine may miss it now and then, so 4 of 6 must be one record
+        # (the client before the hold: 0 of 6).
+        bundled = []
+        for sid in range(2, 14):
+            s = h.socks5_connect(client.port, "example.com", 443)
+            try:
+                s.sendall(b"hello %d" % sid)
+                n, frames = _records_until(conn, lambda c, i, d: c == r.PSH and i == sid and b"hello" in d)
+                mine = [f for f in frames if f[1] == sid]
+                assert mine[0] == (r.SYN, sid, b""), mine
+                if sid >= 8:
+                    bundled.append(n == 1)
+                conn.send(r.frame(r.SYNACK, sid))
+            finally:
+                s.close()
+            _records_until(conn, lambda c, i, d: c == r.FIN and i == sid)
+        assert sum(bundled) >= 4, "SYN, destination and first bytes in one record for %d of %d streams" % (
+            sum(bundled), len(bundled))
+        s = h.socks5_connect(client.port, "example.com", 443)   # a server-first protocol: silent app
+        try:
+            t0 = time.monotonic()
+            _, frames = _records_until(conn, lambda c, i, d: c == r.PSH and i == 14)
+            assert time.monotonic() - t0 < 0.5, "a silent app's stream opened after %.3f s" % (
+                time.monotonic() - t0)
+            assert (r.SYN, 14, b"") in frames
+            conn.send(r.frame(r.SYNACK, 14) + r.frame(r.PSH, 14, b"220 banner\r\n"))
+            assert h.recv_exact(s, 12) == b"220 banner\r\n"
+        finally:
+            s.close()
