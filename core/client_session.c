@@ -207,7 +207,7 @@ void cs_read(csess_t *s)
  * first stream of a session also carries Settings: packet 1 of the scheme. */
 void cs_open_stream(csess_t *s, cconn_t *cc)
 {
-    uint8_t buf[1024];
+    uint8_t buf[2048];
     size_t n = 0;
     s->cur = cc;
     cc->sess = s;
@@ -220,8 +220,18 @@ void cs_open_stream(csess_t *s, cconn_t *cc)
                                               .name = UOT_MAGIC_HOST, .port = 0 },
                                    ADDR_FORM_SOCKS, buf + n + FRAME_HDR, sizeof buf - n - FRAME_HDR)
                      : addr_encode(&cc->dst, ADDR_FORM_SOCKS, buf + n + FRAME_HDR, sizeof buf - n - FRAME_HDR);
-    frame_put_hdr(buf + n, CMD_PSH, cc->sid, (uint16_t)al);
-    n += FRAME_HDR + (size_t)al;
+    /* The app's first bytes, as many as fit, in the destination's PSH: the
+     * server sees with the address that the app has spoken (it then holds its
+     * SYNACK for the target's answer, server_stream.c). */
+    size_t first = 0;
+    if (!cc->udp && cc->early.len) {
+        size_t room = sizeof buf - n - FRAME_HDR - (size_t)al;
+        first = cc->early.len < room ? cc->early.len : room;
+        memcpy(buf + n + FRAME_HDR + al, bq_head(&cc->early), first);
+        bq_consume(&cc->early, first);
+    }
+    frame_put_hdr(buf + n, CMD_PSH, cc->sid, (uint16_t)(al + first));
+    n += FRAME_HDR + (size_t)al + first;
     if (cc->sid >= 2 && s->peer_version >= 2) timer_set(s->w->loop, &s->timer, SYNACK_WATCHDOG_MS);
     if (cs_write(s, buf, n) < 0) return;
     /* early bytes: separate PSH frames, as many as needed */

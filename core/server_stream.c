@@ -30,13 +30,16 @@ static loop_t *LOOP(sstream_t *st) { return st->s->w->loop; }
  * close), the SYNACK shares their record. Bounded: a v2 client drops the whole
  * session when a stream has no SYNACK within 3 s of its SYN, so a quiet target
  * (a protocol where the client must speak again first, or an idle one) gets
- * its stream acked alone ACK_HOLD_MS after the SYN came in. */
+ * its stream acked alone ACK_HOLD_MS after the SYN came in. Only a stream whose
+ * client already sent bytes beyond the destination is held: that client did
+ * not wait for the SYNACK to let its app speak (the reference does not; a
+ * client that does would otherwise wait out the hold on every stream). */
 #define ACK_HOLD_MS 500
 
 static void ack_soon(sstream_t *st)
 {
     uint64_t age = now_ms() - st->started;
-    if (st->acked || st->s->peer_version < 2 || age >= ACK_HOLD_MS) {
+    if (st->acked || st->s->peer_version < 2 || !st->data_in || age >= ACK_HOLD_MS) {
         stream_ack(st);
         return;
     }
@@ -262,6 +265,8 @@ static int target_write(sstream_t *st, const uint8_t *p, size_t n)
     return 0;
 }
 
+static void target_flush(sstream_t *st);
+
 void stream_relay_start(sstream_t *st, int fd)
 {
     ssess_t *s = st->s;
@@ -282,8 +287,16 @@ void stream_relay_start(sstream_t *st, int fd)
     }
     ack_soon(st);
     if (st->state == ST_DEAD) return;   /* the ack's write failed and closed the session */
-    if (st->tq.len) loop_mod(LOOP(st), &st->tio, st->tio.events | EPOLLOUT);
-    if (st->fin_in && !st->tq.len) stream_close(st, 0, "client closed");
+    if (st->tq.len) {
+        /* Bytes that came with the destination or during the dial: the socket
+         * is connected, so they go now (no EPOLLOUT round); EPOLLOUT only for
+         * what it does not take. target_flush ends the stream if the client's
+         * FIN came too. */
+        target_flush(st);
+        if (st->state == ST_RELAY && st->tq.len) loop_mod(LOOP(st), &st->tio, st->tio.events | EPOLLOUT);
+        return;
+    }
+    if (st->fin_in) stream_close(st, 0, "client closed");
 }
 
 void stream_fin(sstream_t *st)
@@ -361,6 +374,7 @@ static void header_data(sstream_t *st, const uint8_t *p, size_t n)
     st->hlen = 0;
     stream_queue_sync(st);
     timer_cancel(LOOP(st), &st->timer);
+    if (st->tq.len) st->data_in = 1;
     if (st->state == ST_ADDR && uot_is_magic(&st->dst)) { uot_request_follows(st); return; }
     WSTAT_ADD(st->s->w, bytes_client_to_target, st->tq.len);
     USTAT_ADD(st->s, bytes_client_to_target, st->tq.len);
@@ -372,6 +386,7 @@ void stream_data(sstream_t *st, const uint8_t *p, size_t n)
 {
     /* payload only: the destination address (and UoT header) is not counted */
     if (st->state != ST_ADDR && st->state != ST_UOT_REQ) {
+        if (n) st->data_in = 1;
         WSTAT_ADD(st->s->w, bytes_client_to_target, n);
         USTAT_ADD(st->s, bytes_client_to_target, n);
     }

@@ -23,7 +23,8 @@
  *    error text in the SYNACK, as the protocol asks.
  *  - A relaying stream's SYNACK (v2 clients) leaves with the target's first
  *    bytes, in their TLS record, or at its close, or 0.5 s after the SYN,
- *    whichever comes first: never later than that, never after its data. */
+ *    whichever comes first: never later than that, never after its data. Only
+ *    if the client already sent stream bytes; else at once, as the reference. */
 #ifndef SERVER_STREAM_H
 #define SERVER_STREAM_H
 

@@ -79,6 +79,7 @@ struct sstream {
     uint8_t state;             /* enum st_state */
     unsigned acked : 1;        /* SYNACK sent */
     unsigned ack_later : 1;    /* relaying; the SYNACK waits for the target's first bytes */
+    unsigned data_in : 1;      /* the client sent stream bytes beyond the destination */
     unsigned counted : 1;      /* pool counted it Active (stream_done owed) */
     unsigned fin_in : 1;       /* client sent FIN: close once tq is flushed */
     unsigned blocked : 1;      /* target reads paused: session output full */

@@ -325,8 +325,9 @@ def _records_until(conn, pred, limit=20):
 
 def test_client_syn_waits_for_the_apps_first_bytes(procs, cert):
     """On an idle session the SYN and the destination wait (a few ms) for the
-    app's first bytes and leave in one TLS record with them: one send at the
-    client and one read at the server per stream fewer. An app that does not
+    app's first bytes and leave in one TLS record with them, the bytes in the
+    destination's PSH (so the server knows the app has spoken): one send at
+    the client and one read at the server per stream fewer. An app that does not
     speak first still gets its stream opened at once (within the hold)."""
     with r.FakeServer(*cert) as fake:
         # one worker: every stream on the one session (no hand-off between workers)
@@ -350,8 +351,9 @@ def test_client_syn_waits_for_the_apps_first_bytes(procs, cert):
                 n, frames = _records_until(conn, lambda c, i, d: c == r.PSH and i == sid and b"hello" in d)
                 mine = [f for f in frames if f[1] == sid]
                 assert mine[0] == (r.SYN, sid, b""), mine
-                if sid >= 8:
-                    bundled.append(n == 1)
+                if sid >= 8:   # one record, and the bytes in the destination's PSH
+                    bundled.append(n == 1 and mine[1] == (
+                        r.PSH, sid, h.encode_socks_addr("example.com", 443) + b"hello %d" % sid))
                 conn.send(r.frame(r.SYNACK, sid))
             finally:
                 s.close()

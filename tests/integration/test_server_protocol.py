@@ -305,6 +305,24 @@ def test_proto_synack_for_a_quiet_target_within_hold(procs):
         assert h.wait_until(lambda: target.open == 1, timeout=5)
 
 
+def test_proto_synack_at_once_when_the_client_has_not_spoken(procs):
+    """A client that waits for the SYNACK before letting its app speak (sent
+    SYN and destination, no bytes) is acked at once, not after the hold: it
+    would otherwise wait 0.5 s on every stream to a client-first protocol."""
+    server = procs.server(password=PASSWORD, args=["--pool-type", "none"])
+    with h.HoldingServer() as target, _ready_session(server.port) as s:
+        t0 = time.monotonic()
+        s.send(open_frames(1, h.V4, target.port))
+        s.wait_for(is_(r.SYNACK, 1), timeout=3)
+        waited = time.monotonic() - t0
+        assert waited < 0.3, "SYNACK after %.3f s for a stream whose client sent no bytes" % waited
+    with h.NumberingServer() as numbered, _ready_session(server.port) as s:
+        s.send(open_frames(1, h.V4, numbered.port))
+        s.wait_for(is_(r.SYNACK, 1), timeout=3)
+        s.send(r.frame(r.PSH, 1, b"now\n"))   # the app speaks after the SYNACK
+        assert s.stream_data(1, timeout=5).endswith(b"\n")
+
+
 def test_proto_synack_owed_when_client_closes_first(procs):
     """A stream the client ends before its target answered is acked when it
     closes, not left to the hold timer (nor forgotten: the watchdog would end
