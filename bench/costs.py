@@ -226,8 +226,7 @@ def run_observed(pair, tport, a, tool, streams, settle, stop_wait):
              for side in ("client", "server")]
     time.sleep(settle)
     try:
-        return loadgen(pair["socks_port"], tport, ["--closed-loop", str(a.conc), "--max-streams", str(streams),
-                                                   "--duration", "120", "--response-size", "1024"], 180)
+        return short_load(pair["socks_port"], tport, a, streams)
     finally:
         for p in tools:
             p.send_signal(signal.SIGINT)
